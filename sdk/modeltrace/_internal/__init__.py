@@ -1,0 +1,1 @@
+"""Implementation details of modeltrace; nothing here is public API."""
