@@ -1,0 +1,48 @@
+# modeltrace: `make demo` and `make test` are all a fresh clone needs (Python 3.11, pip, make).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# The CPU build of PyTorch used by the torch tests and examples.
+TORCH ?= torch==2.13.0
+
+.PHONY: demo test bench lint format clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.dev: pyproject.toml | $(PY)
+	$(PIP) install --quiet "$(TORCH)"
+	$(PIP) install --quiet -e ".[dev,demo,collector,torch]"
+	touch $@
+
+$(VENV)/.demo: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[demo]"
+	touch $@
+
+$(VENV)/.bench: $(VENV)/.dev
+	$(PIP) install --quiet -e ".[dev,demo,collector,torch,bench]"
+	touch $@
+
+demo: $(VENV)/.demo
+	$(PY) examples/sklearn_iris.py
+
+# pytest exits 5 when it collects no test: that is a failure here, never a pass.
+test: $(VENV)/.dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.bench
+	$(PY) tests/bench/bench_sdk.py $(BENCH_ARGS)
+
+lint: $(VENV)/.dev
+	$(PY) -m ruff check sdk collector tests examples
+	$(PY) -m ruff format --check sdk collector tests examples
+	$(PY) -m mypy
+
+format: $(VENV)/.dev
+	$(PY) -m ruff format sdk collector tests examples
+	$(PY) -m ruff check --fix sdk collector tests examples
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
