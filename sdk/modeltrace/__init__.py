@@ -57,6 +57,7 @@ def trace_model(
     operation: str = "predict",
     feature_names: Sequence[str] | None = None,
     sample_rows: int = 32,
+    sample_values: int | None = 256,
     capture: str = "sample",
     redact: Any = None,
     profile_rate: float = 0.01,
@@ -79,6 +80,7 @@ def trace_model(
     operation: str = "predict",
     feature_names: Sequence[str] | None = None,
     sample_rows: int = 32,
+    sample_values: int | None = 256,
     capture: str = "sample",
     redact: Any = None,
     profile_rate: float = 0.01,
@@ -102,6 +104,9 @@ def trace_model(
         feature_names: names for array inputs without their own (DataFrames and dicts
             name their columns); otherwise ``f0..fN``.
         sample_rows: rows of each call sampled uniformly into ``ml.input.sample``.
+        sample_values: at most this many values (rows x features) per sample, so wide
+            batches sample fewer rows; None lifts the cap. Formatting sampled values
+            is most of modeltrace's per-call cost.
         capture: ``"sample"`` (sample + statistics), ``"stats"`` (statistics, no row
             values), ``"full"`` (also ``ml.input.value``/``ml.output.value`` previews) or
             ``"none"`` (shapes only: no values leave the process).
@@ -127,6 +132,7 @@ def trace_model(
             operation=operation,
             feature_names=feature_names,
             sample_rows=sample_rows,
+            sample_values=sample_values,
             capture=capture,
             redact=redact,
             profile_rate=profile_rate,

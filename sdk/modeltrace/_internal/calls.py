@@ -221,7 +221,7 @@ def _describe_input(call: Call, value: Any, attrs: dict[str, Any]) -> None:
             attrs["ml.input.redacted"] = removed
     if not table.has_values or table.columns > spec.max_features:
         return
-    idx = capture.sample_index(table.rows, spec.sample_rows)
+    idx = capture.sample_index(table.rows, spec.rows_to_sample(table.columns))
     call.idx = idx
     if spec.with_sample:
         attrs["ml.input.sample"] = capture.input_sample(table, idx)

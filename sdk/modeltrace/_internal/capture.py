@@ -124,28 +124,32 @@ _stat_templates: dict[tuple[str, ...], str] = {}
 
 def _numeric_stats(names: tuple[str, ...], x: np.ndarray) -> str:
     rows = x.shape[0]
-    nan = np.isnan(x)
-    nulls = nan.sum(axis=0)
-    if nulls.any():
+    total = x.sum(axis=0)
+    if np.isfinite(total).all():
+        # No NaN or inf anywhere: one sum gives the mean, and nothing is null.
+        count = np.full(x.shape[1], float(rows))
+        nulls = np.zeros(x.shape[1])
+        lo, hi = x.min(axis=0), x.max(axis=0)
+        mean = total / rows
+    else:
+        nan = np.isnan(x)
+        nulls = nan.sum(axis=0).astype(np.float64)
         count = rows - nulls
         lo = np.fmin.reduce(x, axis=0)
         hi = np.fmax.reduce(x, axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             mean = np.where(nan, 0.0, x).sum(axis=0) / count
-    else:
-        count = np.full(x.shape[1], rows)
-        lo, hi = x.min(axis=0), x.max(axis=0)
-        with np.errstate(invalid="ignore", over="ignore"):
-            mean = x.sum(axis=0) / rows
     values = np.column_stack((count, nulls, lo, hi, mean))
-    if np.isfinite(values).all():
+    flat = values.ravel().tolist()
+    check = sum(flat)
+    if check - check == 0.0:
         template = _stat_templates.get(names)
         if template is None:
-            template = "{" + ",".join(jsonenc.key(n).replace("%", "%%") + ":" + _STAT_FMT for n in names) + "}"
+            template = ",".join(jsonenc.key(n).replace("%", "%%") + ":" + _STAT_FMT for n in names)
             if len(_stat_templates) > 256:
                 _stat_templates.clear()
             _stat_templates[names] = template
-        return template[1:-1] % tuple(values.ravel().tolist())
+        return template % tuple(flat)
     return ",".join(
         jsonenc.key(n)
         + f':{{"count":{int(c)},"nulls":{int(k)},"min":{jsonenc.number(a)},'
@@ -285,8 +289,11 @@ def _align(idx: list[int] | None, in_rows: int | None, rows: int, sample_rows: i
 
 
 def _values_json(name: str, values: np.ndarray) -> str:
-    if values.dtype.kind in "biuf":
-        return jsonenc.numeric_columns((name,), values.astype(np.float64, copy=False).reshape(-1, 1))
+    kind = values.dtype.kind
+    if kind in "iub":
+        return '"' + name + '":' + jsonenc.dumps(values.astype(np.int64, copy=False).tolist())
+    if kind == "f":
+        return '"' + name + '":' + jsonenc.numeric_list(values.tolist())
     return jsonenc.category_columns((name,), [values.tolist()])
 
 

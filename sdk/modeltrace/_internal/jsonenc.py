@@ -78,7 +78,9 @@ def numeric_columns(names: Sequence[str], matrix: np.ndarray) -> str:
     rows = matrix.shape[0]
     if rows == 0:
         return ",".join(key(n) + ":[]" for n in names)
-    if np.isfinite(matrix).all():
+    values = matrix.ravel(order="F").tolist()
+    total = sum(values)
+    if total - total == 0.0:  # every value is finite (NaN and inf both poison the sum)
         cache_key = (tuple(names), rows)
         template = _templates.get(cache_key)
         if template is None:
@@ -87,8 +89,18 @@ def numeric_columns(names: Sequence[str], matrix: np.ndarray) -> str:
             if len(_templates) > 512:
                 _templates.clear()
             _templates[cache_key] = template
-        return template % tuple(matrix.ravel(order="F").tolist())
-    return ",".join(key(n) + ":" + number_list(col) for n, col in zip(names, matrix.T.tolist()))
+        return template % tuple(values)
+    return ",".join(
+        key(n) + ":" + number_list(values[i * rows : (i + 1) * rows]) for i, n in enumerate(names)
+    )
+
+
+def numeric_list(values: list[float]) -> str:
+    """A JSON array of floats, fast when all are finite."""
+    total = sum(values)
+    if total - total == 0.0:
+        return "[" + ",".join([FLOAT_FMT % v for v in values]) + "]"
+    return number_list(values)
 
 
 def category_columns(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> str:

@@ -24,6 +24,7 @@ class ModelSpec:
         operation: str = "predict",
         feature_names: Sequence[str] | None = None,
         sample_rows: int = 32,
+        sample_values: int | None = 256,
         capture: str = "sample",
         redact: Any = None,
         profile_rate: float = 0.01,
@@ -51,6 +52,7 @@ class ModelSpec:
             operation=operation,
             feature_names=feature_names,
             sample_rows=sample_rows,
+            sample_values=sample_values,
             capture=capture,
             redact=redact,
             profile_rate=profile_rate,
@@ -66,6 +68,7 @@ class ModelSpec:
         self.operation = operation
         self.feature_names = None if feature_names is None else tuple(str(n) for n in feature_names)
         self.sample_rows = int(sample_rows)
+        self.sample_values = None if sample_values is None else max(1, int(sample_values))
         self.capture = capture
         self.with_values = capture != "none"
         self.with_sample = capture in ("sample", "full") and self.sample_rows > 0
@@ -118,6 +121,13 @@ class ModelSpec:
             self.arg_index = positional.index(chosen) if chosen in positional else len(positional)
         self.arg_name = chosen.name if chosen.kind != chosen.VAR_POSITIONAL else None
         return self
+
+    def rows_to_sample(self, columns: int) -> int:
+        """Rows to sample from a batch: ``sample_rows``, fewer for wide rows (``sample_values``)."""
+        budget = self.sample_values
+        if budget is None or columns <= 0:
+            return self.sample_rows
+        return max(1, min(self.sample_rows, budget // columns))
 
     def input_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         i = self.arg_index
