@@ -84,7 +84,7 @@ def main() -> int:
     def bare_call() -> Any:
         return model(row)
 
-    traced = modeltrace.trace_model(name="bench", version="1", framework="numpy", profile_rate=0)(model)
+    traced = modeltrace.trace_model(name="bench", version="1", framework="numpy", profile_rate=0, profile_after_slow=0)(model)
 
     # The same attribute count as modeltrace sets on a one-row call, as constant strings.
     n_attrs = _attribute_count(traced, row)
@@ -109,14 +109,16 @@ def main() -> int:
     one = add("modeltrace, 1x20 numpy row", lambda: traced(row))
     add("bare call (256x20 batch)", lambda: model(batch))
     b256 = add("modeltrace, 256x20 numpy batch", lambda: traced(batch))
-    full = modeltrace.trace_model(name="bench", version="1", framework="numpy", profile_rate=0, sample_values=None)(model)
+    full = modeltrace.trace_model(
+        name="bench", version="1", framework="numpy", profile_rate=0, profile_after_slow=0, sample_values=None
+    )(model)
     b256_full = add("modeltrace, 256x20 batch, all 32 rows sampled", lambda: full(batch))
     df = add("modeltrace, 256x20 DataFrame", lambda: traced(frame))
 
     # Profiling cost on a 1 ms predict, default rate and every call.
     slow = busy_ms(1.0)
     plain_slow = add("bare 1 ms predict", lambda: slow(row))
-    t_off = modeltrace.trace_model(name="p0", profile_rate=0)(slow)
+    t_off = modeltrace.trace_model(name="p0", profile_rate=0, profile_after_slow=0)(slow)
     t_def = modeltrace.trace_model(name="p1")(slow)
     t_all = modeltrace.trace_model(name="p100", profile_rate=1.0)(slow)
     prof_off = add("modeltrace, 1 ms predict, profiling off", lambda: t_off(row))

@@ -184,7 +184,7 @@ def begin(spec: ModelSpec, args: tuple[Any, ...], kwargs: dict[str, Any], stream
             if value is not MISSING:
                 _describe_input(call, value, attrs)
             rate = spec.profile_rate
-            if rate and (spec.window.take_boost() or capture.rng.random() < rate):
+            if spec.window.take_boost() or (rate and capture.rng.random() < rate):
                 call.profile = start_profiler()
                 if call.profile is not None:
                     attrs["ml.profile.sampled"] = True

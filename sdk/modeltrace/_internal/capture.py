@@ -271,7 +271,7 @@ def capture_output(
         top = sub.argmax(axis=1)
         score = sub.max(axis=1).astype(np.float64)
         if labels is not None and len(labels) == arr.shape[1]:
-            label_values: np.ndarray = np.asarray(labels, dtype=object)[top]
+            label_values: np.ndarray = np.asarray(labels)[top]
         else:
             label_values = top
         return OutputCapture(rows, columns, "{" + _values_json("label", label_values) + "," + _values_json("score", score) + "}")

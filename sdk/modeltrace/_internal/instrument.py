@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -14,14 +15,23 @@ SKLEARN_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_fu
 TORCH_METHODS = ("forward",)
 _MARK = "__modeltrace_instrumented__"
 
+# The model object whose traced method is running: estimators call their own methods
+# (predict calls decision_function), and those inner calls are not separate predictions.
+_active: contextvars.ContextVar[int] = contextvars.ContextVar("modeltrace_active_model", default=0)
+
 
 def _is_torch_module(obj: Any) -> bool:
     return any(c.__module__.startswith("torch.nn") and c.__name__ == "Module" for c in type(obj).__mro__)
 
 
 def _framework(obj: Any) -> str:
-    root = type(obj).__module__.split(".")[0]
-    return {"sklearn": "sklearn", "torch": "pytorch"}.get(root, root)
+    """The library the model's class comes from (a user subclass reports its base's)."""
+    known = {"sklearn": "sklearn", "torch": "pytorch", "xgboost": "xgboost", "lightgbm": "lightgbm"}
+    for cls in type(obj).__mro__:
+        root = cls.__module__.split(".")[0]
+        if root in known:
+            return known[root]
+    return type(obj).__module__.split(".")[0]
 
 
 class _Bound:
@@ -38,7 +48,14 @@ class _Bound:
         self.__name__ = method
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call(*args, **kwargs)
+        key = id(self._obj)
+        if _active.get() == key:
+            return self.__wrapped__(*args, **kwargs)
+        token = _active.set(key)
+        try:
+            return self._call(*args, **kwargs)
+        finally:
+            _active.reset(token)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_Bound, (self._obj, self._method, self._spec))
