@@ -124,9 +124,9 @@ def trace_model(
         preview_chars: size cap of the ``"full"`` previews, which stay valid JSON.
     """
 
-    def decorate(f: F) -> F:
-        spec = ModelSpec(
-            name=name or getattr(f, "__name__", "model"),
+    def make_spec(model_name: str) -> ModelSpec:
+        return ModelSpec(
+            name=model_name,
             version=version,
             framework=framework,
             operation=operation,
@@ -143,7 +143,12 @@ def trace_model(
             max_features=max_features,
             preview_chars=preview_chars,
         )
-        return wrap(f, spec)
+
+    if func is None:
+        make_spec(name or "model")  # bad options fail here, where the decorator is written
+
+    def decorate(f: F) -> F:
+        return wrap(f, make_spec(name or getattr(f, "__name__", "model")))
 
     if func is not None:
         return decorate(func)
