@@ -21,6 +21,7 @@ def iris():
     return data.data, data.target
 
 
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
 def test_sklearn_classifier_methods_are_traced_with_fitted_feature_names(iris):
     X, y = iris
     model = LogisticRegression(max_iter=500).fit(X, y)

@@ -52,7 +52,7 @@ def scalar(value: Any) -> Any:
         return f if math.isfinite(f) else None
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
-    return str(value)
+    return text(value)
 
 
 def category(value: Any) -> str | None:
@@ -65,12 +65,17 @@ def category(value: Any) -> str | None:
         return None
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
+    if isinstance(value, np.floating) and np.isnan(value):
+        return None
+    return text(value)
+
+
+def text(value: Any) -> str:
+    """``str(value)``, or the type's name when the object's own ``__str__`` fails."""
     try:
-        if value is np.nan or (isinstance(value, np.floating) and np.isnan(value)):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)
+        return str(value)
+    except Exception:
+        return f"<{type(value).__qualname__}>"
 
 
 def numeric_columns(names: Sequence[str], matrix: np.ndarray) -> str:

@@ -132,15 +132,15 @@ def from_list(x: list[Any] | tuple[Any, ...], names: Sequence[str] | None) -> Ta
     first = x[0]
     if isinstance(first, Mapping):
         return _from_records(x)
-    if isinstance(first, (list, tuple, np.ndarray)):
+    if _is_row(first):
         try:
             arr = np.asarray(x, dtype=np.float64)
         except (TypeError, ValueError, OverflowError):
             arr = None
         if arr is not None and arr.ndim == 2:
             return from_ndarray(arr, names)
-        width = max(len(r) if isinstance(r, (list, tuple, np.ndarray)) else 1 for r in x)
-        rows = [r if isinstance(r, (list, tuple, np.ndarray)) else (r,) for r in x]
+        rows = [list(r) if _is_row(r) else [r] for r in x]
+        width = max(len(r) for r in rows)
         columns = [[r[i] if i < len(r) else None for r in rows] for i in range(width)]
         return _split_columns(_names(names, width), columns, n)
     if any(isinstance(v, (str, bytes)) for v in x) or (names is not None and len(names) == 1 and n != 1):
@@ -150,6 +150,10 @@ def from_list(x: list[Any] | tuple[Any, ...], names: Sequence[str] | None) -> Ta
     except (TypeError, ValueError, OverflowError):
         return _split_columns(_names(names, 1), [list(x)], n)
     return from_ndarray(arr.reshape(1, n), names) if arr.ndim == 1 else None
+
+
+def _is_row(r: Any) -> bool:
+    return isinstance(r, (list, tuple)) or (isinstance(r, np.ndarray) and r.ndim >= 1)
 
 
 def _from_records(x: Sequence[Any]) -> Table:
