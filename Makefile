@@ -26,7 +26,7 @@ $(VENV)/.bench: $(VENV)/.dev
 	touch $@
 
 demo: $(VENV)/.demo
-	$(PY) examples/sklearn_iris.py
+	$(PY) examples/sklearn_wine.py
 
 # pytest exits 5 when it collects no test: that is a failure here, never a pass.
 test: $(VENV)/.dev

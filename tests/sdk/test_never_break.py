@@ -98,6 +98,7 @@ traced_variants = [
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("error")  # modeltrace must not emit warnings into the user's process
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(x=inputs)
 def test_any_input_gives_the_same_result_or_exception(x):
@@ -112,6 +113,7 @@ def test_any_input_gives_the_same_result_or_exception(x):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("error")
 @settings(max_examples=150, deadline=None)
 @given(frame=st.data())
 def test_dataframes_with_odd_columns(frame):

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 _NUMERIC_KINDS = "biuf"
+# Values that numpy would turn into floats only with a warning, or not at all.
+_NOT_FLOAT = (str, bytes, complex, np.complexfloating)
 
 
 @dataclass(slots=True)
@@ -77,13 +79,28 @@ def _as_float(col: Any) -> np.ndarray | None:
             return col.astype(np.float64, copy=False)
         if col.dtype.kind != "O":
             return None
-    if any(isinstance(v, (str, bytes)) for v in col):
+    if not all(_float_ok(v) for v in col):
         return None
     try:
         arr = np.asarray(col, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
         return None
     return arr if arr.ndim == 1 else None
+
+
+def _float_ok(v: Any) -> bool:
+    """True for values numpy turns into a float silently (None becomes NaN)."""
+    if isinstance(v, np.ndarray):
+        return v.dtype.kind in _NUMERIC_KINDS
+    return v is None or (isinstance(v, (int, float, np.integer, np.floating, np.bool_)) and not isinstance(v, _NOT_FLOAT))
+
+
+def _numeric_rows(rows: Sequence[Any]) -> bool:
+    return all(
+        (isinstance(r, np.ndarray) and r.dtype.kind in _NUMERIC_KINDS)
+        or (isinstance(r, (list, tuple)) and all(_float_ok(v) for v in r))
+        for r in rows
+    )
 
 
 def from_ndarray(x: np.ndarray, names: Sequence[str] | None) -> Table | None:
@@ -120,7 +137,7 @@ def from_ndarray(x: np.ndarray, names: Sequence[str] | None) -> Table | None:
 
 def from_scalar(x: Any, names: Sequence[str] | None) -> Table:
     col_names = _names(names, 1)
-    if isinstance(x, (bool, int, float, np.number)) and not isinstance(x, complex):
+    if isinstance(x, (bool, int, float, np.number)) and not isinstance(x, _NOT_FLOAT):
         return Table(1, 1, col_names, np.array([[float(x)]]), col_names)
     return Table(1, 1, col_names, cats=[(col_names[0], [x])])
 
@@ -133,17 +150,19 @@ def from_list(x: list[Any] | tuple[Any, ...], names: Sequence[str] | None) -> Ta
     if isinstance(first, Mapping):
         return _from_records(x)
     if _is_row(first):
-        try:
-            arr = np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError, OverflowError):
-            arr = None
+        arr = None
+        if _numeric_rows(x):
+            try:
+                arr = np.asarray(x, dtype=np.float64)
+            except (TypeError, ValueError, OverflowError):
+                arr = None
         if arr is not None and arr.ndim == 2:
             return from_ndarray(arr, names)
         rows = [list(r) if _is_row(r) else [r] for r in x]
         width = max(len(r) for r in rows)
         columns = [[r[i] if i < len(r) else None for r in rows] for i in range(width)]
         return _split_columns(_names(names, width), columns, n)
-    if any(isinstance(v, (str, bytes)) for v in x) or (names is not None and len(names) == 1 and n != 1):
+    if not all(_float_ok(v) for v in x) or (names is not None and len(names) == 1 and n != 1):
         return _split_columns(_names(names, 1), [list(x)], n)
     try:
         arr = np.asarray(x, dtype=np.float64)
