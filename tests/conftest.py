@@ -1,5 +1,4 @@
 import pytest
-
 from modeltrace._internal import errors
 
 

@@ -148,7 +148,7 @@ def trace_model(
         make_spec(name or "model")  # bad options fail here, where the decorator is written
 
     def decorate(f: F) -> F:
-        return wrap(f, make_spec(name or getattr(f, "__name__", "model")))
+        return wrap(f, make_spec(name or str(getattr(f, "__name__", "model"))))
 
     if func is not None:
         return decorate(func)

@@ -93,9 +93,7 @@ def span_to_dict(span: ReadableSpan, parse_json: bool = True) -> dict[str, Any]:
             {
                 "name": e.name,
                 "timestamp": e.timestamp,
-                "attributes": {
-                    k: v for k, v in (e.attributes or {}).items() if k != "exception.stacktrace"
-                },
+                "attributes": {k: v for k, v in (e.attributes or {}).items() if k != "exception.stacktrace"},
             }
             for e in span.events
         ]

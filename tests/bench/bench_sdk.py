@@ -15,12 +15,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import modeltrace
 import numpy as np
+from modeltrace._internal import state
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
-import modeltrace
-from modeltrace._internal import state
 
 
 class DropExporter(SpanExporter):
@@ -84,7 +83,9 @@ def main() -> int:
     def bare_call() -> Any:
         return model(row)
 
-    traced = modeltrace.trace_model(name="bench", version="1", framework="numpy", profile_rate=0, profile_after_slow=0)(model)
+    traced = modeltrace.trace_model(name="bench", version="1", framework="numpy", profile_rate=0, profile_after_slow=0)(
+        model
+    )
 
     # The same attribute count as modeltrace sets on a one-row call, as constant strings.
     n_attrs = _attribute_count(traced, row)

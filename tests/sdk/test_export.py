@@ -35,7 +35,9 @@ MODEL_SCRIPT = """
 
     modeltrace.configure({configure_args})
 
-    @modeltrace.trace_model(name="fraud", version="4", framework="numpy", feature_names=["amount", "age"], profile_rate=1.0)
+    @modeltrace.trace_model(
+        name="fraud", version="4", framework="numpy", feature_names=["amount", "age"], profile_rate=1.0
+    )
     def predict(x):
         with modeltrace.step("features"):
             pass

@@ -3,14 +3,13 @@
 import logging
 import threading
 
+import modeltrace
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-import modeltrace
 from modeltrace._internal import errors, tables
 from modeltrace.testing import capture_spans, internal_errors
 
@@ -119,9 +118,7 @@ def test_any_input_gives_the_same_result_or_exception(x):
 def test_dataframes_with_odd_columns(frame):
     n = frame.draw(st.integers(0, 8))
     cols = frame.draw(
-        st.lists(
-            st.sampled_from(["float", "int", "str", "cat", "obj", "bool", "nullable"]), min_size=0, max_size=5
-        )
+        st.lists(st.sampled_from(["float", "int", "str", "cat", "obj", "bool", "nullable"]), min_size=0, max_size=5)
     )
     data = {}
     for i, kind in enumerate(cols):
@@ -214,6 +211,8 @@ def test_concurrent_calls_keep_their_own_inputs_and_outputs():
         assert a["ml.output.sample"]["prediction"] == [a["ml.input.sample"]["f0"][0] * 10]
     # every step span is a child of its own call's span
     ids = {d["context"]["span_id"]: d for d in model_spans}
-    assert all(s["parent"] in ids and ids[s["parent"]]["context"]["trace_id"] == s["context"]["trace_id"] for s in inner)
+    assert all(
+        s["parent"] in ids and ids[s["parent"]]["context"]["trace_id"] == s["context"]["trace_id"] for s in inner
+    )
     assert len({a["attributes"]["ml.prediction.id"] for a in model_spans}) == 1600
     assert internal_errors() == {}

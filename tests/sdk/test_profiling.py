@@ -137,7 +137,14 @@ def test_hotspots_rank_by_self_time():
         Entry(profiler.hotspots.__code__, 5.0, 5.0, 1),
     ]
     assert json.loads(profiler.hotspots(entries)) == [
-        {"function": "<built-in method numpy.dot>", "file": "~", "line": 0, "calls": 2, "self_ms": 10.0, "cum_ms": 10.0},
+        {
+            "function": "<built-in method numpy.dot>",
+            "file": "~",
+            "line": 0,
+            "calls": 2,
+            "self_ms": 10.0,
+            "cum_ms": 10.0,
+        },
         {
             "function": "heavy_python",
             "file": __file__,

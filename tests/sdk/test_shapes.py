@@ -3,10 +3,9 @@
 import asyncio
 import inspect
 
+import modeltrace
 import numpy as np
 import pytest
-
-import modeltrace
 from modeltrace.testing import capture_spans
 
 PID_1 = "00000000000000000000000000000001" + "0000000000000001"
@@ -92,8 +91,7 @@ def test_async_function_span():
 
 @traced
 def stream(x):
-    for value in (0.1, 0.2, 0.3):
-        yield value
+    yield from (0.1, 0.2, 0.3)
     return "done"
 
 

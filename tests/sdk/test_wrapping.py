@@ -4,7 +4,6 @@ import inspect
 import pickle
 
 import cloudpickle
-
 import modeltrace
 from modeltrace.testing import capture_spans
 

@@ -6,15 +6,18 @@ modeltrace turns the call into a plain, uninstrumented one instead of breaking t
 
 from __future__ import annotations
 
+from contextvars import Token
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import capture, state
 from .errors import internal_error
-from .profiler import Session, start as start_profiler
+from .profiler import Session
+from .profiler import start as start_profiler
 from .spec import MISSING, ModelSpec
 from .tables import to_numpy, to_table
 
@@ -25,13 +28,13 @@ _detach = otel_context.detach
 
 
 class Call:
-    __slots__ = ("spec", "span", "start_ns", "token", "attrs", "idx", "in_rows", "profile", "items", "count")
+    __slots__ = ("attrs", "count", "idx", "in_rows", "items", "profile", "span", "spec", "start_ns", "token")
 
     def __init__(self, spec: ModelSpec, span: trace.Span, start_ns: int) -> None:
         self.spec = spec
         self.span = span
         self.start_ns = start_ns
-        self.token: object | None = None
+        self.token: Token[Context] | None = None
         self.attrs: dict[str, Any] | None = None
         self.idx: list[int] | None = None
         self.in_rows: int | None = None
@@ -160,7 +163,10 @@ def _flatten_items(items: list[Any]) -> Any:
     try:
         import numpy as np
 
-        return np.concatenate([np.atleast_1d(to_numpy(i)) for i in items])
+        arrays = [to_numpy(i) for i in items]
+        if any(a is None for a in arrays):
+            return items
+        return np.concatenate([np.atleast_1d(a) for a in arrays if a is not None])
     except Exception:
         return items
 
@@ -170,7 +176,9 @@ def begin(spec: ModelSpec, args: tuple[Any, ...], kwargs: dict[str, Any], stream
     span: trace.Span | None = None
     try:
         start_ns = state.now_ns()
-        span = state.tracer().start_span(spec.span_name, kind=_INTERNAL, attributes=spec.attributes, start_time=start_ns)
+        span = state.tracer().start_span(
+            spec.span_name, kind=_INTERNAL, attributes=spec.attributes, start_time=start_ns
+        )
         call = Call(spec, span, start_ns)
         ctx = span.get_span_context()
         pid = f"{ctx.trace_id:032x}{ctx.span_id:016x}" if ctx.is_valid else state.local_prediction_id()

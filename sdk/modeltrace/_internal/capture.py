@@ -53,7 +53,7 @@ def make_redactor(redact: Any) -> Redactor | None:
 class Redaction:
     """Caches which columns a redactor removes, per column-name tuple."""
 
-    __slots__ = ("_redactor", "_cache")
+    __slots__ = ("_cache", "_redactor")
 
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
@@ -234,7 +234,7 @@ def _safe_repr(value: Any) -> str:
 class OutputCapture:
     """The attributes describing a call's result."""
 
-    __slots__ = ("rows", "columns", "sample")
+    __slots__ = ("columns", "rows", "sample")
 
     def __init__(self, rows: int | None, columns: int | None, sample: str | None) -> None:
         self.rows, self.columns, self.sample = rows, columns, sample
@@ -271,7 +271,11 @@ def capture_output(
     if arr.ndim == 1 and mode != "scores":
         sub = arr if pick is None else arr[pick]
         return OutputCapture(rows, columns, "{" + _values_json("prediction", sub) + "}")
-    if arr.ndim == 2 and arr.dtype.kind in "biuf" and (mode == "scores" or "proba" in operation or "decision" in operation):
+    if (
+        arr.ndim == 2
+        and arr.dtype.kind in "biuf"
+        and (mode == "scores" or "proba" in operation or "decision" in operation)
+    ):
         sub = arr if pick is None else arr[pick]
         top = sub.argmax(axis=1)
         score = sub.max(axis=1).astype(np.float64)
@@ -279,7 +283,9 @@ def capture_output(
             label_values: np.ndarray = np.asarray(labels)[top]
         else:
             label_values = top
-        return OutputCapture(rows, columns, "{" + _values_json("label", label_values) + "," + _values_json("score", score) + "}")
+        return OutputCapture(
+            rows, columns, "{" + _values_json("label", label_values) + "," + _values_json("score", score) + "}"
+        )
     if arr.ndim == 1 and mode == "scores":
         sub = arr if pick is None else arr[pick]
         return OutputCapture(rows, columns, "{" + _values_json("score", sub) + "}")

@@ -51,7 +51,7 @@ class ForkSafeProcessor(SpanProcessor):
         self._current().on_end(span)
 
     def shutdown(self) -> None:
-        self._current().shutdown()
+        self._current().shutdown()  # type: ignore[no-untyped-call]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._current().force_flush(timeout_millis)
@@ -73,7 +73,9 @@ def _parse_headers(value: str | Mapping[str, str] | None) -> dict[str, str] | No
     return headers
 
 
-def make_exporter(protocol: str, endpoint: str | None, headers: Mapping[str, str] | None, timeout: float | None) -> SpanExporter:
+def make_exporter(
+    protocol: str, endpoint: str | None, headers: Mapping[str, str] | None, timeout: float | None
+) -> SpanExporter:
     """An OTLP exporter; unset arguments fall back to the ``OTEL_EXPORTER_OTLP_*`` variables."""
     kwargs: dict[str, Any] = {}
     if headers is not None:
@@ -90,7 +92,9 @@ def make_exporter(protocol: str, endpoint: str | None, headers: Mapping[str, str
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
     if endpoint is not None:
-        kwargs["endpoint"] = endpoint if endpoint.rstrip("/").endswith("/v1/traces") else endpoint.rstrip("/") + "/v1/traces"
+        kwargs["endpoint"] = (
+            endpoint if endpoint.rstrip("/").endswith("/v1/traces") else endpoint.rstrip("/") + "/v1/traces"
+        )
     return HttpExporter(**kwargs)
 
 
@@ -115,7 +119,9 @@ def configure(
     ``OTEL_TRACES_SAMPLER``, ``OTEL_RESOURCE_ATTRIBUTES``). Spans are flushed at exit.
     """
     global _owned_provider, _atexit_registered
-    proto = protocol or _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    proto = (
+        protocol or _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    )
     if proto == "http":
         proto = "http/protobuf"
     if proto not in PROTOCOLS:

@@ -37,7 +37,7 @@ def _framework(obj: Any) -> str:
 class _Bound:
     """A traced method stored on one instance; pickles as "instrument this again"."""
 
-    __slots__ = ("_obj", "_method", "_spec", "_call", "__dict__")
+    __slots__ = ("__dict__", "_call", "_method", "_obj", "_spec")
 
     def __init__(self, obj: Any, method: str, spec: ModelSpec) -> None:
         self._obj, self._method, self._spec = obj, method, spec

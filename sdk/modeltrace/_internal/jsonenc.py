@@ -95,9 +95,7 @@ def numeric_columns(names: Sequence[str], matrix: np.ndarray) -> str:
                 _templates.clear()
             _templates[cache_key] = template
         return template % tuple(values)
-    return ",".join(
-        key(n) + ":" + number_list(values[i * rows : (i + 1) * rows]) for i, n in enumerate(names)
-    )
+    return ",".join(key(n) + ":" + number_list(values[i * rows : (i + 1) * rows]) for i, n in enumerate(names))
 
 
 def numeric_list(values: list[float]) -> str:

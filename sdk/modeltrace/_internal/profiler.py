@@ -111,7 +111,7 @@ class LatencyWindow:
     computed from a slightly stale window, which only shifts when profiling triggers.
     """
 
-    __slots__ = ("_ring", "_n", "threshold_ns", "boost", "_size")
+    __slots__ = ("_n", "_ring", "_size", "boost", "threshold_ns")
 
     RECOMPUTE_EVERY = 128
     MIN_SAMPLES = 200

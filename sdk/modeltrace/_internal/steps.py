@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from contextvars import Token
 from types import TracebackType
 from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import state
@@ -23,7 +25,9 @@ def record_error(span: trace.Span, exc: BaseException) -> None:
     if not span.is_recording():
         return
     tp = type(exc)
-    span.set_attribute("error.type", tp.__qualname__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}")
+    span.set_attribute(
+        "error.type", tp.__qualname__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"
+    )
     span.record_exception(exc, escaped=True)
     span.set_status(Status(StatusCode.ERROR, f"{tp.__name__}: {exc}"))
 
@@ -38,18 +42,20 @@ class step:
     def __init__(self, name: str, **attributes: Any) -> None:
         self.name = name
         self.attributes = {"ml.step.name": name, **attributes}
-        self._open: list[tuple[trace.Span, object]] = []
+        self._open: list[tuple[trace.Span, Token[Context]]] = []
 
-    def _start(self) -> tuple[trace.Span, object] | None:
+    def _start(self) -> tuple[trace.Span, Token[Context]] | None:
         try:
-            span = state.tracer().start_span(self.name, kind=SpanKind.INTERNAL, attributes=self.attributes, start_time=state.now_ns())
+            span = state.tracer().start_span(
+                self.name, kind=SpanKind.INTERNAL, attributes=self.attributes, start_time=state.now_ns()
+            )
             return span, otel_context.attach(trace.set_span_in_context(span))
         except Exception:
             internal_error("step.start")
             return None
 
     @staticmethod
-    def _end(opened: tuple[trace.Span, object] | None, exc: BaseException | None) -> None:
+    def _end(opened: tuple[trace.Span, Token[Context]] | None, exc: BaseException | None) -> None:
         if opened is None:
             return
         span, token = opened
@@ -73,7 +79,9 @@ class step:
     async def __aenter__(self) -> step:
         return self.__enter__()
 
-    async def __aexit__(self, tp: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, tp: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.__exit__(tp, exc, tb)
 
     def __call__(self, func: F) -> F:

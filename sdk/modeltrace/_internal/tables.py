@@ -92,7 +92,9 @@ def _float_ok(v: Any) -> bool:
     """True for values numpy turns into a float silently (None becomes NaN)."""
     if isinstance(v, np.ndarray):
         return v.dtype.kind in _NUMERIC_KINDS
-    return v is None or (isinstance(v, (int, float, np.integer, np.floating, np.bool_)) and not isinstance(v, _NOT_FLOAT))
+    return v is None or (
+        isinstance(v, (int, float, np.integer, np.floating, np.bool_)) and not isinstance(v, _NOT_FLOAT)
+    )
 
 
 def _numeric_rows(rows: Sequence[Any]) -> bool:
