@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import time
 
-import modeltrace
 import numpy as np
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sklearn.datasets import load_wine
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import train_test_split
+
+import modeltrace
 
 exporter = InMemorySpanExporter()
 modeltrace.configure(service_name="wine-api", exporter=exporter)

@@ -1,4 +1,5 @@
 import pytest
+
 from modeltrace._internal import errors
 
 

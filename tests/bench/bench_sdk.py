@@ -15,11 +15,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import modeltrace
 import numpy as np
-from modeltrace._internal import state
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+import modeltrace
+from modeltrace._internal import state
 
 
 class DropExporter(SpanExporter):

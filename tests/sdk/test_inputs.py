@@ -2,11 +2,12 @@
 
 import json
 
-import modeltrace
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+
+import modeltrace
 from modeltrace.testing import capture_spans
 
 

@@ -3,14 +3,15 @@
 import pickle
 
 import cloudpickle
-import modeltrace
 import numpy as np
 import pytest
-from modeltrace.testing import capture_spans
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+
+import modeltrace
+from modeltrace.testing import capture_spans
 
 
 @pytest.fixture(scope="module")

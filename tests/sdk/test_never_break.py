@@ -3,13 +3,14 @@
 import logging
 import threading
 
-import modeltrace
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+import modeltrace
 from modeltrace._internal import errors, tables
 from modeltrace.testing import capture_spans, internal_errors
 

@@ -3,9 +3,10 @@
 import asyncio
 import inspect
 
-import modeltrace
 import numpy as np
 import pytest
+
+import modeltrace
 from modeltrace.testing import capture_spans
 
 PID_1 = "00000000000000000000000000000001" + "0000000000000001"

@@ -4,6 +4,7 @@ import inspect
 import pickle
 
 import cloudpickle
+
 import modeltrace
 from modeltrace.testing import capture_spans
 

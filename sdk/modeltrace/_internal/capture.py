@@ -117,9 +117,8 @@ def input_stats(table: Table) -> str:
     return "{" + ",".join(p for p in parts if p) + "}"
 
 
-_STAT_FMT = '{"count":%d,"nulls":%d,"min":' + jsonenc.FLOAT_FMT + ',"max":' + jsonenc.FLOAT_FMT
-_STAT_FMT += ',"mean":' + jsonenc.FLOAT_FMT + "}"
-_stat_templates: dict[tuple[str, ...], str] = {}
+_STAT_FMT = '"min":' + jsonenc.FLOAT_FMT + ',"max":' + jsonenc.FLOAT_FMT + ',"mean":' + jsonenc.FLOAT_FMT + "}"
+_stat_templates: dict[tuple[tuple[str, ...], int], str] = {}
 
 
 def _numeric_stats(names: tuple[str, ...], x: np.ndarray) -> str:
@@ -130,36 +129,36 @@ def _numeric_stats(names: tuple[str, ...], x: np.ndarray) -> str:
 
 def _numeric_stats_json(names: tuple[str, ...], x: np.ndarray) -> str:
     rows = x.shape[0]
-    total = x.sum(axis=0)
+    # Reducing along contiguous rows of the transpose is about twice as fast as axis=0.
+    xt = np.ascontiguousarray(x.T)
+    total = np.add.reduce(xt, axis=1)
     if np.isfinite(total).all():
         # No NaN or inf anywhere: one sum gives the mean, and nothing is null.
-        count = np.full(x.shape[1], float(rows))
-        nulls = np.zeros(x.shape[1])
-        lo, hi = x.min(axis=0), x.max(axis=0)
+        lo = np.minimum.reduce(xt, axis=1)
+        hi = np.maximum.reduce(xt, axis=1)
         mean = total / rows
-    else:
-        nan = np.isnan(x)
-        nulls = nan.sum(axis=0).astype(np.float64)
-        count = rows - nulls
-        lo = np.fmin.reduce(x, axis=0)
-        hi = np.fmax.reduce(x, axis=0)
-        mean = np.where(nan, 0.0, x).sum(axis=0) / count
-    values = np.column_stack((count, nulls, lo, hi, mean))
-    flat = values.ravel().tolist()
-    check = sum(flat)
-    if check - check == 0.0:
-        template = _stat_templates.get(names)
+        values = np.empty(3 * len(names))
+        values[0::3], values[1::3], values[2::3] = lo, hi, mean
+        key = (names, rows)
+        template = _stat_templates.get(key)
         if template is None:
-            template = ",".join(jsonenc.key(n).replace("%", "%%") + ":" + _STAT_FMT for n in names)
+            head = f'{{"count":{rows},"nulls":0,'
+            template = ",".join(jsonenc.key(n).replace("%", "%%") + ":" + head + _STAT_FMT for n in names)
             if len(_stat_templates) > 256:
                 _stat_templates.clear()
-            _stat_templates[names] = template
-        return template % tuple(flat)
+            _stat_templates[key] = template
+        return template % tuple(values.tolist())
+    nan = np.isnan(xt)
+    nulls = np.add.reduce(nan, axis=1)
+    count = rows - nulls
+    lo = np.fmin.reduce(xt, axis=1)
+    hi = np.fmax.reduce(xt, axis=1)
+    mean = np.add.reduce(np.where(nan, 0.0, xt), axis=1) / count
     return ",".join(
         jsonenc.key(n)
         + f':{{"count":{int(c)},"nulls":{int(k)},"min":{jsonenc.number(a)},'
         + f'"max":{jsonenc.number(b)},"mean":{jsonenc.number(m)}}}'
-        for n, (c, k, a, b, m) in zip(names, values.tolist())
+        for n, c, k, a, b, m in zip(names, count.tolist(), nulls.tolist(), lo.tolist(), hi.tolist(), mean.tolist())
     )
 
 

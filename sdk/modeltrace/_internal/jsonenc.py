@@ -19,7 +19,10 @@ FLOAT_FMT = "%.12g"
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
+# Format templates for numeric samples, by column names and row count. The names tuple
+# is usually the same object on every call, so the last one is checked by identity first.
 _templates: dict[tuple[tuple[str, ...], int], str] = {}
+_last: tuple[tuple[str, ...], int, str] = ((), -1, "")
 
 
 def dumps(obj: Any) -> str:
@@ -86,14 +89,19 @@ def numeric_columns(names: Sequence[str], matrix: np.ndarray) -> str:
     values = matrix.ravel(order="F").tolist()
     total = sum(values)
     if total - total == 0.0:  # every value is finite (NaN and inf both poison the sum)
-        cache_key = (tuple(names), rows)
-        template = _templates.get(cache_key)
+        global _last
+        last = _last
+        if last[0] is names and last[1] == rows:
+            return last[2] % tuple(values)
+        names = tuple(names)
+        template = _templates.get((names, rows))
         if template is None:
             cell = ",".join([FLOAT_FMT] * rows)
             template = ",".join(key(n).replace("%", "%%") + ":[" + cell + "]" for n in names)
             if len(_templates) > 512:
                 _templates.clear()
-            _templates[cache_key] = template
+            _templates[(names, rows)] = template
+        _last = (names, rows, template)
         return template % tuple(values)
     return ",".join(key(n) + ":" + number_list(values[i * rows : (i + 1) * rows]) for i, n in enumerate(names))
 

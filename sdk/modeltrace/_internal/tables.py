@@ -10,7 +10,7 @@ imported here, they are recognised by module name when first seen.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ class Table:
     names: tuple[str, ...] = ()
     num: np.ndarray | None = None
     num_names: tuple[str, ...] = ()
-    cats: list[tuple[str, Sequence[Any]]] = field(default_factory=list)
+    cats: Sequence[tuple[str, Sequence[Any]]] = ()
     sparse: Any = None
     shape: tuple[int, ...] | None = None
     """Set for inputs too wide or deep to describe per feature (images, tensors)."""
@@ -218,10 +218,14 @@ def _column_values(v: Any) -> Any:
 
 
 def from_dataframe(x: Any, names: Sequence[str] | None) -> Table | None:
-    col_names = tuple(str(c) for c in x.columns)
+    cols = x.columns.tolist()
+    col_names = tuple(cols) if all(type(c) is str for c in cols) else tuple(str(c) for c in cols)
     rows = len(x.index)
-    if all(dt.kind in _NUMERIC_KINDS for dt in x.dtypes):
-        num = x.to_numpy(dtype=np.float64, na_value=np.nan)
+    # One conversion tells whether every column is plainly numeric (mixed frames, nullable
+    # and categorical columns come back as objects); far cheaper than reading x.dtypes.
+    whole = x.to_numpy()
+    if whole.dtype.kind in _NUMERIC_KINDS:
+        num = whole.astype(np.float64, copy=False)
         return Table(rows, len(col_names), col_names, num, col_names)
     columns: list[Any] = []
     for i, dt in enumerate(x.dtypes):
