@@ -133,19 +133,23 @@ def test_existing_global_provider_is_reused():
         assert len(spans) == 4  # exported once, by the application's own exporter
 
 
-def test_spans_from_forked_workers_arrive_once():
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_spans_from_forked_workers_arrive_once(protocol):
     with OTLPReceiver() as receiver:
+        endpoint = receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
         script = f"""
             import os
             import modeltrace
 
-            modeltrace.configure(service_name="fraud-api", endpoint="{receiver.http_endpoint}")
+            modeltrace.configure(service_name="fraud-api", endpoint="{endpoint}", protocol="{protocol}")
 
             @modeltrace.trace_model(name="fraud", profile_rate=0)
             def predict(x):
                 return x
 
-            predict(0.0)  # parent, before forking (queued, not yet exported)
+            predict(-1.0)
+            modeltrace.flush()  # the exporter's connection is in use before the fork
+            predict(0.0)  # and one span is queued, not yet exported: children must not resend it
             children = []
             for worker in (1, 2):
                 pid = os.fork()
@@ -160,9 +164,9 @@ def test_spans_from_forked_workers_arrive_once():
             predict(3.0)
         """
         run_script(script, {})
-        spans = receiver.received.wait_for(4)
+        spans = receiver.received.wait_for(5)
         inputs = sorted(json.loads(s["attributes"]["ml.input.sample"])["f0"][0] for s in spans)
-        assert inputs == [0, 1, 2, 3]
+        assert inputs == [-1, 0, 1, 2, 3]
 
 
 def test_importing_modeltrace_stays_light():
