@@ -177,3 +177,33 @@ def test_async_profiling_counts_only_this_coroutine():
     hot = spans.dicts()[0]["attributes"]["ml.profile.hotspots"]
     calls = {h["function"]: h["calls"] for h in hot}
     assert calls.get("heavy_python") == 1  # the neighbour's 20 calls are not charged here
+
+
+def test_generators_are_profiled_only_while_they_run():
+    import asyncio
+
+    @modeltrace.trace_model(name="gen", profile_rate=1.0)
+    def stream(x):
+        for _ in range(3):
+            yield heavy_python(500)
+
+    @modeltrace.trace_model(name="agen", profile_rate=1.0)
+    async def astream(x):
+        for _ in range(3):
+            await asyncio.sleep(0)
+            yield heavy_python(500)
+
+    async def consume():
+        return [v async for v in astream(1.0)]
+
+    with capture_spans() as spans:
+        values = []
+        for v in stream(1.0):
+            heavy_python(500)  # the consumer's own work between items is not the model's
+            values.append(v)
+        assert asyncio.run(consume()) == values
+    for span in spans.dicts():
+        hot = {h["function"]: h["calls"] for h in span["attributes"]["ml.profile.hotspots"]}
+        assert hot["heavy_python"] == 3, span["name"]
+    assert profiler._slot.acquire(blocking=False)
+    profiler._slot.release()
