@@ -24,7 +24,7 @@ class ModelSpec:
         operation: str = "predict",
         feature_names: Sequence[str] | None = None,
         sample_rows: int = 32,
-        sample_values: int | None = 256,
+        sample_values: int | None = 128,
         capture: str = "sample",
         redact: Any = None,
         profile_rate: float = 0.01,
