@@ -112,9 +112,9 @@ def trace_model(
             ``"none"`` (shapes only: no values leave the process).
         redact: feature names, compiled regexes or a predicate on the feature name;
             matching features never leave the process.
-        profile_rate: fraction of calls run under cProfile (``ml.profile.hotspots``);
-            the next ``profile_after_slow`` calls after one slower than the model's
-            running p99 are profiled too.
+        profile_rate: fraction of calls run under cProfile (``ml.profile.hotspots``).
+        profile_after_slow: the calls after one slower than the model's running p99
+            that are profiled too (0 turns this off).
         labels: class labels for score outputs (``predict_proba``).
         output: ``"auto"``, ``"prediction"``, ``"scores"`` (top label and its score),
             ``"shape"`` or ``"none"``.

@@ -237,3 +237,18 @@ def test_huge_string_preview_is_cut_to_the_cap():
     assert len(raw["ml.input.value"]) <= 100
     assert json.loads(raw["ml.input.value"]).startswith('é"')
     assert raw["ml.input.truncated"] is True
+
+
+def test_stats_of_one_row_and_of_many_rows_agree_on_missing_and_infinite_values():
+    one = attrs_for(np.array([[np.nan, np.inf, 2.0]]), capture="stats")["ml.input.stats"]
+    two = attrs_for(np.array([[np.nan, np.inf, 2.0]] * 2), capture="stats")["ml.input.stats"]
+    assert one == {
+        "f0": {"count": 0, "nulls": 1, "min": None, "max": None, "mean": None},
+        "f1": {"count": 1, "nulls": 0, "min": None, "max": None, "mean": None},
+        "f2": {"count": 1, "nulls": 0, "min": 2, "max": 2, "mean": 2},
+    }
+    for name, stats in two.items():
+        assert {k: v for k, v in stats.items() if k not in ("count", "nulls")} == {
+            k: v for k, v in one[name].items() if k not in ("count", "nulls")
+        }
+        assert (stats["count"], stats["nulls"]) == (2 * one[name]["count"], 2 * one[name]["nulls"])
