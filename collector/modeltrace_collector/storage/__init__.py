@@ -1,0 +1,1 @@
+"""ClickHouse storage: one client for embedded chDB and ClickHouse servers, and the schema."""

@@ -1,0 +1,51 @@
+"""Open a ClickHouse client from a DSN: ``chdb://[path]`` (embedded) or ``http(s)://...`` (server)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+
+class StorageError(Exception):
+    """Storage is unreachable or refused an operation; retrying later may succeed."""
+
+
+@dataclass(frozen=True)
+class Target:
+    dsn: str
+    embedded: bool
+    path: str | None = None
+
+
+def resolve(dsn: str, data_dir: str) -> Target:
+    """Normalise a storage DSN; ``chdb://`` alone means ``<data_dir>/chdb``."""
+    parsed = urlparse(dsn)
+    if parsed.scheme == "chdb":
+        path = (parsed.netloc + parsed.path) or os.path.join(data_dir, "chdb")
+        path = os.path.abspath(path)
+        return Target(f"chdb://{path}", True, path)
+    if parsed.scheme in ("http", "https"):
+        if not parsed.hostname:
+            raise ValueError(f"storage DSN {dsn!r} has no host")
+        return Target(dsn, False)
+    raise ValueError(f"storage DSN must start with chdb:// or http(s)://, not {dsn!r}")
+
+
+def connect(target: Target, database: str | None = None, **settings: Any) -> Any:
+    """A clickhouse-connect client for ``target``."""
+    import clickhouse_connect
+
+    try:
+        if target.embedded:
+            assert target.path is not None
+            os.makedirs(target.path, exist_ok=True)
+            client = clickhouse_connect.get_client(dsn=f"chdb://{target.path}", settings=settings or None)
+        else:
+            client = clickhouse_connect.get_client(dsn=target.dsn, settings=settings or None, connect_timeout=5)
+    except Exception as exc:  # driver errors vary by backend
+        raise StorageError(f"cannot open ClickHouse at {target.dsn}: {exc}") from exc
+    if database:
+        client.database = database
+    return client

@@ -1,0 +1,99 @@
+"""Numbered, forward-only schema migrations (``migrations/NNNN_name.sql``, one statement each).
+
+Each file is rendered for the deployment (database, TTL, engine, cluster) and applied once;
+``modeltrace_schema_migrations`` records what was applied. Running again is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+log = logging.getLogger("modeltrace.storage")
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_TTL = re.compile(r"\{ttl:([^}]*)\}")
+MIGRATIONS_TABLE = "modeltrace_schema_migrations"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class SchemaOptions:
+    database: str = "modeltrace"
+    ttl_days: float = 0.0
+    cluster: str | None = None
+
+
+def available() -> list[Migration]:
+    """Every migration shipped with the package, in order."""
+    out = []
+    for entry in resources.files("modeltrace_collector.storage.migrations").iterdir():
+        m = _NAME.match(entry.name)
+        if m:
+            out.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
+    out.sort(key=lambda m: m.version)
+    versions = [m.version for m in out]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration numbers: {versions}")
+    return out
+
+
+def ttl_clause(expr: str, days: float) -> str:
+    if days <= 0:
+        return ""
+    seconds = round(days * 86400)
+    if seconds % 86400 == 0:
+        return f"TTL {expr} + toIntervalDay({seconds // 86400})"
+    if seconds % 3600 == 0:
+        return f"TTL {expr} + toIntervalHour({seconds // 3600})"
+    return f"TTL {expr} + toIntervalSecond({seconds})"
+
+
+def render(sql: str, options: SchemaOptions) -> str:
+    on_cluster = f"ON CLUSTER '{options.cluster}'" if options.cluster else ""
+    engine = "ReplicatedMergeTree" if options.cluster else "MergeTree()"
+    sql = _TTL.sub(lambda m: ttl_clause(m.group(1), options.ttl_days), sql)
+    return sql.replace("{database}", f"`{options.database}`").replace("{on_cluster}", on_cluster).replace(
+        "{engine}", engine
+    )
+
+
+def applied(client: Any, options: SchemaOptions) -> list[int]:
+    rows = client.query(f"SELECT version FROM `{options.database}`.{MIGRATIONS_TABLE} ORDER BY version").result_rows
+    return [int(r[0]) for r in rows]
+
+
+def migrate(client: Any, options: SchemaOptions) -> list[Migration]:
+    """Apply the migrations not yet applied; returns those it applied."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", options.database):
+        raise ValueError(f"database name {options.database!r} must be a plain identifier")
+    on_cluster = f" ON CLUSTER '{options.cluster}'" if options.cluster else ""
+    client.command(f"CREATE DATABASE IF NOT EXISTS `{options.database}`{on_cluster}")
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS `{options.database}`.{MIGRATIONS_TABLE}{on_cluster} "
+        "(version UInt32, name String, applied_at DateTime DEFAULT now()) "
+        "ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    done = set(applied(client, options))
+    newly = []
+    for migration in available():
+        if migration.version in done:
+            continue
+        log.info("applying migration %04d_%s", migration.version, migration.name)
+        client.command(render(migration.sql, options))
+        client.insert(
+            f"{options.database}.{MIGRATIONS_TABLE}",
+            [[migration.version, migration.name]],
+            column_names=["version", "name"],
+        )
+        newly.append(migration)
+    return newly
