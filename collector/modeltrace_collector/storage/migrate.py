@@ -62,8 +62,10 @@ def render(sql: str, options: SchemaOptions) -> str:
     on_cluster = f"ON CLUSTER '{options.cluster}'" if options.cluster else ""
     engine = "ReplicatedMergeTree" if options.cluster else "MergeTree()"
     sql = _TTL.sub(lambda m: ttl_clause(m.group(1), options.ttl_days), sql)
-    return sql.replace("{database}", f"`{options.database}`").replace("{on_cluster}", on_cluster).replace(
-        "{engine}", engine
+    return (
+        sql.replace("{database}", f"`{options.database}`")
+        .replace("{on_cluster}", on_cluster)
+        .replace("{engine}", engine)
     )
 
 
