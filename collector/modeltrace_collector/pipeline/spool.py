@@ -83,7 +83,7 @@ class Spool:
         else:
             self._segments = [max(self.committed.segment, 0)]
             open(self._path(self._segments[0]), "ab").close()
-        self._file = open(self._path(self._segments[-1]), "ab")
+        self._file = open(self._path(self._segments[-1]), "ab")  # noqa: SIM115 - the active segment stays open
         self._written = self._file.tell()
         self._synced = (self._segments[-1], self._written)
         self.closed = False
@@ -135,7 +135,7 @@ class Spool:
         self._file.close()
         nxt = self._segments[-1] + 1
         self._segments.append(nxt)
-        self._file = open(self._path(nxt), "ab")
+        self._file = open(self._path(nxt), "ab")  # noqa: SIM115 - the active segment stays open
         self._written = 0
         _fsync_dir(self.directory)
 
@@ -167,7 +167,7 @@ class Spool:
     def _scan(self, n: int, offset: int) -> Iterator[Record]:
         path = self._path(n)
         try:
-            f = open(path, "rb")
+            f = open(path, "rb")  # noqa: SIM115 - closed by the with below
         except FileNotFoundError:
             return
         with f:
