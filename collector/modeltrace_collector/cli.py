@@ -1,24 +1,215 @@
-"""The ``modeltrace`` command."""
+"""The ``modeltrace`` command: run the collector, and read what it stored.
+
+Reading commands ask the collector's API (the embedded store belongs to the collector
+process), so they work the same with chDB and with a ClickHouse server.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
 
 from modeltrace.version import __version__
 
+DEFAULT_API = "http://127.0.0.1:8080"
+
+
+def _collector_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", help="TOML or YAML config file")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a setting")
+    p.add_argument("--storage-dsn", help="chdb://PATH or http(s)://user:pass@host:8123")
+    p.add_argument("--data-dir", help="where the embedded store and the spool live")
+    p.add_argument("--grpc", help="OTLP/gRPC listen address (host:port, '' to disable)")
+    p.add_argument("--http", help="OTLP/HTTP listen address")
+    p.add_argument("--api", help="API listen address")
+
+
+def _load_config(args: argparse.Namespace) -> Any:
+    from .config import load
+
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"modeltrace: --set expects SECTION.KEY=VALUE, got {item!r}")
+        overrides[key] = value
+    for flag, key in (
+        ("storage_dsn", "storage.dsn"),
+        ("data_dir", "data_dir"),
+        ("grpc", "receivers.grpc"),
+        ("http", "receivers.http"),
+        ("api", "api.listen"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[key] = value
+    return load(args.config, overrides=overrides)
+
+
+def _print_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
+    if not rows:
+        print("(no rows)")
+        return
+    columns = columns or list(rows[0])
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        if isinstance(v, (dict, list)):
+            return json.dumps(v)[:60]
+        return str(v)
+
+    table = [[cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in table:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+def _api_get(base: str, path: str, params: dict[str, Any]) -> Any:
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    url = f"{base.rstrip('/')}{path}" + (f"?{query}" if query else "")
+    return _api_call(urllib.request.Request(url))
+
+
+def _api_call(request: urllib.request.Request) -> Any:
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            message = exc.reason
+        raise SystemExit(f"modeltrace: {message}")
+    except urllib.error.URLError as exc:
+        raise SystemExit(f"modeltrace: cannot reach the collector API at {request.full_url}: {exc.reason}")
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="modeltrace", description="modeltrace command line")
+    parser = argparse.ArgumentParser(prog="modeltrace", description="modeltrace: ML model tracing and monitoring")
     parser.add_argument("--version", action="version", version=f"modeltrace {__version__}")
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("collector", help="run the collector (not part of this release yet)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    coll = sub.add_parser("collector", help="run and manage the collector")
+    csub = coll.add_subparsers(dest="action", required=True)
+    for name, text in (
+        ("run", "receive OTLP, store in ClickHouse, serve the API"),
+        ("migrate", "apply schema migrations and exit"),
+        ("check-config", "validate the configuration and exit"),
+    ):
+        _collector_args(csub.add_parser(name, help=text))
+
+    api_help = f"collector API base URL (default $MODELTRACE_API_URL or {DEFAULT_API})"
+    readers = {
+        "models": "models and versions seen",
+        "latency": "latency percentiles per model and version",
+        "hotspots": "top profiled functions per model and version",
+        "predictions": "recent predictions",
+        "trace": "the spans of one trace",
+        "sql": "run a read-only SQL query",
+    }
+    for name, text in readers.items():
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--api-url", default=os.environ.get("MODELTRACE_API_URL", DEFAULT_API), help=api_help)
+        p.add_argument("--json", action="store_true", help="print JSON for scripts")
+        if name in ("latency", "hotspots", "predictions"):
+            p.add_argument("model", nargs="?", default="")
+        if name in ("models", "latency", "hotspots"):
+            p.add_argument("--window", help="how far back: 15m, 2h, 7d")
+        if name in ("hotspots", "predictions"):
+            p.add_argument("--limit", type=int)
+        if name == "trace":
+            p.add_argument("trace_id")
+        if name == "sql":
+            p.add_argument("query")
+            p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
+    if args.command == "collector":
+        return _collector(args)
+    return _read(args)
+
+
+def _collector(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+
+    try:
+        config = _load_config(args)
+    except ConfigError as exc:
+        print(f"modeltrace: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config[""]["log_level"].upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.action == "check-config":
+        print("configuration is valid")
+        for section, values in config.values.items():
+            for key, value in values.items():
+                print(f"  {section + '.' if section else ''}{key} = {value!r}")
         return 0
-    print("modeltrace: the collector is not part of this release yet", file=sys.stderr)
-    return 2
+    from .service import Collector, make_store
+    from .storage.client import StorageError
+
+    try:
+        if args.action == "migrate":
+            store = make_store(config)
+            applied = store.migrate()
+            print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+            store.close()
+            return 0
+        Collector(config).run_forever()
+    except StorageError as exc:
+        print(f"modeltrace: storage unavailable: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"modeltrace: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _read(args: argparse.Namespace) -> int:
+    base = args.api_url
+    if args.command == "models":
+        data = _api_get(base, "/api/models", {"window": args.window})
+        rows, cols = data["models"], ["model", "version", "calls", "first_seen", "last_seen"]
+    elif args.command == "latency":
+        data = _api_get(base, "/api/latency", {"model": args.model, "window": args.window})
+        rows = data["latency"]
+        cols = ["model", "version", "operation", "calls", "errors", "p50_ms", "p95_ms", "p99_ms"]
+    elif args.command == "hotspots":
+        data = _api_get(base, "/api/hotspots", {"model": args.model, "window": args.window, "limit": args.limit})
+        rows = data["hotspots"]
+        cols = ["model", "version", "function", "file", "line", "profiled_calls", "self_ms_avg", "cum_ms_avg"]
+    elif args.command == "predictions":
+        data = _api_get(base, "/api/predictions", {"model": args.model, "limit": args.limit})
+        rows = data["predictions"]
+        cols = ["time", "model", "version", "operation", "duration_ms", "rows", "status", "prediction_id"]
+    elif args.command == "trace":
+        data = _api_get(base, f"/api/traces/{args.trace_id}", {})
+        rows, cols = data["spans"], ["start", "name", "service", "duration_ms", "status", "span_id", "parent_span_id"]
+    else:
+        params = dict(p.split("=", 1) for p in args.param if "=" in p)
+        body = json.dumps({"query": args.query, "parameters": params}).encode()
+        request = urllib.request.Request(
+            f"{base.rstrip('/')}/api/sql", data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        data = _api_call(request)
+        rows = [dict(zip(data["columns"], r)) for r in data["rows"]]
+        cols = data["columns"]
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        _print_table(rows, cols)
+    return 0
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ def test_profiled_call_reports_user_hotspots_without_modeltrace_frames():
     assert hot[0]["self_ms"] > 0 and hot[0]["cum_ms"] >= hot[0]["self_ms"]
     assert set(hot[0]) == {"function", "file", "line", "calls", "self_ms", "cum_ms"}
     assert all("modeltrace/_internal" not in h["file"] for h in hot)
+    assert all("opentelemetry" not in h["file"] for h in hot)  # the span's own bookkeeping is not charged
     assert all("_lsprof" not in h["function"] for h in hot)
 
 

@@ -195,6 +195,7 @@ def begin(spec: ModelSpec, args: tuple[Any, ...], kwargs: dict[str, Any], stream
             if spec.window.take_boost() or (rate and capture.rng.random() < rate):
                 call.profile = start_profiler()
                 if call.profile is not None:
+                    call.profile.disable()  # resume() enables it around the model's own code only
                     attrs["ml.profile.sampled"] = True
         return call
     except Exception:

@@ -1,0 +1,239 @@
+"""The read side on port 8080: health, JSON query API, read-only SQL and /metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from . import queries
+
+log = logging.getLogger("modeltrace.api")
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_READ_STATEMENT = re.compile(r"^\s*(select|with|show|describe|desc|explain|exists)\b", re.IGNORECASE)
+_COMMENT = re.compile(r"(--[^\n]*\n?)|(/\*.*?\*/)", re.DOTALL)
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)?$")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, (dt.datetime, dt.date)):
+        return v.isoformat()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, (set, tuple)):
+        return list(v)
+    return str(v)
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+def parse_window(text: str | None, default: int = 3600) -> int:
+    """``300``, ``90s``, ``15m``, ``2h``, ``7d`` as seconds."""
+    if not text:
+        return default
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise ApiError(400, f"window {text!r} is not a duration like 15m, 2h or 7d")
+    value = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}[m.group(2)]
+    if not 0 < value <= 400 * 86400:
+        raise ApiError(400, f"window {text!r} is out of range")
+    return int(value)
+
+
+def check_read_only(sql: str) -> str:
+    """A single read statement, or ApiError; ClickHouse's readonly setting enforces it as well."""
+    stripped = _COMMENT.sub(" ", sql).strip().rstrip(";").strip()
+    if not stripped:
+        raise ApiError(400, "empty query")
+    if ";" in stripped:
+        raise ApiError(400, "one statement per request")
+    if not _READ_STATEMENT.match(stripped):
+        raise ApiError(403, "only read statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) are allowed")
+    if re.search(r"\bSETTINGS\b", stripped, re.IGNORECASE) or re.search(r"\bINTO\s+OUTFILE\b", stripped, re.I):
+        raise ApiError(403, "SETTINGS and INTO OUTFILE are not allowed in API queries")
+    return stripped
+
+
+class ApiServer:
+    def __init__(self, listen: str, service: Any) -> None:
+        host, _, port = listen.rpartition(":")
+        api = self
+        self.service = service
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802
+                api.handle(self, "GET")
+
+            def do_POST(self) -> None:  # noqa: N802
+                api.handle(self, "POST")
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                log.debug("api: " + fmt, *args)
+
+        self._server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="api", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- routing ------------------------------------------------------------------------
+
+    def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        url = urlparse(h.path)
+        params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        body = b""
+        if method == "POST":
+            length = int(h.headers.get("Content-Length") or 0)
+            if length > 1 << 20:
+                return self._send_json(h, 413, {"error": "request body too large"})
+            body = h.rfile.read(length)
+        try:
+            if url.path == "/metrics":
+                return self._send(h, 200, "text/plain; version=0.0.4", self.service.metrics.render().encode())
+            status, payload = self.route(method, url.path, params, body)
+        except ApiError as exc:
+            status, payload = exc.status, {"error": str(exc)}
+        except Exception as exc:
+            log.exception("API request %s failed", url.path)
+            status, payload = 500, {"error": f"internal error: {type(exc).__name__}"}
+        self._send_json(h, status, payload)
+
+    def route(self, method: str, path: str, params: dict[str, str], body: bytes) -> tuple[int, Any]:
+        svc = self.service
+        if path == "/health":
+            return 200, {"status": "ok"}
+        if path == "/ready":
+            ready, detail = svc.readiness()
+            return (200 if ready else 503), detail
+        if path == "/api/models":
+            window = parse_window(params.get("window"), 30 * 86400)
+            return 200, {"models": self._query(queries.MODELS, {"window": window})}
+        if path == "/api/latency":
+            window = parse_window(params.get("window"))
+            found = self._query(queries.LATENCY, {"window": window, "model": params.get("model", "")})
+            self._require_model(params, found)
+            return 200, {"window_seconds": window, "latency": found}
+        if path == "/api/hotspots":
+            window = parse_window(params.get("window"), 86400)
+            limit = self._int(params.get("limit"), 10, 1, 1000)
+            found = self._query(queries.HOTSPOTS, {"window": window, "model": params.get("model", ""), "limit": limit})
+            self._require_model(params, found)
+            return 200, {"window_seconds": window, "hotspots": found}
+        if path == "/api/predictions":
+            limit = self._int(params.get("limit"), 50, 1, 10_000)
+            found = self._query(queries.PREDICTIONS, {"model": params.get("model", ""), "limit": limit})
+            self._require_model(params, found)
+            return 200, {"predictions": found}
+        if path.startswith("/api/traces/"):
+            trace_id = path.rsplit("/", 1)[1].lower()
+            if not _TRACE_ID.fullmatch(trace_id):
+                raise ApiError(400, "a trace id is 32 hex characters")
+            spans = self._query(queries.TRACE, {"trace_id": trace_id})
+            if not spans:
+                raise ApiError(404, f"trace {trace_id} not found")
+            return 200, {"trace_id": trace_id, "spans": spans}
+        if path == "/api/sql":
+            return 200, self._sql(method, params, body)
+        raise ApiError(404, f"no route {path}")
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _query(self, sql: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+        result = self.service.store.query(queries.render(sql, self.service.store.database), parameters)
+        return queries.rows(result)
+
+    def _require_model(self, params: dict[str, str], found: list[dict[str, Any]]) -> None:
+        model = params.get("model")
+        if model and not found:
+            known = {r["model"] for r in self._query(queries.MODELS, {"window": 400 * 86400})}
+            if model not in known:
+                raise ApiError(404, f"unknown model {model!r}; known: {', '.join(sorted(known)) or 'none yet'}")
+
+    @staticmethod
+    def _int(text: str | None, default: int, low: int, high: int) -> int:
+        if text is None:
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise ApiError(400, f"{text!r} is not an integer")
+        if not low <= value <= high:
+            raise ApiError(400, f"{value} is outside {low}..{high}")
+        return value
+
+    def _sql(self, method: str, params: dict[str, str], body: bytes) -> dict[str, Any]:
+        if method == "POST":
+            try:
+                request = json.loads(body or b"{}")
+            except ValueError:
+                raise ApiError(400, "body must be JSON: {\"query\": ..., \"parameters\": {...}}")
+            if not isinstance(request, dict):
+                raise ApiError(400, "body must be a JSON object")
+            sql = request.get("query")
+            parameters = request.get("parameters") or {}
+        else:
+            sql = params.get("query")
+            parameters = {k[len("param_") :]: v for k, v in params.items() if k.startswith("param_")}
+        if not isinstance(sql, str):
+            raise ApiError(400, "query is required")
+        if not isinstance(parameters, dict):
+            raise ApiError(400, "parameters must be an object")
+        statement = check_read_only(sql)
+        cfg = self.service.config["api"]
+        settings = {
+            "readonly": 2,  # read-only, while still letting the limits below apply
+            "max_result_rows": cfg["sql_max_rows"],
+            "result_overflow_mode": "break",
+            "max_execution_time": cfg["sql_max_seconds"],
+        }
+        try:
+            result = self.service.store.query(statement, parameters, settings)
+        except Exception as exc:
+            message = str(exc).split("\n")[0][:500]
+            raise ApiError(400, f"query failed: {message}")
+        rows = [list(r) for r in result.result_rows[: cfg["sql_max_rows"]]]
+        return {"columns": list(result.column_names), "rows": _clean(rows), "row_count": len(rows)}
+
+    # -- responses ----------------------------------------------------------------------
+
+    def _send_json(self, h: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
+        data = json.dumps(_clean(payload), default=_json_default).encode()
+        self._send(h, status, "application/json", data)
+
+    @staticmethod
+    def _send(h: BaseHTTPRequestHandler, status: int, ctype: str, data: bytes) -> None:
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)

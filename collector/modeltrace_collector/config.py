@@ -1,0 +1,184 @@
+"""Collector configuration: defaults, then a TOML or YAML file, then environment, then flags.
+
+Every key is declared once in ``SCHEMA``; anything else is an error that names the key.
+Environment variables are ``MODELTRACE_<SECTION>_<KEY>`` (``MODELTRACE_STORAGE_DSN``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or invalid; the message names the key."""
+
+
+def _listen(value: Any) -> str:
+    text = str(value)
+    if text == "":
+        return text  # disabled
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"expected host:port, got {text!r}")
+    return text
+
+
+def _positive(kind: type) -> Any:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        v = kind(value)
+        if v <= 0:
+            raise ValueError(f"must be > 0, got {value!r}")
+        return v
+
+    return check
+
+
+def _non_negative(value: Any) -> float:
+    v = float(value)
+    if v < 0:
+        raise ValueError(f"must be >= 0, got {value!r}")
+    return v
+
+
+def _choice(*options: str) -> Any:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}, got {value!r}")
+        return str(value)
+
+    return check
+
+
+def _identifier(value: Any) -> str:
+    text = str(value)
+    if not text.replace("_", "a").isalnum() or text[0].isdigit():
+        raise ValueError(f"must be a plain identifier, got {text!r}")
+    return text
+
+
+SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
+    "": {"data_dir": (str, "modeltrace-data"), "log_level": (_choice("debug", "info", "warning", "error"), "info")},
+    "storage": {
+        "dsn": (str, "chdb://"),
+        "database": (_identifier, "modeltrace"),
+        "ttl_days": (_non_negative, 0.0),
+        "cluster": (str, ""),
+    },
+    "spool": {
+        "dir": (str, ""),
+        "max_bytes": (_positive(int), 1 << 30),
+        "segment_bytes": (_positive(int), 64 << 20),
+        "fsync": (_choice("always", "batch", "never"), "batch"),
+    },
+    "receivers": {
+        "grpc": (_listen, "127.0.0.1:4317"),
+        "http": (_listen, "127.0.0.1:4318"),
+        "max_request_bytes": (_positive(int), 64 << 20),
+    },
+    "writer": {"batch_spans": (_positive(int), 10_000), "max_delay_seconds": (_positive(float), 1.0)},
+    "api": {
+        "listen": (_listen, "127.0.0.1:8080"),
+        "sql_max_rows": (_positive(int), 10_000),
+        "sql_max_seconds": (_positive(float), 10.0),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    values: Mapping[str, Mapping[str, Any]]
+
+    def __getitem__(self, section: str) -> Mapping[str, Any]:
+        return self.values[section]
+
+    @property
+    def data_dir(self) -> str:
+        return str(self.values[""]["data_dir"])
+
+    @property
+    def spool_dir(self) -> str:
+        return str(self.values["spool"]["dir"] or os.path.join(self.data_dir, "spool"))
+
+
+def _parse_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        if path.endswith((".yaml", ".yml")):
+            import yaml
+
+            data = yaml.safe_load(raw.decode("utf-8")) or {}
+        else:
+            data = tomllib.loads(raw.decode("utf-8"))
+    except Exception as exc:
+        raise ConfigError(f"{path} is not valid {'YAML' if path.endswith(('.yaml', '.yml')) else 'TOML'}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a table of settings")
+    return data
+
+
+def _flatten(data: Mapping[str, Any], origin: str) -> dict[tuple[str, str], Any]:
+    out: dict[tuple[str, str], Any] = {}
+    for key, value in data.items():
+        if key in SCHEMA and key != "" and isinstance(value, Mapping):
+            for sub, v in value.items():
+                out[(key, str(sub))] = v
+        elif key in SCHEMA and key != "":
+            raise ConfigError(f"{origin}: [{key}] must be a section of settings")
+        else:
+            out[("", str(key))] = value
+    return out
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[tuple[str, str], Any]:
+    out: dict[tuple[str, str], Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("MODELTRACE_") or name in ("MODELTRACE_RAISE_INTERNAL_ERRORS",):
+            continue
+        rest = name[len("MODELTRACE_") :].lower()
+        for section in SCHEMA:
+            if section and rest.startswith(section + "_"):
+                out[(section, rest[len(section) + 1 :])] = value
+                break
+        else:
+            out[("", rest)] = value
+    return out
+
+
+def load(
+    path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Merge the sources (file < environment < ``overrides`` as ``"section.key"``) and validate."""
+    layers: list[tuple[str, dict[tuple[str, str], Any]]] = []
+    if path:
+        layers.append((path, _flatten(_parse_file(path), path)))
+    layers.append(("environment", _from_env(os.environ if environ is None else environ)))
+    if overrides:
+        flags: dict[tuple[str, str], Any] = {}
+        for dotted, value in overrides.items():
+            section, _, key = dotted.rpartition(".")
+            flags[(section, key)] = value
+        layers.append(("flags", flags))
+    values: dict[str, dict[str, Any]] = {s: {k: d for k, (_, d) in keys.items()} for s, keys in SCHEMA.items()}
+    for origin, layer in layers:
+        for (section, key), raw in layer.items():
+            name = f"{section}.{key}" if section else key
+            if section not in SCHEMA or key not in SCHEMA[section]:
+                raise ConfigError(f"{origin}: unknown setting {name!r}")
+            check, _ = SCHEMA[section][key]
+            try:
+                values[section][key] = check(raw)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{origin}: {name}: {exc}") from exc
+    return Config(values)

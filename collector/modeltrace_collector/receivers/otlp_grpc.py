@@ -1,0 +1,92 @@
+"""OTLP/gRPC: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``."""
+
+from __future__ import annotations
+
+import logging
+from concurrent import futures
+from typing import Any
+
+import grpc
+from google.protobuf import duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
+
+from ..pipeline.spool import Spool
+from .ingest import RETRY_AFTER_SECONDS, Malformed, Overloaded, decode, ingest
+
+log = logging.getLogger("modeltrace.receivers")
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+
+class _Status(grpc.Status):  # type: ignore[misc]
+    def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[tuple[str, bytes], ...]) -> None:
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata
+
+
+def retry_status(message: str) -> grpc.Status:
+    """UNAVAILABLE with a ``google.rpc.RetryInfo`` detail: the OTLP throttling signal."""
+    retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=RETRY_AFTER_SECONDS))
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
+    status.details.add().Pack(retry)
+    return _Status(
+        grpc.StatusCode.UNAVAILABLE, message, (("grpc-status-details-bin", status.SerializeToString()),)
+    )
+
+
+class GrpcReceiver:
+    def __init__(self, listen: str, spool: Spool, metrics: Any, max_request_bytes: int, workers: int = 8) -> None:
+        self.listen = listen
+        self.spool = spool
+        self.metrics = metrics
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
+            options=[
+                ("grpc.max_receive_message_length", max_request_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        handler = grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                "Export": grpc.unary_unary_rpc_method_handler(
+                    self._export,
+                    request_deserializer=None,  # keep the client's bytes: they go to the spool as they are
+                    response_serializer=ExportTraceServiceResponse.SerializeToString,
+                )
+            },
+        )
+        self._server.add_generic_rpc_handlers((handler,))
+        self.port = self._server.add_insecure_port(listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen for OTLP/gRPC on {listen}")
+
+    def start(self) -> None:
+        self._server.start()
+
+    def shutdown(self, grace: float = 5.0) -> None:
+        self._server.stop(grace).wait()
+
+    def _export(self, raw: bytes, context: Any) -> ExportTraceServiceResponse:
+        try:
+            request = decode(raw)
+            accepted = ingest(self.spool, request, raw, self.metrics)
+        except Malformed as exc:
+            self.metrics.inc("requests_rejected", reason="malformed")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Overloaded as exc:
+            context.abort_with_status(retry_status(f"collector overloaded: {exc}"))
+        except Exception:
+            log.exception("OTLP/gRPC export failed")
+            context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        if accepted.rejected:
+            return ExportTraceServiceResponse(
+                partial_success=ExportTracePartialSuccess(
+                    rejected_spans=accepted.rejected, error_message=accepted.message
+                )
+            )
+        return ExportTraceServiceResponse()

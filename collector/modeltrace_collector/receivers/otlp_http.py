@@ -1,0 +1,210 @@
+"""OTLP/HTTP: ``POST /v1/traces`` with protobuf or JSON bodies, optionally gzipped.
+
+Responses use the request's content type. Errors carry a ``google.rpc.Status`` body:
+400 for bad data (never retried), 413 over the size limit, 415 for other content
+types, 503 with ``Retry-After`` when the spool is full.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from google.protobuf import json_format
+from google.rpc import code_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from ..pipeline.spool import Spool
+from .ingest import RETRY_AFTER_SECONDS, Malformed, Overloaded, TooLarge, decode, ingest
+
+log = logging.getLogger("modeltrace.receivers")
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
+
+
+def _hex_ids_to_base64(node: Any) -> None:
+    """OTLP/JSON writes ids as hex; protobuf's JSON mapping expects base64 for bytes."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_FIELDS and isinstance(value, str):
+                try:
+                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                except ValueError as exc:
+                    raise Malformed(f"{key} {value!r} is not hex") from exc
+            else:
+                _hex_ids_to_base64(value)
+    elif isinstance(node, list):
+        for item in node:
+            _hex_ids_to_base64(item)
+
+
+def decode_json(body: bytes) -> ExportTraceServiceRequest:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Malformed(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise Malformed("body must be a JSON object")
+    _hex_ids_to_base64(data)
+    request = ExportTraceServiceRequest()
+    try:
+        json_format.ParseDict(data, request, ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise Malformed(f"not an OTLP ExportTraceServiceRequest: {exc}") from exc
+    return request
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise Malformed(f"bad gzip body: {exc}") from exc
+    if len(out) > limit:
+        raise TooLarge(f"decompressed body exceeds {limit} bytes")
+    if not d.eof:
+        raise Malformed("truncated gzip body")
+    return out
+
+
+class HttpReceiver:
+    def __init__(self, listen: str, spool: Spool, metrics: Any, max_request_bytes: int) -> None:
+        host, _, port = listen.rpartition(":")
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                receiver.handle(self)
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                log.debug("otlp-http: " + fmt, *args)
+
+        self.spool = spool
+        self.metrics = metrics
+        self.max_request_bytes = max_request_bytes
+        self._server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-http", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        path = h.path.split("?", 1)[0]
+        ctype = (h.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        reply_type = JSON if ctype == JSON else PROTOBUF
+        if path != "/v1/traces":
+            self._drain(h)
+            return self._error(h, 404, reply_type, code_pb2.NOT_FOUND, f"no route {path}")
+        if ctype not in (PROTOBUF, JSON):
+            self._drain(h)
+            self.metrics.inc("requests_rejected", reason="content_type")
+            return self._error(h, 415, reply_type, code_pb2.INVALID_ARGUMENT, f"unsupported content type {ctype!r}")
+        try:
+            length = int(h.headers.get("Content-Length", "-1"))
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.metrics.inc("requests_rejected", reason="malformed")
+            return self._error(h, 411, reply_type, code_pb2.INVALID_ARGUMENT, "Content-Length is required", close=True)
+        if length > self.max_request_bytes:
+            self.metrics.inc("requests_rejected", reason="too_large")
+            return self._error(h, 413, reply_type, code_pb2.RESOURCE_EXHAUSTED, "request body too large", close=True)
+        body = h.rfile.read(length)
+        try:
+            encoding = (h.headers.get("Content-Encoding") or "").strip().lower()
+            if encoding == "gzip":
+                body = gunzip(body, self.max_request_bytes)
+            elif encoding not in ("", "identity"):
+                raise Malformed(f"unsupported Content-Encoding {encoding!r}")
+            if ctype == JSON:
+                request = decode_json(body)
+                raw = None
+            else:
+                request = decode(body)
+                raw = body
+            accepted = ingest(self.spool, request, raw, self.metrics)
+        except Malformed as exc:
+            self.metrics.inc("requests_rejected", reason="malformed")
+            return self._error(h, 400, reply_type, code_pb2.INVALID_ARGUMENT, str(exc))
+        except TooLarge as exc:
+            self.metrics.inc("requests_rejected", reason="too_large")
+            return self._error(h, 413, reply_type, code_pb2.RESOURCE_EXHAUSTED, str(exc))
+        except Overloaded as exc:
+            return self._error(
+                h, 503, reply_type, code_pb2.UNAVAILABLE, f"collector overloaded: {exc}",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )  # fmt: skip
+        except Exception:
+            log.exception("OTLP/HTTP export failed")
+            return self._error(h, 500, reply_type, code_pb2.INTERNAL, "internal error")
+        response = ExportTraceServiceResponse()
+        if accepted.rejected:
+            response.partial_success.CopyFrom(
+                ExportTracePartialSuccess(rejected_spans=accepted.rejected, error_message=accepted.message)
+            )
+        if reply_type == JSON:
+            payload = json.dumps(json_format.MessageToDict(response)).encode()
+        else:
+            payload = response.SerializeToString()
+        self._send(h, 200, reply_type, payload)
+
+    def _drain(self, h: BaseHTTPRequestHandler) -> None:
+        try:
+            length = int(h.headers.get("Content-Length", "0"))
+        except ValueError:
+            return
+        if 0 < length <= self.max_request_bytes:
+            h.rfile.read(length)
+
+    def _error(
+        self,
+        h: BaseHTTPRequestHandler,
+        http_status: int,
+        ctype: str,
+        code: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        close: bool = False,
+    ) -> None:
+        status = status_pb2.Status(code=code, message=message)
+        payload = json.dumps(json_format.MessageToDict(status)).encode() if ctype == JSON else status.SerializeToString()
+        self._send(h, http_status, ctype, payload, headers, close)
+
+    @staticmethod
+    def _send(
+        h: BaseHTTPRequestHandler,
+        http_status: int,
+        ctype: str,
+        payload: bytes,
+        headers: dict[str, str] | None = None,
+        close: bool = False,
+    ) -> None:
+        h.send_response(http_status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(payload)))
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        if close:
+            h.send_header("Connection", "close")
+            h.close_connection = True
+        h.end_headers()
+        h.wfile.write(payload)
