@@ -7,10 +7,11 @@ Environment variables are ``MODELTRACE_<SECTION>_<KEY>`` (``MODELTRACE_STORAGE_D
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import tomllib
 
 
 class ConfigError(ValueError):
@@ -120,7 +121,9 @@ def _parse_file(path: str) -> dict[str, Any]:
         else:
             data = tomllib.loads(raw.decode("utf-8"))
     except Exception as exc:
-        raise ConfigError(f"{path} is not valid {'YAML' if path.endswith(('.yaml', '.yml')) else 'TOML'}: {exc}") from exc
+        raise ConfigError(
+            f"{path} is not valid {'YAML' if path.endswith(('.yaml', '.yml')) else 'TOML'}: {exc}"
+        ) from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a table of settings")
     return data

@@ -54,7 +54,9 @@ class Metrics:
         names = sorted({n for n, _ in counters} | set(_HELP))
         for name in names:
             kind, text = _HELP.get(name, ("counter", name))
-            full = f"modeltrace_{name}" + ("_total" if kind == "counter" and not name.endswith(("_sum", "_count")) else "")
+            full = f"modeltrace_{name}" + (
+                "_total" if kind == "counter" and not name.endswith(("_sum", "_count")) else ""
+            )
             lines.append(f"# HELP {full} {text}")
             lines.append(f"# TYPE {full} {kind}")
             series = [(labels, v) for (n, labels), v in counters.items() if n == name] or [((), 0.0)]

@@ -18,7 +18,7 @@ from .pipeline.spool import Spool
 from .pipeline.writer import Writer
 from .receivers.otlp_grpc import GrpcReceiver
 from .receivers.otlp_http import HttpReceiver
-from .storage.client import resolve
+from .storage.client import StorageError, resolve
 from .storage.migrate import SchemaOptions
 from .storage.store import Store
 
@@ -47,9 +47,11 @@ class Collector:
 
     def start(self) -> None:
         os.makedirs(self.config.data_dir, exist_ok=True)
-        applied = self.store.migrate()
-        if applied:
-            log.info("schema migrations applied: %s", ", ".join(applied))
+        try:
+            self.store.ensure_schema()
+        except StorageError as exc:
+            # Keep receiving: spans wait in the spool until storage answers.
+            log.error("storage is unavailable, spooling until it returns: %s", exc)
         spool_cfg = self.config["spool"]
         self.spool = Spool(
             self.config.spool_dir,

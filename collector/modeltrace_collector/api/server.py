@@ -85,10 +85,10 @@ class ApiServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 api.handle(self, "GET")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 api.handle(self, "POST")
 
             def log_message(self, fmt: str, *args: Any) -> None:
@@ -196,7 +196,7 @@ class ApiServer:
             try:
                 request = json.loads(body or b"{}")
             except ValueError:
-                raise ApiError(400, "body must be JSON: {\"query\": ..., \"parameters\": {...}}")
+                raise ApiError(400, 'body must be JSON: {"query": ..., "parameters": {...}}')
             if not isinstance(request, dict):
                 raise ApiError(400, "body must be a JSON object")
             sql = request.get("query")

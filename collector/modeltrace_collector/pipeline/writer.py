@@ -118,6 +118,9 @@ class Writer:
         while True:
             try:
                 began = time.monotonic()
+                ensure_schema = getattr(self.store, "ensure_schema", None)
+                if ensure_schema is not None:
+                    ensure_schema()
                 for table, names in TABLES.items():
                     if batch.rows(table):
                         self.store.insert(table, batch.columns[table], names, f"{token}:{table}")

@@ -33,9 +33,7 @@ def retry_status(message: str) -> grpc.Status:
     retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=RETRY_AFTER_SECONDS))
     status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
     status.details.add().Pack(retry)
-    return _Status(
-        grpc.StatusCode.UNAVAILABLE, message, (("grpc-status-details-bin", status.SerializeToString()),)
-    )
+    return _Status(grpc.StatusCode.UNAVAILABLE, message, (("grpc-status-details-bin", status.SerializeToString()),))
 
 
 class GrpcReceiver:

@@ -86,7 +86,7 @@ class HttpReceiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 receiver.handle(self)
 
             def log_message(self, fmt: str, *args: Any) -> None:
@@ -186,7 +186,9 @@ class HttpReceiver:
         close: bool = False,
     ) -> None:
         status = status_pb2.Status(code=code, message=message)
-        payload = json.dumps(json_format.MessageToDict(status)).encode() if ctype == JSON else status.SerializeToString()
+        payload = (
+            json.dumps(json_format.MessageToDict(status)).encode() if ctype == JSON else status.SerializeToString()
+        )
         self._send(h, http_status, ctype, payload, headers, close)
 
     @staticmethod

@@ -25,6 +25,7 @@ class Store:
         self.database = options.database
         self._client = client
         self._lock = threading.Lock()
+        self.migrated = False
 
     @property
     def client(self) -> Any:
@@ -35,7 +36,21 @@ class Store:
         return self._client
 
     def migrate(self) -> list[str]:
-        return [f"{m.version:04d}_{m.name}" for m in migrate(self.client, self.options)]
+        try:
+            applied = [f"{m.version:04d}_{m.name}" for m in migrate(self.client, self.options)]
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise StorageError(f"schema migration failed: {exc}") from exc
+        self.migrated = True
+        return applied
+
+    def ensure_schema(self) -> None:
+        """Migrate once, on the first write, when the store was unreachable at start."""
+        if not self.migrated:
+            applied = self.migrate()
+            if applied:
+                log.info("schema migrations applied: %s", ", ".join(applied))
 
     def insert(self, table: str, columns: list[list[Any]], names: tuple[str, ...], token: str) -> None:
         """Insert column-oriented rows; a repeat with the same ``token`` stores nothing."""
