@@ -22,7 +22,7 @@ def _listen(value: Any) -> str:
     text = str(value)
     if text == "":
         return text  # disabled
-    host, sep, port = text.rpartition(":")
+    _, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"expected host:port, got {text!r}")
     return text

@@ -202,7 +202,7 @@ def test_bad_requests_get_documented_statuses_and_store_nothing(collector):
         (post(collector, b"\x1f\x8b\x08\x00garbage", "application/x-protobuf", "gzip"), 400),
         (post(collector, b"", "application/json", path="/v1/logs"), 404),
     ]
-    for (status, headers, body), expected in cases:
+    for (status, _headers, body), expected in cases:
         assert status == expected, body
     # a protobuf error body is a google.rpc.Status
     from google.rpc import status_pb2
