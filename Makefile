@@ -18,7 +18,7 @@ $(VENV)/.dev: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.demo: pyproject.toml | $(PY)
-	$(PIP) install --quiet -e ".[demo]"
+	$(PIP) install --quiet -e ".[demo,collector]"
 	touch $@
 
 $(VENV)/.bench: $(VENV)/.dev
@@ -26,7 +26,7 @@ $(VENV)/.bench: $(VENV)/.dev
 	touch $@
 
 demo: $(VENV)/.demo
-	$(PY) examples/sklearn_wine.py
+	$(PY) examples/demo.py
 
 # pytest exits 5 when it collects no test: that is a failure here, never a pass.
 test: $(VENV)/.dev

@@ -1,27 +1,26 @@
-"""modeltrace on a real scikit-learn model, printing the spans it produces.
+"""modeltrace on a real scikit-learn model.
 
-Run with ``make demo``. Trains a classifier on the wine data set that ships with
-scikit-learn, serves it through ``modeltrace.instrument`` and a decorated request
-handler, and prints what each span carries. Until the collector runs, spans go to an
-in-memory exporter; point ``modeltrace.configure(endpoint=...)`` at any OTLP endpoint
-(the collector, Jaeger, an OpenTelemetry Collector) to ship them instead.
+    python examples/sklearn_wine.py                      # print the spans it produces
+    python examples/sklearn_wine.py --endpoint http://127.0.0.1:4317   # send them to a collector
+
+Trains a classifier on the wine data set that ships with scikit-learn, serves it through
+``modeltrace.instrument`` and a decorated request handler, logs ground truth, and runs a
+batch job.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
+from typing import Any
 
 import numpy as np
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sklearn.datasets import load_wine
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import train_test_split
 
 import modeltrace
-
-exporter = InMemorySpanExporter()
-modeltrace.configure(service_name="wine-api", exporter=exporter)
 
 data = load_wine(as_frame=True)
 X_train, X_test, y_train, y_test = train_test_split(data.data, data.target, random_state=0)
@@ -30,7 +29,7 @@ modeltrace.instrument(model, name="wine-quality", version="1.0", profile_rate=0.
 
 
 @modeltrace.trace_model(name="wine-api", version="1.0", operation="handle", profile_rate=0)
-def handle_request(rows):
+def handle_request(rows: list[int]) -> list[dict[str, Any]]:
     """One API request: fetch features, score them, shape the response."""
     with modeltrace.step("fetch_features"):
         time.sleep(0.002)  # a feature-store lookup
@@ -40,15 +39,17 @@ def handle_request(rows):
         return [{"class": int(np.argmax(p)), "confidence": round(float(np.max(p)), 3)} for p in proba]
 
 
-def main() -> None:
-    # online traffic: one row at a time, then a batch job
-    for i in range(40):
-        handle_request([i % len(X_test)])
-        modeltrace.log_actual(modeltrace.current_prediction_id(), int(y_test.iloc[i % len(X_test)]), model="wine-api")
+def run_traffic(requests: int = 40) -> None:
+    """Online traffic one row at a time with ground truth, then a batch job."""
+    for i in range(requests):
+        row = i % len(X_test)
+        handle_request([row])
+        modeltrace.log_actual(modeltrace.current_prediction_id(), int(y_test.iloc[row]), model="wine-api")
     model.predict(X_test)
     modeltrace.flush()
 
-    spans = exporter.get_finished_spans()
+
+def print_spans(spans: Any) -> None:
     print(f"{len(spans)} spans produced\n")
     counts: dict[str, int] = {}
     for s in spans:
@@ -56,7 +57,7 @@ def main() -> None:
     for name, n in sorted(counts.items()):
         print(f"  {n:4d}  {name}")
 
-    def show(span, keys):
+    def show(span: Any, keys: list[str]) -> None:
         print(f"\n--- {span.name}  ({(span.end_time - span.start_time) / 1e6:.2f} ms)")
         parent = span.parent.span_id if span.parent else None
         print(f"    span {span.context.span_id:016x}  parent {parent and f'{parent:016x}'}")
@@ -81,6 +82,24 @@ def main() -> None:
             print(f"    {h['self_ms']:8.3f} ms self  {h['cum_ms']:8.3f} ms cum  {h['calls']:5d}x  {h['function']}")
     feedback = next(s for s in spans if s.name.startswith("feedback"))
     show(feedback, ["ml.prediction.id", "ml.actual"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", help="OTLP endpoint of a collector (gRPC), e.g. http://127.0.0.1:4317")
+    parser.add_argument("--requests", type=int, default=40)
+    args = parser.parse_args()
+    if args.endpoint:
+        modeltrace.configure(service_name="wine-api", endpoint=args.endpoint, protocol="grpc")
+        run_traffic(args.requests)
+        modeltrace.shutdown()
+        return
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    modeltrace.configure(service_name="wine-api", exporter=exporter)
+    run_traffic(args.requests)
+    print_spans(exporter.get_finished_spans())
     modeltrace.shutdown()
 
 

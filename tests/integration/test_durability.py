@@ -90,9 +90,9 @@ def test_every_acknowledged_span_survives_kill_9_exactly_once(tmp_path):
 
 def test_unreachable_storage_fills_the_spool_then_clients_get_retryable_errors(tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens here
-    proc = CollectorProcess(
-        str(tmp_path / "c"), "spool.max_bytes=60000", "spool.segment_bytes=20000", dsn=dead
-    ).start(wait_ready=False)
+    proc = CollectorProcess(str(tmp_path / "c"), "spool.max_bytes=60000", "spool.segment_bytes=20000", dsn=dead).start(
+        wait_ready=False
+    )
     try:
         statuses = []
         for i in range(40):

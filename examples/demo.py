@@ -1,0 +1,116 @@
+"""``make demo``: the collector on the embedded store, a real model sending to it, and what
+was stored, read back through the collector's API.
+
+Starts ``modeltrace collector run`` (chDB under ./modeltrace-data), runs the wine example
+against it, then prints calls per model and version, latency percentiles and the top
+hotspots. ``--serve`` keeps the collector running afterwards (Ctrl-C stops it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free port")
+
+
+def get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())  # type: ignore[no-any-return]
+
+
+def wait_ready(api: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the collector exited with {proc.returncode}")
+        try:
+            get(api + "/ready")
+            return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.2)
+    raise SystemExit("the collector did not become ready")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--serve", action="store_true", help="keep the collector running until Ctrl-C")
+    parser.add_argument("--data-dir", default="modeltrace-data")
+    args = parser.parse_args()
+    grpc_port, http_port, api_port = free_port(4317), free_port(4318), free_port(8080)
+    api = f"http://127.0.0.1:{api_port}"
+    cmd = [
+        sys.executable, "-m", "modeltrace_collector", "collector", "run", "--data-dir", args.data_dir,
+        "--grpc", f"127.0.0.1:{grpc_port}", "--http", f"127.0.0.1:{http_port}", "--api", f"127.0.0.1:{api_port}",
+        "--set", "writer.max_delay_seconds=0.5", "--set", "log_level=warning",
+    ]  # fmt: skip
+    print(f"starting the collector (embedded ClickHouse in {args.data_dir}/chdb) ...")
+    collector = subprocess.Popen(cmd)
+    try:
+        wait_ready(api, collector)
+        print(f"collector ready: OTLP gRPC :{grpc_port}, OTLP HTTP :{http_port}, API {api}\n")
+        print("running the wine model: 200 online requests with ground truth, then a batch job ...")
+        subprocess.run(
+            [sys.executable, os.path.join(HERE, "sklearn_wine.py"), "--endpoint", f"http://127.0.0.1:{grpc_port}",
+             "--requests", "200"],
+            check=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready = get(api + "/ready")
+            if ready.get("spool_records") == 0 and get(api + "/api/models").get("models"):
+                break
+            time.sleep(0.3)
+        time.sleep(1.0)  # let the last batch commit
+        for title, command in (
+            ("models and versions", ["models"]),
+            ("latency per model and version (last hour)", ["latency"]),
+            ("top hotspots of wine-quality", ["hotspots", "wine-quality", "--limit", "5"]),
+        ):
+            print(f"\n== {title}")
+            subprocess.run(
+                [sys.executable, "-m", "modeltrace_collector", command[0], "--api-url", api, *command[1:]], check=True
+            )
+        print("\n== the same data with SQL")
+        subprocess.run(
+            [sys.executable, "-m", "modeltrace_collector", "sql", "--api-url", api,
+             "SELECT SpanName, count() AS spans, round(quantile(0.99)(Duration) / 1e6, 2) AS p99_ms "
+             "FROM modeltrace.otel_traces GROUP BY SpanName ORDER BY spans DESC"],
+            check=True,
+        )  # fmt: skip
+        if args.serve:
+            print(f"\nthe collector keeps running: try `modeltrace models --api-url {api}`; Ctrl-C stops it")
+            collector.wait()
+    except KeyboardInterrupt:
+        print("\nstopping ...")
+    finally:
+        if collector.poll() is None:
+            collector.send_signal(signal.SIGTERM)
+            try:
+                collector.wait(60)
+            except subprocess.TimeoutExpired:
+                collector.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
