@@ -211,7 +211,8 @@ class ApiServer:
         statement = check_read_only(sql)
         cfg = self.service.config["api"]
         settings = {
-            "readonly": 2,  # read-only, while still letting the limits below apply
+            # readonly=1 also refuses table functions that reach outside the database (file, url, s3, ...).
+            "readonly": 1,
             "max_result_rows": cfg["sql_max_rows"],
             "result_overflow_mode": "break",
             "max_execution_time": cfg["sql_max_seconds"],

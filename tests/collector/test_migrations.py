@@ -1,0 +1,86 @@
+"""Migrations apply in order on a fresh store, and are a no-op on an up-to-date one."""
+
+from modeltrace_collector.storage.migrate import SchemaOptions, available, migrate, render
+
+EXPECTED_TABLES = {
+    "otel_traces",
+    "otel_traces_trace_id_ts",
+    "otel_traces_trace_id_ts_mv",
+    "ml_predictions",
+    "ml_features",
+    "ml_hotspots",
+    "ml_actuals",
+    "ml_references",
+    "ml_findings",
+    "modeltrace_schema_migrations",
+}
+
+
+def test_migrations_are_numbered_in_order_one_statement_each():
+    found = available()
+    assert [m.version for m in found] == list(range(1, len(found) + 1))
+    for m in found:
+        body = m.sql.strip().rstrip(";")
+        assert ";" not in body, m.name
+
+
+def test_apply_on_fresh_then_up_to_date_store(chdb_client):
+    options = SchemaOptions(database="mig_fresh", ttl_days=14)
+    try:
+        applied = migrate(chdb_client, options)
+        assert [m.version for m in applied] == [m.version for m in available()]
+        tables = {r[0] for r in chdb_client.query("SHOW TABLES FROM mig_fresh").result_rows}
+        assert tables == EXPECTED_TABLES
+        assert migrate(chdb_client, options) == []
+        ddl = chdb_client.query("SHOW CREATE TABLE mig_fresh.otel_traces").result_rows[0][0]
+        assert "TTL toDateTime(Timestamp) + toIntervalDay(14)" in ddl
+        assert "ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)" in ddl
+        assert "idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1" in ddl
+    finally:
+        chdb_client.command("DROP DATABASE IF EXISTS mig_fresh")
+
+
+def test_otel_traces_columns_match_the_collector_contrib_exporter(chdb_client):
+    options = SchemaOptions(database="mig_cols")
+    try:
+        migrate(chdb_client, options)
+        cols = chdb_client.query(
+            "SELECT name, type FROM system.columns WHERE database = 'mig_cols' AND table = 'otel_traces'"
+        ).result_rows
+        assert dict(cols) == {
+            "Timestamp": "DateTime64(9)",
+            "TraceId": "String",
+            "SpanId": "String",
+            "ParentSpanId": "String",
+            "TraceState": "String",
+            "SpanName": "LowCardinality(String)",
+            "SpanKind": "LowCardinality(String)",
+            "ServiceName": "LowCardinality(String)",
+            "ResourceAttributes": "Map(LowCardinality(String), String)",
+            "ScopeName": "String",
+            "ScopeVersion": "String",
+            "SpanAttributes": "Map(LowCardinality(String), String)",
+            "Duration": "UInt64",
+            "StatusCode": "LowCardinality(String)",
+            "StatusMessage": "String",
+            "Events.Timestamp": "Array(DateTime64(9))",
+            "Events.Name": "Array(LowCardinality(String))",
+            "Events.Attributes": "Array(Map(LowCardinality(String), String))",
+            "Links.TraceId": "Array(String)",
+            "Links.SpanId": "Array(String)",
+            "Links.TraceState": "Array(String)",
+            "Links.Attributes": "Array(Map(LowCardinality(String), String))",
+        }
+        ts = chdb_client.query(
+            "SELECT name, type FROM system.columns WHERE database = 'mig_cols' AND table = 'otel_traces_trace_id_ts'"
+        ).result_rows
+        assert dict(ts) == {"TraceId": "String", "Start": "DateTime", "End": "DateTime"}
+    finally:
+        chdb_client.command("DROP DATABASE IF EXISTS mig_cols")
+
+
+def test_cluster_rendering():
+    sql = render(available()[0].sql, SchemaOptions(database="otel", cluster="prod", ttl_days=0.5))
+    assert "CREATE TABLE IF NOT EXISTS `otel`.otel_traces ON CLUSTER 'prod'" in sql
+    assert "ENGINE = ReplicatedMergeTree" in sql
+    assert "TTL toDateTime(Timestamp) + toIntervalHour(12)" in sql

@@ -1,0 +1,177 @@
+"""The read API and the CLI against a collector holding known spans."""
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from tests.integration.collector_proc import ROOT, CollectorProcess
+from tests.integration.test_ingest import run_sdk
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    proc = CollectorProcess(str(tmp_path_factory.mktemp("api")), "api.sql_max_rows=50").start()
+    run_sdk(
+        f"""
+        import time
+        import numpy as np
+        import modeltrace
+        modeltrace.configure(service_name="api-test", endpoint="{proc.grpc_endpoint}", protocol="grpc")
+
+        def busy(ms):
+            end = time.perf_counter() + ms / 1000
+            while time.perf_counter() < end:
+                pass
+
+        for version, ms in (("1", 1), ("2", 5)):
+            @modeltrace.trace_model(name="ranker", version=version, profile_rate=1.0)
+            def predict(x):
+                busy(ms)
+                return x
+
+            for i in range(30):
+                predict(float(i))
+
+        @modeltrace.trace_model(name="ranker", version="2", profile_rate=0)
+        def broken(x):
+            raise ValueError("bad input")
+
+        for i in range(3):
+            try:
+                broken(1.0)
+            except ValueError:
+                pass
+        """
+    )
+    proc.wait_stored("ml_predictions", 63)
+    proc.wait_stored("ml_hotspots", 60)
+    yield proc
+    proc.stop()
+    proc.kill()
+
+
+def test_models_and_latency(loaded):
+    status, body = loaded.get("/api/models")
+    assert status == 200
+    assert sorted((m["model"], m["version"], m["calls"]) for m in body["models"]) == [
+        ("ranker", "1", 30),
+        ("ranker", "2", 33),
+    ]
+    status, body = loaded.get("/api/latency?model=ranker&window=1h")
+    by_version = {r["version"]: r for r in body["latency"]}
+    assert by_version["1"]["calls"] == 30 and by_version["2"]["errors"] == 3
+    assert 0.9 < by_version["1"]["p50_ms"] < by_version["2"]["p50_ms"]
+    assert by_version["2"]["p50_ms"] >= 4.5
+
+
+def test_hotspots_name_the_busy_function(loaded):
+    status, body = loaded.get("/api/hotspots?model=ranker&limit=3")
+    assert status == 200
+    top = {r["version"]: r for r in body["hotspots"] if r["function"] == "busy"}
+    assert set(top) == {"1", "2"}
+    assert top["2"]["cum_ms_avg"] > top["1"]["cum_ms_avg"]
+
+
+def test_unknown_model_and_bad_parameters(loaded):
+    status, body = loaded.get("/api/latency?model=nope")
+    assert status == 404 and "unknown model 'nope'" in body["error"] and "ranker" in body["error"]
+    assert loaded.get("/api/latency?window=forever")[0] == 400
+    assert loaded.get("/api/hotspots?limit=0")[0] == 400
+    assert loaded.get("/api/traces/xyz")[0] == 400
+    assert loaded.get("/api/traces/" + "0" * 32)[0] == 404
+    assert loaded.get("/api/nothing")[0] == 404
+
+
+def test_trace_by_id(loaded):
+    status, body = loaded.get("/api/predictions?model=ranker&limit=1")
+    trace_id = body["predictions"][0]["trace_id"]
+    status, trace = loaded.get(f"/api/traces/{trace_id}")
+    assert status == 200 and trace["spans"][0]["trace_id"] == trace_id
+    assert trace["spans"][0]["attributes"]["ml.model.name"] == "ranker"
+
+
+def sql_status(proc, query, **parameters):
+    body = json.dumps({"query": query, "parameters": parameters}).encode()
+    request = urllib.request.Request(proc.api + "/api/sql", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "DROP TABLE modeltrace.ml_predictions",
+        "INSERT INTO modeltrace.ml_findings (FindingId) VALUES ('x')",
+        "SELECT 1; DROP TABLE modeltrace.ml_predictions",
+        "SELECT 1 SETTINGS readonly = 0",
+        "SELECT * FROM modeltrace.ml_predictions INTO OUTFILE '/tmp/x'",
+        "ALTER TABLE modeltrace.ml_predictions DELETE WHERE 1",
+        "/* hi */ TRUNCATE TABLE modeltrace.ml_predictions",
+        "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+        "CREATE TABLE modeltrace.x (a UInt8) ENGINE = Memory",
+    ],
+)
+def test_hostile_sql_is_refused_and_changes_nothing(loaded, query):
+    status, body = sql_status(loaded, query)
+    assert status in (400, 403), body
+    assert loaded.count("ml_predictions") == 63
+
+
+def test_sql_with_parameters_and_row_limit(loaded):
+    status, body = sql_status(
+        loaded, "SELECT ModelVersion, count() AS n FROM modeltrace.ml_predictions WHERE ModelName = {m:String} "
+        "GROUP BY ModelVersion ORDER BY ModelVersion", m="ranker"
+    )  # fmt: skip
+    assert status == 200 and body["columns"] == ["ModelVersion", "n"] and body["rows"] == [["1", 30], ["2", 33]]
+    status, body = sql_status(loaded, "SELECT number FROM numbers(100000)")
+    assert status == 200 and body["row_count"] <= 50
+
+
+def test_ingest_still_works_after_read_only_queries(loaded):
+    sql_status(loaded, "SHOW TABLES FROM modeltrace")
+    sql_status(loaded, "DESCRIBE TABLE modeltrace.otel_traces")
+    sql_status(loaded, "SELECT 1")
+    before = loaded.count("otel_traces")
+    run_sdk(
+        f"""
+        import modeltrace
+        modeltrace.configure(service_name="later", endpoint="{loaded.grpc_endpoint}", protocol="grpc")
+        modeltrace.trace_model(name="later", profile_rate=0)(lambda x: x)(1.0)
+        """
+    )
+    loaded.wait_stored("otel_traces", before + 1)
+
+
+def test_metrics_endpoint(loaded):
+    text = urllib.request.urlopen(loaded.api + "/metrics", timeout=10).read().decode()
+    assert "modeltrace_spans_received_total" in text and "modeltrace_spool_bytes" in text
+    stored = [line for line in text.splitlines() if line.startswith("modeltrace_spans_stored_total")]
+    assert float(stored[0].split()[-1]) >= 63
+
+
+def test_cli_reads_through_the_api(loaded):
+    env = dict(os.environ, PYTHONPATH=ROOT, MODELTRACE_API_URL=loaded.api)
+    out = subprocess.run(
+        [sys.executable, "-m", "modeltrace_collector", "latency", "ranker"], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:4] == ["model", "version", "operation", "calls"]
+    assert any(line.split()[:4] == ["ranker", "2", "predict", "33"] for line in lines[2:])
+    js = subprocess.run(
+        [sys.executable, "-m", "modeltrace_collector", "models", "--json"], capture_output=True, text=True, env=env
+    )
+    assert {m["version"] for m in json.loads(js.stdout)["models"] if m["model"] == "ranker"} == {"1", "2"}
+    bad = subprocess.run(
+        [sys.executable, "-m", "modeltrace_collector", "hotspots", "nope"], capture_output=True, text=True, env=env
+    )
+    assert bad.returncode != 0 and "unknown model 'nope'" in bad.stderr
