@@ -11,8 +11,6 @@ _HELP = {
     "spans_rejected": ("counter", "Spans refused: malformed, oversize or the spool was full"),
     "requests_rejected": ("counter", "Export requests refused, by reason"),
     "spans_stored": ("counter", "Spans written to otel_traces"),
-    "ml_rows_stored": ("counter", "Rows written to the ml_* tables"),
-    "ml_fields_skipped": ("counter", "Malformed ml.* attributes skipped while storing"),
     "storage_errors": ("counter", "Failed storage writes (each is retried)"),
     "spool_records_undecodable": ("counter", "Spool records that could not be decoded"),
     "write_seconds_sum": ("counter", "Total time spent in storage writes"),
@@ -42,10 +40,6 @@ class Metrics:
         self.inc("write_seconds_sum", seconds)
         self.inc("write_seconds_count")
         self.inc("spans_stored", batch.spans)
-        self.inc("ml_fields_skipped", batch.bad_ml)
-        for table, columns in batch.columns.items():
-            if table != "otel_traces" and columns[0]:
-                self.inc("ml_rows_stored", len(columns[0]), table=table)
 
     def render(self) -> str:
         lines: list[str] = []

@@ -12,6 +12,10 @@ EXPECTED_TABLES = {
     "ml_actuals",
     "ml_references",
     "ml_findings",
+    "ml_predictions_mv",
+    "ml_features_mv",
+    "ml_hotspots_mv",
+    "ml_actuals_mv",
     "modeltrace_schema_migrations",
 }
 

@@ -1,9 +1,13 @@
-"""OTLP trace requests to column batches for ``otel_traces`` and the ``ml_*`` tables.
+"""OTLP trace requests to column batches for ``otel_traces``.
 
 Strings are written the way the OpenTelemetry Collector's ClickHouse exporter writes them
 (attribute values as strings, ``SpanKind``/``StatusCode`` as ``Server``/``Error``), so
-Grafana and other OTel tooling read the same table. ``ml.*`` JSON that does not parse is
-left in ``otel_traces`` and skipped, counted, for the ML tables.
+Grafana and other OTel tooling read the same table.
+
+The typed ``ml_*`` tables are not filled from Python: materialized views in ClickHouse
+derive them from each ``otel_traces`` insert (migrations 0010-0013), parsing the ``ml.*``
+JSON in C++. A span whose ``ml.*`` JSON is malformed is still stored in ``otel_traces``;
+the views skip the bad part and ``ml_predictions.MalformedFields`` counts it.
 """
 
 from __future__ import annotations
@@ -26,28 +30,7 @@ TRACE_COLUMNS = (
     "StatusMessage", "Events.Timestamp", "Events.Name", "Events.Attributes", "Links.TraceId", "Links.SpanId",
     "Links.TraceState", "Links.Attributes",
 )  # fmt: skip
-PREDICTION_COLUMNS = (
-    "Timestamp", "TraceId", "SpanId", "ParentSpanId", "ServiceName", "ModelName", "ModelVersion", "Framework",
-    "Operation", "Duration", "InputRows", "InputColumns", "OutputRows", "StatusCode", "ErrorType", "PredictionId",
-    "HostName", "ProfileSampled", "ResourceAttributes",
-)  # fmt: skip
-FEATURE_COLUMNS = (
-    "Timestamp", "TraceId", "SpanId", "ModelName", "ModelVersion", "Operation", "Side",
-    "NumFeature", "NumRow", "NumValue", "CatFeature", "CatRow", "CatValue",
-)  # fmt: skip
-HOTSPOT_COLUMNS = (
-    "Timestamp", "TraceId", "SpanId", "ModelName", "ModelVersion", "Operation",
-    "Function", "File", "Line", "Calls", "SelfMs", "CumMs",
-)  # fmt: skip
-ACTUAL_COLUMNS = ("Timestamp", "PredictionId", "ModelName", "ModelVersion", "NumValue", "CatValue", "TraceId", "SpanId")
-
-TABLES = {
-    "otel_traces": TRACE_COLUMNS,
-    "ml_predictions": PREDICTION_COLUMNS,
-    "ml_features": FEATURE_COLUMNS,
-    "ml_hotspots": HOTSPOT_COLUMNS,
-    "ml_actuals": ACTUAL_COLUMNS,
-}
+TABLES = {"otel_traces": TRACE_COLUMNS}
 
 
 @dataclass
@@ -58,7 +41,6 @@ class Batch:
         default_factory=lambda: {t: [[] for _ in cols] for t, cols in TABLES.items()}
     )
     spans: int = 0
-    bad_ml: int = 0
 
     def rows(self, table: str) -> int:
         return len(self.columns[table][0])
@@ -159,118 +141,4 @@ def flatten(requests: Iterable[bytes | ExportTraceServiceRequest], batch: Batch 
                     t[20].append([link.trace_state for link in links])
                     t[21].append([attributes(link.attributes) for link in links])
                     batch.spans += 1
-                    if "ml.model.name" in span_attrs or "ml.actual" in span_attrs:
-                        _ml_rows(batch, span_attrs, resource, service, start, duration, trace_id, span_id, parent, code)
     return batch
-
-
-def _int(value: str | None) -> int:
-    try:
-        return max(0, int(value)) if value else 0
-    except ValueError:
-        return 0
-
-
-def _ml_rows(
-    batch: Batch,
-    a: dict[str, str],
-    resource: dict[str, str],
-    service: str,
-    start: int,
-    duration: int,
-    trace_id: str,
-    span_id: str,
-    parent: str,
-    code: str,
-) -> None:
-    model = a.get("ml.model.name", "")
-    version = a.get("ml.model.version", "")
-    operation = a.get("ml.operation.name", "predict")
-    if operation == "feedback" or "ml.actual" in a:
-        try:
-            num, cat = _actual_values(json.loads(a.get("ml.actual", "null")))
-        except (ValueError, TypeError):
-            batch.bad_ml += 1
-            return
-        cols = batch.columns["ml_actuals"]
-        for col, value in zip(
-            cols, (start, a.get("ml.prediction.id", ""), model, version, num, cat, trace_id, span_id)
-        ):
-            col.append(value)
-        return
-    p = batch.columns["ml_predictions"]
-    row = (
-        start, trace_id, span_id, parent, service, model, version, a.get("ml.model.framework", ""), operation,
-        duration, _int(a.get("ml.input.rows")), _int(a.get("ml.input.columns")), _int(a.get("ml.output.rows")),
-        code, a.get("error.type", ""), a.get("ml.prediction.id", ""), resource.get("host.name", ""),
-        a.get("ml.profile.sampled") == "true", resource,
-    )  # fmt: skip
-    for col, value in zip(p, row):
-        col.append(value)
-    for side, key in (("input", "ml.input.sample"), ("output", "ml.output.sample")):
-        text = a.get(key)
-        if text is None:
-            continue
-        try:
-            cells = _sample_cells(json.loads(text))
-        except (ValueError, TypeError, AttributeError):
-            batch.bad_ml += 1
-            continue
-        f = batch.columns["ml_features"]
-        for col, value in zip(f, (start, trace_id, span_id, model, version, operation, side, *cells)):
-            col.append(value)
-    hot = a.get("ml.profile.hotspots")
-    if hot:
-        try:
-            entries = [
-                (
-                    str(h["function"]),
-                    str(h["file"]),
-                    int(h["line"]),
-                    int(h["calls"]),
-                    float(h["self_ms"]),
-                    float(h["cum_ms"]),
-                )
-                for h in json.loads(hot)
-            ]
-        except (ValueError, TypeError, KeyError):
-            batch.bad_ml += 1
-            return
-        hcols = batch.columns["ml_hotspots"]
-        for entry in entries:
-            for col, value in zip(hcols, (start, trace_id, span_id, model, version, operation, *entry)):
-                col.append(value)
-
-
-def _sample_cells(sample: Any) -> tuple[list[str], list[int], list[float], list[str], list[int], list[str | None]]:
-    """Split ``{feature: [values]}`` into numeric and categorical cells (NaN marks a null number)."""
-    if not isinstance(sample, dict):
-        raise TypeError("sample is not an object")
-    nf: list[str] = []
-    nr: list[int] = []
-    nv: list[float] = []
-    cf: list[str] = []
-    cr: list[int] = []
-    cv: list[str | None] = []
-    for name, values in sample.items():
-        if not isinstance(values, list):
-            raise TypeError(f"sample values of {name!r} are not a list")
-        numeric = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values)
-        if numeric:
-            for i, v in enumerate(values):
-                nf.append(name)
-                nr.append(i)
-                nv.append(math.nan if v is None else float(v))
-        else:
-            for i, v in enumerate(values):
-                cf.append(name)
-                cr.append(i)
-                cv.append(None if v is None else str(v))
-    return nf, nr, nv, cf, cr, cv
-
-
-def _actual_values(actual: Any) -> tuple[list[float], list[str | None]]:
-    values = actual if isinstance(actual, list) else [actual]
-    if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
-        return [math.nan if v is None else float(v) for v in values], []
-    return [], [None if v is None else str(v) for v in values]

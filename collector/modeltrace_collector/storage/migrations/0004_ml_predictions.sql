@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS {database}.ml_predictions {on_cluster}
     PredictionId String CODEC(ZSTD(1)),
     HostName LowCardinality(String),
     ProfileSampled Bool,
+    MalformedFields UInt8,
     ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
     INDEX idx_prediction_id PredictionId TYPE bloom_filter(0.001) GRANULARITY 1,

@@ -1,0 +1,21 @@
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.ml_actuals_mv {on_cluster}
+TO {database}.ml_actuals
+AS WITH
+    SpanAttributes['ml.actual'] AS raw,
+    if(JSONType(raw) = 'Array', raw, concat('[', raw, ']')) AS actual,
+    arrayExists(i -> JSONType(actual, i) = 'String', range(1, JSONLength(actual) + 1)) AS categorical
+SELECT
+    Timestamp,
+    SpanAttributes['ml.prediction.id'] AS PredictionId,
+    SpanAttributes['ml.model.name'] AS ModelName,
+    SpanAttributes['ml.model.version'] AS ModelVersion,
+    if(categorical, [], arrayMap(x -> ifNull(x, nan), JSONExtract(actual, 'Array(Nullable(Float64))'))) AS NumValue,
+    if(categorical,
+       arrayMap(i -> if(JSONType(actual, i) = 'Null', NULL,
+                        if(JSONType(actual, i) = 'String', JSONExtractString(actual, i), JSONExtractRaw(actual, i))),
+                range(1, JSONLength(actual) + 1)),
+       []) AS CatValue,
+    TraceId,
+    SpanId
+FROM {database}.otel_traces
+WHERE mapContains(SpanAttributes, 'ml.actual') AND isValidJSON(raw)
