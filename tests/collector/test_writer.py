@@ -106,8 +106,9 @@ def test_replay_after_a_crash_mid_batch_stores_each_span_once(tmp_path, store):
     for payload in make_requests(3, 10):
         spool.append(payload)
     writer = Writer(spool, CrashingStore(store), max_delay=0.05)
+    pending = writer._collect(spool.committed)
     with pytest.raises(Crash):
-        writer._run()  # run inline: the crash comes after the insert, before the commit
+        writer._write(pending)  # the crash comes after the insert, before the commit
     assert count(store, "otel_traces") == 30
     spool.close()
 

@@ -1,17 +1,25 @@
 """Drains the spool into ClickHouse in large column batches, exactly once.
 
-A batch is a run of spool records. Its bounds are recorded before the inserts (the
-spool's *intent*) and every insert carries a deduplication token derived from them, so
-after a crash the same batch is replayed under the same tokens and ClickHouse keeps one
-copy. While storage fails, the batch is retried with backoff and new data waits in the
-spool, which pushes back on the receivers when it fills.
+Two threads form a pipeline: one reads spool records and flattens them into a column
+batch of ``batch_spans`` spans (or whatever arrived within ``max_delay``), the other
+inserts the previous batch. chDB and the HTTP client release the GIL while ClickHouse
+works, so flattening the next batch overlaps with storing this one.
+
+A batch is a run of spool records. Its bounds are recorded before the insert (the
+spool's *intent*) and the insert carries a deduplication token derived from them, so
+after a crash the same batch is replayed under the same token and ClickHouse keeps one
+copy (the ``ml_*`` views fire only for blocks that were not deduplicated). While storage
+fails, the batch is retried with backoff and new data waits in the spool, which pushes
+back on the receivers when it fills.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ..storage.client import StorageError
@@ -19,6 +27,14 @@ from .flatten import TABLES, Batch, flatten
 from .spool import Position, Record, Spool
 
 log = logging.getLogger("modeltrace.writer")
+
+
+@dataclass
+class PendingBatch:
+    batch: Batch
+    start: Position
+    end: Position
+    records: int
 
 
 class Writer:
@@ -41,77 +57,108 @@ class Writer:
         self.max_batch_bytes = max_batch_bytes
         self.backoff_max = backoff_max
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._queue: queue.Queue[PendingBatch | None] = queue.Queue(maxsize=1)
+        self._threads: list[threading.Thread] = []
         self.healthy = True
         self.last_error: str | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="modeltrace-writer", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._read_loop, name="modeltrace-flatten", daemon=True),
+            threading.Thread(target=self._insert_loop, name="modeltrace-insert", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Write what the spool holds (within ``timeout``), then stop."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
 
-    # -- the loop -----------------------------------------------------------------------
+    # -- reading and flattening ---------------------------------------------------------
 
-    def _run(self) -> None:
-        if self.spool.intent is not None:
-            start, end = self.spool.intent
-            self._write(self._records_between(start, end), start, end)
+    def _read_loop(self) -> None:
+        try:
+            position = self.spool.committed
+            if self.spool.intent is not None:
+                start, end = self.spool.intent
+                self._queue.put(self._batch_between(start, end))
+                position = end
+            while True:
+                pending = self._collect(position)
+                if pending is not None:
+                    self._queue.put(pending)
+                    position = pending.end
+                elif self._stop.is_set():
+                    return
+        finally:
+            self._queue.put(None)
+
+    def _collect(self, start: Position) -> PendingBatch | None:
+        """The next batch: ``batch_spans`` spans, or whatever came within ``max_delay``."""
+        batch = Batch()
+        records = 0
+        size = 0
+        first: Position | None = None
+        position = start
+        deadline: float | None = None
         while True:
-            records = self._collect()
-            if records:
-                self._write(records, records[0].start, records[-1].end)
-            elif self._stop.is_set():
-                return
-
-    def _collect(self) -> list[Record]:
-        """Records for the next batch: enough spans, or whatever came within ``max_delay``."""
-        start = self.spool.committed
-        deadline = None
-        records: list[Record] = []
-        while True:
-            position = records[-1].end if records else start
-            more = self.spool.read(position, 100_000, self.max_batch_bytes)
-            records.extend(more)
-            size = sum(len(r.payload) for r in records)
-            # ~300 bytes per span is typical; the spool size bounds the batch either way.
-            if size >= self.batch_spans * 300 or size >= self.max_batch_bytes:
-                return records
+            for record in self.spool.read(position, 1000, self.max_batch_bytes):
+                self._flatten(record, batch)
+                first = first or record.start
+                position = record.end
+                records += 1
+                size += len(record.payload)
+                if batch.spans >= self.batch_spans or size >= self.max_batch_bytes:
+                    return PendingBatch(batch, first, position, records)
             now = time.monotonic()
             if records and deadline is None:
                 deadline = now + self.max_delay
-            if self._stop.is_set():
-                return records
-            if deadline is not None and now >= deadline:
-                return records
-            self.spool.wait(position if not more else more[-1].end, 0.05 if deadline else 0.25)
+            if first is not None and (self._stop.is_set() or (deadline is not None and now >= deadline)):
+                return PendingBatch(batch, first, position, records)
+            if first is None and self._stop.is_set():
+                return None
+            self.spool.wait(position, 0.05 if deadline else 0.25)
 
-    def _records_between(self, start: Position, end: Position) -> list[Record]:
-        out: list[Record] = []
+    def _batch_between(self, start: Position, end: Position) -> PendingBatch:
+        """Rebuild exactly the batch a crash interrupted, so its token matches."""
+        batch = Batch()
+        records = 0
         position = start
         while (position.segment, position.offset) < (end.segment, end.offset):
-            more = self.spool.read(position, 10_000, self.max_batch_bytes)
+            more = self.spool.read(position, 1000, self.max_batch_bytes)
             if not more:
                 break
-            for r in more:
-                if (r.start.segment, r.start.offset) >= (end.segment, end.offset):
-                    return out
-                out.append(r)
+            for record in more:
+                if (record.start.segment, record.start.offset) >= (end.segment, end.offset):
+                    return PendingBatch(batch, start, end, records)
+                self._flatten(record, batch)
+                records += 1
             position = more[-1].end
-        return out
+        return PendingBatch(batch, start, end, records)
 
-    def _write(self, records: list[Record], start: Position, end: Position) -> None:
-        batch = Batch()
-        for record in records:
-            try:
-                flatten([record.payload], batch)
-            except Exception:  # the receivers validated it; a damaged record must not stop the pipeline
-                log.exception("skipping an undecodable spool record %d", record.seq)
-                self._count("spool_records_undecodable", 1)
+    def _flatten(self, record: Record, batch: Batch) -> None:
+        try:
+            flatten([record.payload], batch)
+        except Exception:  # the receivers validated it; a damaged record must not stop the pipeline
+            log.exception("skipping an undecodable spool record %d", record.seq)
+            self._count("spool_records_undecodable", 1)
+
+    # -- inserting ----------------------------------------------------------------------
+
+    def _insert_loop(self) -> None:
+        while True:
+            pending = self._queue.get()
+            if pending is None:
+                return
+            if not self._write(pending):
+                # Shutting down with storage failing: the rest stays in the spool.
+                return
+
+    def _write(self, pending: PendingBatch) -> bool:
+        batch, start, end = pending.batch, pending.start, pending.end
         self.spool.begin(start, end)
         token = f"{start.segment}.{start.offset}-{end.segment}.{end.offset}"
         delay = 0.2
@@ -132,16 +179,16 @@ class Writer:
                 self._count("storage_errors", 1)
                 log.warning("storage write failed (retrying in %.1fs): %s", delay, exc)
                 if self._stop.wait(delay):
-                    return  # shutting down: the batch stays in the spool for the next start
+                    return False
                 delay = min(delay * 2, self.backoff_max)
         self.healthy = True
         self.last_error = None
-        self.spool.commit(end, len(records))
+        self.spool.commit(end, pending.records)
+        return True
 
     def _observe(self, seconds: float, batch: Batch) -> None:
-        if self.metrics is None:
-            return
-        self.metrics.observe_write(seconds, batch)
+        if self.metrics is not None:
+            self.metrics.observe_write(seconds, batch)
 
     def _count(self, name: str, n: int) -> None:
         if self.metrics is not None:
