@@ -2,9 +2,9 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.ml_features_mv {on_cluster}
 TO {database}.ml_features
 AS WITH
     JSONExtractKeysAndValuesRaw(sample.2) AS pairs,
-    arrayMap(p -> arrayExists(i -> JSONType(p.2, i) = 'String', range(1, JSONLength(p.2) + 1)), pairs) AS categorical,
-    arrayFilter((p, c) -> NOT c, pairs, categorical) AS numbers,
-    arrayFilter((p, c) -> c, pairs, categorical) AS categories
+    -- a feature whose values hold a JSON string is categorical: numbers and nulls never contain a quote
+    arrayMap(p -> (p.1, JSONExtract(p.2, 'Array(Nullable(Float64))')), arrayFilter(p -> position(p.2, '"') = 0, pairs)) AS nums,
+    arrayMap(p -> (p.1, JSONExtract(p.2, 'Array(Nullable(String))')), arrayFilter(p -> position(p.2, '"') > 0, pairs)) AS cats
 SELECT
     Timestamp,
     TraceId,
@@ -13,17 +13,12 @@ SELECT
     SpanAttributes['ml.model.version'] AS ModelVersion,
     if(SpanAttributes['ml.operation.name'] = '', 'predict', SpanAttributes['ml.operation.name']) AS Operation,
     sample.1 AS Side,
-    arrayFlatten(arrayMap(p -> arrayResize([p.1], JSONLength(p.2), p.1), numbers)) AS NumFeature,
-    arrayFlatten(arrayMap(p -> arrayMap(i -> toUInt16(i), range(JSONLength(p.2))), numbers)) AS NumRow,
-    arrayFlatten(arrayMap(p -> arrayMap(x -> ifNull(x, nan), JSONExtract(p.2, 'Array(Nullable(Float64))')), numbers)) AS NumValue,
-    arrayFlatten(arrayMap(p -> arrayResize([p.1], JSONLength(p.2), p.1), categories)) AS CatFeature,
-    arrayFlatten(arrayMap(p -> arrayMap(i -> toUInt16(i), range(JSONLength(p.2))), categories)) AS CatRow,
-    arrayFlatten(arrayMap(
-        p -> arrayMap(
-            i -> if(JSONType(p.2, i) = 'Null', NULL,
-                    if(JSONType(p.2, i) = 'String', JSONExtractString(p.2, i), JSONExtractRaw(p.2, i))),
-            range(1, JSONLength(p.2) + 1)),
-        categories)) AS CatValue
+    arrayFlatten(arrayMap(x -> arrayResize([x.1], length(x.2), x.1), nums)) AS NumFeature,
+    arrayFlatten(arrayMap(x -> arrayMap(i -> toUInt16(i - 1), arrayEnumerate(x.2)), nums)) AS NumRow,
+    arrayFlatten(arrayMap(x -> arrayMap(v -> ifNull(v, nan), x.2), nums)) AS NumValue,
+    arrayFlatten(arrayMap(x -> arrayResize([x.1], length(x.2), x.1), cats)) AS CatFeature,
+    arrayFlatten(arrayMap(x -> arrayMap(i -> toUInt16(i - 1), arrayEnumerate(x.2)), cats)) AS CatRow,
+    arrayFlatten(arrayMap(x -> x.2, cats)) AS CatValue
 FROM {database}.otel_traces
 ARRAY JOIN [('input', SpanAttributes['ml.input.sample']), ('output', SpanAttributes['ml.output.sample'])] AS sample
 WHERE SpanAttributes['ml.model.name'] != '' AND sample.2 != '' AND isValidJSON(sample.2)

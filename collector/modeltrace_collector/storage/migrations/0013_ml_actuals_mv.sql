@@ -3,18 +3,14 @@ TO {database}.ml_actuals
 AS WITH
     SpanAttributes['ml.actual'] AS raw,
     if(JSONType(raw) = 'Array', raw, concat('[', raw, ']')) AS actual,
-    arrayExists(i -> JSONType(actual, i) = 'String', range(1, JSONLength(actual) + 1)) AS categorical
+    position(actual, '"') > 0 AS categorical
 SELECT
     Timestamp,
     SpanAttributes['ml.prediction.id'] AS PredictionId,
     SpanAttributes['ml.model.name'] AS ModelName,
     SpanAttributes['ml.model.version'] AS ModelVersion,
     if(categorical, [], arrayMap(x -> ifNull(x, nan), JSONExtract(actual, 'Array(Nullable(Float64))'))) AS NumValue,
-    if(categorical,
-       arrayMap(i -> if(JSONType(actual, i) = 'Null', NULL,
-                        if(JSONType(actual, i) = 'String', JSONExtractString(actual, i), JSONExtractRaw(actual, i))),
-                range(1, JSONLength(actual) + 1)),
-       []) AS CatValue,
+    if(categorical, JSONExtract(actual, 'Array(Nullable(String))'), []) AS CatValue,
     TraceId,
     SpanId
 FROM {database}.otel_traces
