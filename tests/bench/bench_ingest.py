@@ -72,12 +72,16 @@ def client(port: int, requests: list[bytes], repeat: int, ready: Any, go: Any) -
     channel.close()
 
 
-def end_to_end(requests: list[bytes], spans_per_request: int, clients: int, repeat: int) -> tuple[float, int, float]:
+def end_to_end(
+    requests: list[bytes], spans_per_request: int, clients: int, repeat: int, extra_settings: tuple[str, ...] = ()
+) -> tuple[float, int, float]:
     from tests.integration.collector_proc import CollectorProcess
 
     total = len(requests) * spans_per_request * repeat * clients
     with tempfile.TemporaryDirectory() as tmp:
-        proc = CollectorProcess(os.path.join(tmp, "c"), "writer.max_delay_seconds=0.5", "log_level=warning").start()
+        proc = CollectorProcess(
+            os.path.join(tmp, "c"), "writer.max_delay_seconds=0.5", "log_level=warning", *extra_settings
+        ).start()
         ready = [mp.Event() for _ in range(clients)]
         go = mp.Event()
         workers = [
@@ -138,6 +142,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--spans-per-request", type=int, default=512)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--set", action="append", default=[], help="collector setting, e.g. writer.batch_spans=50000")
     args = parser.parse_args()
     if args.quick:
         args.spans = 20_000
@@ -149,7 +154,7 @@ def main() -> int:
     size = sum(len(r) for r in requests) / (distinct_requests * args.spans_per_request)
     print(f"  {size:.0f} bytes per span on the wire")
 
-    e2e, stored, rss = end_to_end(requests, args.spans_per_request, args.clients, repeat)
+    e2e, stored, rss = end_to_end(requests, args.spans_per_request, args.clients, repeat, tuple(args.set))
     raw, raw_count = raw_limit(requests[:20], max(1, args.spans // (20 * args.spans_per_request)))
     print()
     print(f"{'case':<58}{'spans/s':>12}")
