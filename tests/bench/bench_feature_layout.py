@@ -20,7 +20,8 @@ CREATE TABLE modeltrace.ml_features_long (
     Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)), TraceId String CODEC(ZSTD(1)), SpanId String CODEC(ZSTD(1)),
     ModelName LowCardinality(String), ModelVersion LowCardinality(String), Side LowCardinality(String),
     Feature LowCardinality(String), Row UInt16, Value Float64
-) ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY (ModelName, ModelVersion, Side, Feature, toDateTime(Timestamp))
+) ENGINE = MergeTree PARTITION BY toDate(Timestamp)
+ORDER BY (ModelName, ModelVersion, Side, Feature, toDateTime(Timestamp))
 """
 LONG_VIEW = """
 CREATE MATERIALIZED VIEW modeltrace.ml_features_long_mv TO modeltrace.ml_features_long AS
