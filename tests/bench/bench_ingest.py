@@ -23,33 +23,10 @@ sys.path.insert(0, ROOT)
 
 
 def encoded_requests(n_requests: int, spans_per_request: int) -> list[bytes]:
-    import numpy as np
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    """Online-inference spans: one row of 20 features per call, about 10 attributes."""
+    from tests.collector.spans import make_requests
 
-    import modeltrace
-    from modeltrace._internal import state
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "scoring-api", "host.name": "web-1"}))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    state.set_provider(provider)
-
-    @modeltrace.trace_model(name="fraud", version="3.1", framework="sklearn", profile_rate=0, profile_after_slow=0)
-    def predict(x: Any) -> Any:
-        return x[:, :1].sum(axis=1)
-
-    rng = np.random.default_rng(0)
-    out = []
-    for _ in range(n_requests):
-        exporter.clear()
-        for _ in range(spans_per_request):
-            predict(rng.standard_normal((1, 20)))
-        out.append(encode_spans(exporter.get_finished_spans()).SerializeToString())
-    return out
+    return make_requests(n_requests, spans_per_request, service="scoring-api", features=20)
 
 
 def client(port: int, requests: list[bytes], repeat: int, ready: Any, go: Any) -> None:

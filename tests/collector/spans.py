@@ -13,8 +13,10 @@ import modeltrace
 from modeltrace._internal import state
 
 
-def make_requests(n_requests: int, spans_per_request: int, service: str = "fraud-api", seed: int = 0) -> list[bytes]:
-    """Encoded ExportTraceServiceRequests, each with ``spans_per_request`` predict spans."""
+def make_requests(
+    n_requests: int, spans_per_request: int, service: str = "fraud-api", seed: int = 0, features: int = 5
+) -> list[bytes]:
+    """Encoded ExportTraceServiceRequests of ``spans_per_request`` one-row predict spans each."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": service, "host.name": "web-1"}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -22,7 +24,7 @@ def make_requests(n_requests: int, spans_per_request: int, service: str = "fraud
     state.set_provider(provider)
     try:
 
-        @modeltrace.trace_model(name="fraud", version="2", framework="sklearn", profile_rate=0)
+        @modeltrace.trace_model(name="fraud", version="2", framework="sklearn", profile_rate=0, profile_after_slow=0)
         def predict(x):
             return (x[:, 0] > 0).astype(int)
 
@@ -31,7 +33,7 @@ def make_requests(n_requests: int, spans_per_request: int, service: str = "fraud
         for _ in range(n_requests):
             exporter.clear()
             for _ in range(spans_per_request):
-                predict(rng.standard_normal((1, 5)))
+                predict(rng.standard_normal((1, features)))
             out.append(encode_spans(exporter.get_finished_spans()).SerializeToString())
         return out
     finally:

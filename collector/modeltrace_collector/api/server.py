@@ -7,11 +7,11 @@ import json
 import logging
 import math
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from ..httpserver import BackgroundHttpServer
 from . import queries
 
 log = logging.getLogger("modeltrace.api")
@@ -78,33 +78,15 @@ def check_read_only(sql: str) -> str:
 
 class ApiServer:
     def __init__(self, listen: str, service: Any) -> None:
-        host, _, port = listen.rpartition(":")
-        api = self
         self.service = service
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                api.handle(self, "GET")
-
-            def do_POST(self) -> None:
-                api.handle(self, "POST")
-
-            def log_message(self, fmt: str, *args: Any) -> None:
-                log.debug("api: " + fmt, *args)
-
-        self._server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="api", daemon=True)
+        self._http = BackgroundHttpServer(listen, self.handle, "api")
+        self.port = self._http.port
 
     def start(self) -> None:
-        self._thread.start()
+        self._http.start()
 
     def shutdown(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.shutdown()
 
     # -- routing ------------------------------------------------------------------------
 

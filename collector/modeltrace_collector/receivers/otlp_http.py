@@ -10,9 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from google.protobuf import json_format
@@ -23,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from ..httpserver import BackgroundHttpServer
 from ..pipeline.spool import Spool
 from .ingest import RETRY_AFTER_SECONDS, Malformed, Overloaded, TooLarge, decode, ingest
 
@@ -80,32 +80,22 @@ def gunzip(body: bytes, limit: int) -> bytes:
 
 class HttpReceiver:
     def __init__(self, listen: str, spool: Spool, metrics: Any, max_request_bytes: int) -> None:
-        host, _, port = listen.rpartition(":")
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                receiver.handle(self)
-
-            def log_message(self, fmt: str, *args: Any) -> None:
-                log.debug("otlp-http: " + fmt, *args)
-
         self.spool = spool
         self.metrics = metrics
         self.max_request_bytes = max_request_bytes
-        self._server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-http", daemon=True)
+        self._http = BackgroundHttpServer(listen, self._dispatch, "otlp-http")
+        self.port = self._http.port
 
     def start(self) -> None:
-        self._thread.start()
+        self._http.start()
 
     def shutdown(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.shutdown()
+
+    def _dispatch(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        if method != "POST":
+            return self._error(h, 405, PROTOBUF, code_pb2.INVALID_ARGUMENT, "OTLP/HTTP takes POST")
+        self.handle(h)
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         path = h.path.split("?", 1)[0]
