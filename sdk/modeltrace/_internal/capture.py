@@ -330,7 +330,3 @@ def _dict_output(
     if not with_values:
         return OutputCapture(table.rows, None, None)
     return OutputCapture(table.rows, None, input_sample(table, _align(idx, in_rows, table.rows, sample_rows)))
-
-
-def iter_names(names: Iterable[Any] | None) -> tuple[str, ...] | None:
-    return None if names is None else tuple(str(n) for n in names)
