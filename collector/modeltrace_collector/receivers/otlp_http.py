@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import zlib
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -79,10 +80,14 @@ def gunzip(body: bytes, limit: int) -> bytes:
 
 
 class HttpReceiver:
-    def __init__(self, listen: str, spool: Spool, metrics: Any, max_request_bytes: int) -> None:
+    def __init__(
+        self, listen: str, spool: Spool, metrics: Any, max_request_bytes: int, max_concurrent: int = 16
+    ) -> None:
         self.spool = spool
         self.metrics = metrics
         self.max_request_bytes = max_request_bytes
+        # Bodies in flight are bounded: each may be up to max_request_bytes in memory.
+        self._in_flight = threading.BoundedSemaphore(max_concurrent)
         self._http = BackgroundHttpServer(listen, self._dispatch, "otlp-http")
         self.port = self._http.port
 
@@ -95,7 +100,17 @@ class HttpReceiver:
     def _dispatch(self, h: BaseHTTPRequestHandler, method: str) -> None:
         if method != "POST":
             return self._error(h, 405, PROTOBUF, code_pb2.INVALID_ARGUMENT, "OTLP/HTTP takes POST")
-        self.handle(h)
+        if not self._in_flight.acquire(timeout=5):
+            self._drain(h)
+            self.metrics.inc("requests_rejected", reason="busy")
+            return self._error(
+                h, 503, PROTOBUF, code_pb2.UNAVAILABLE, "too many requests in flight",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )  # fmt: skip
+        try:
+            self.handle(h)
+        finally:
+            self._in_flight.release()
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         path = h.path.split("?", 1)[0]
