@@ -101,11 +101,10 @@ class HttpReceiver:
         if method != "POST":
             return self._error(h, 405, PROTOBUF, code_pb2.INVALID_ARGUMENT, "OTLP/HTTP takes POST")
         if not self._in_flight.acquire(timeout=5):
-            self._drain(h)
             self.metrics.inc("requests_rejected", reason="busy")
             return self._error(
                 h, 503, PROTOBUF, code_pb2.UNAVAILABLE, "too many requests in flight",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, close=True,  # the body is not read
             )  # fmt: skip
         try:
             self.handle(h)
