@@ -121,3 +121,21 @@ def test_unreachable_storage_fills_the_spool_then_clients_get_retryable_errors(t
     finally:
         proc.stop()
         proc.kill()
+
+
+def test_sigterm_writes_the_spool_out_before_exiting(tmp_path):
+    from modeltrace_collector.pipeline.spool import Spool
+
+    # A long writer delay: without the drain on shutdown these spans would still be spooled.
+    proc = CollectorProcess(str(tmp_path / "c"), "writer.max_delay_seconds=60").start()
+    for i in range(10):
+        assert send(proc.http_endpoint, request_with(range(i * 10 + 1, i * 10 + 11)))[0] == 200
+    assert proc.stop() == 0
+    spool_dir = tmp_path / "c" / "spool"
+    assert any(p.suffix == ".seg" and p.stat().st_size > 0 for p in spool_dir.iterdir())  # the spans went through it
+    spool = Spool(str(spool_dir))
+    assert spool.depth()[1] == 0 and spool.intent is None
+    spool.close()
+    proc.start()
+    assert proc.count("otel_traces") == 100
+    proc.stop()
