@@ -19,6 +19,7 @@ from typing import Any
 from modeltrace.version import __version__
 
 DEFAULT_API = "http://127.0.0.1:8080"
+COMMANDS = ("collector", "models", "latency", "hotspots", "predictions", "trace", "sql")
 
 
 def _collector_args(p: argparse.ArgumentParser) -> None:
