@@ -60,14 +60,16 @@ def _print_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -
         return
     columns = columns or list(rows[0])
 
-    def cell(v: Any) -> str:
+    def cell(column: str, v: Any) -> str:
         if isinstance(v, float):
             return f"{v:.3f}"
         if isinstance(v, (dict, list)):
             return json.dumps(v)[:60]
+        if column == "file" and isinstance(v, str) and v.count("/") > 2:
+            return "…/" + "/".join(v.split("/")[-3:])  # enough of the path to find it, short enough to read
         return str(v)
 
-    table = [[cell(r.get(c)) for c in columns] for r in rows]
+    table = [[cell(c, r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
     print("  ".join("-" * w for w in widths))
