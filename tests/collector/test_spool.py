@@ -103,3 +103,28 @@ def test_wait_wakes_on_append(tmp_path):
     assert spool.wait(start, 0.05) is False
     threading.Timer(0.05, spool.append, args=(b"x",)).start()
     assert spool.wait(start, 5) is True
+
+
+def test_a_full_disk_refuses_the_record_and_keeps_the_spool_readable(tmp_path, monkeypatch):
+    import errno
+
+    from modeltrace_collector.pipeline import spool as spool_module
+
+    spool = Spool(str(tmp_path), fsync="always")
+    spool.append(b"before")
+    real_write = os.write
+
+    def disk_full(fd, data):
+        real_write(fd, bytes(data[:7]))  # part of the record reaches the disk, then it is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spool_module.os, "write", disk_full)
+    with pytest.raises(SpoolFull, match="No space left on device"):
+        spool.append(b"lost-in-the-middle")
+    monkeypatch.setattr(spool_module.os, "write", real_write)
+    spool.append(b"after")  # space again: appends continue behind the cut partial record
+    assert [r.payload for r in drain(spool)] == [b"before", b"after"]
+    assert [r.seq for r in drain(spool)] == [0, 1]
+    spool.close()
+    reopened = Spool(str(tmp_path), fsync="always")
+    assert [r.payload for r in drain(reopened)] == [b"before", b"after"]

@@ -12,12 +12,15 @@ replay after a crash resends exactly the same batch, under the same deduplicatio
 from __future__ import annotations
 
 import json
+import logging
 import os
 import struct
 import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+log = logging.getLogger("modeltrace.spool")
 
 _HEADER = struct.Struct("<IIQ")  # payload length, crc32 of payload, record sequence number
 MAX_RECORD = 256 * 1024 * 1024
@@ -83,8 +86,9 @@ class Spool:
         else:
             self._segments = [max(self.committed.segment, 0)]
             open(self._path(self._segments[0]), "ab").close()
-        self._file = open(self._path(self._segments[-1]), "ab")  # noqa: SIM115 - the active segment stays open
-        self._written = self._file.tell()
+        self._fd = self._open_segment(self._segments[-1])
+        self._retired: list[int] = []
+        self._written = os.fstat(self._fd).st_size
         self._synced = (self._segments[-1], self._written)
         self.closed = False
 
@@ -103,19 +107,35 @@ class Spool:
             if self._written + size > self.segment_bytes and self._written > 0:
                 self._rotate()
             seq = self._next_seq
+            record = memoryview(_HEADER.pack(len(payload), zlib.crc32(payload), seq) + payload)
+            done = 0
+            try:
+                # Unbuffered writes: once os.write returns, the bytes are in the OS page cache
+                # and survive the process being killed.
+                while done < size:
+                    done += os.write(self._fd, record[done:])
+            except OSError as exc:
+                # A full or failing disk: cut the partial record so later records stay readable.
+                try:
+                    os.ftruncate(self._fd, self._written)
+                except OSError:
+                    log.error("cannot truncate a partial spool record; the next open repairs it")
+                raise SpoolFull(f"cannot write to the spool: {exc.strerror or exc}") from exc
             self._next_seq += 1
-            self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload), seq))
-            self._file.write(payload)
-            self._file.flush()  # in the OS page cache: survives the process being killed
             self._written += size
             self._bytes += size
             self._pending += 1
             mark = (self._segments[-1], self._written)
             self._appended.notify_all()
-        if self.fsync == "always":
-            self._sync_to(mark, group=False)
-        elif self.fsync == "batch":
-            self._sync_to(mark, group=True)
+        try:
+            if self.fsync == "always":
+                self._sync_to(mark, group=False)
+            elif self.fsync == "batch":
+                self._sync_to(mark, group=True)
+        except OSError as exc:
+            # Not acknowledged, so the client retries; the record itself is kept and will be
+            # written too, so a failed fsync can store those spans twice (never zero times).
+            raise SpoolFull(f"cannot sync the spool to disk: {exc.strerror or exc}") from exc
         return seq
 
     def _sync_to(self, mark: tuple[int, int], group: bool) -> None:
@@ -124,27 +144,37 @@ class Spool:
             if group and self._synced >= mark:
                 return
             with self._lock:
-                fileno = self._file.fileno()
+                fd = self._fd
                 target = (self._segments[-1], self._written)
-            os.fsync(fileno)
+                retired, self._retired = self._retired, []
+            for old in retired:
+                os.close(old)  # already synced when retired
+            os.fsync(fd)
             self._synced = max(self._synced, target)
 
     def _rotate(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        os.fsync(self._fd)
+        old = self._fd
         nxt = self._segments[-1] + 1
+        self._fd = self._open_segment(nxt)
         self._segments.append(nxt)
-        self._file = open(self._path(nxt), "ab")  # noqa: SIM115 - the active segment stays open
         self._written = 0
+        # A group commit may be syncing the old descriptor right now: it is closed by the next
+        # commit instead (closing here could hand its number to another file mid-fsync).
+        if self.fsync == "never":
+            os.close(old)
+        else:
+            self._retired.append(old)
         _fsync_dir(self.directory)
+
+    def _open_segment(self, n: int) -> int:
+        return os.open(self._path(n), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     # -- reading (the writer) -----------------------------------------------------------
 
     def read(self, start: Position, max_records: int, max_bytes: int) -> list[Record]:
         """Records after ``start``, up to the given counts."""
         with self._lock:
-            self._file.flush()
             segments = [n for n in self._segments if n >= start.segment]
         out: list[Record] = []
         size = 0
@@ -225,9 +255,11 @@ class Spool:
             if self.closed:
                 return
             self.closed = True
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+            os.fsync(self._fd)
+            os.close(self._fd)
+            for old in self._retired:
+                os.close(old)
+            self._retired = []
             self._appended.notify_all()
 
     # -- files --------------------------------------------------------------------------
