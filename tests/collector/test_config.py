@@ -74,3 +74,19 @@ def test_check_config_command(tmp_path):
     failed = subprocess.run([*cmd, str(bad)], capture_output=True, text=True)
     assert failed.returncode == 2
     assert "unknown setting 'writer.batch_size'" in failed.stderr
+
+
+def test_the_example_config_holds_every_setting_at_its_default():
+    import os
+
+    from modeltrace_collector.config import SCHEMA
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    example = load(os.path.join(root, "examples", "collector.toml"), environ={})
+    defaults = load(None, environ={})
+    assert example.values == defaults.values
+    with open(os.path.join(root, "examples", "collector.toml"), encoding="utf-8") as f:
+        text = f.read()
+    for section, keys in SCHEMA.items():
+        for key in keys:
+            assert f"\n{key} = " in text, f"{section}.{key} is missing from the example"
