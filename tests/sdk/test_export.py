@@ -180,3 +180,31 @@ def test_importing_modeltrace_stays_light():
         {},
     )
     assert proc.stdout.strip() == "[]"
+
+
+def test_configure_again_redirects_spans_and_works_after_shutdown():
+    with OTLPReceiver() as first, OTLPReceiver() as second, OTLPReceiver() as third:
+        run_script(
+            f"""
+            import modeltrace
+
+            @modeltrace.trace_model(name="m", profile_rate=0)
+            def predict(x):
+                return x
+
+            modeltrace.configure(service_name="svc", endpoint="{first.http_endpoint}")
+            predict(1.0)
+            modeltrace.configure(endpoint="{second.grpc_endpoint}", protocol="grpc")
+            predict(2.0)
+            modeltrace.shutdown()
+            modeltrace.configure(endpoint="{third.http_endpoint}")
+            predict(3.0)
+            """,
+            {},
+        )
+        got = []
+        for receiver in (first, second, third):
+            spans = receiver.received.wait_for(1)
+            got.append([json.loads(s["attributes"]["ml.input.sample"])["f0"][0] for s in spans])
+            assert all(s["resource"]["service.name"] == "svc" for s in spans)
+        assert got == [[1], [2], [3]]

@@ -23,6 +23,7 @@ PROTOCOLS = ("grpc", "http/protobuf")
 _lock = threading.Lock()
 _processors: list[ForkSafeProcessor] = []
 _owned_provider: TracerProvider | None = None
+_owned_processor: ForkSafeProcessor | None = None
 _atexit_registered = False
 
 
@@ -43,6 +44,13 @@ class ForkSafeProcessor(SpanProcessor):
             self._pid = os.getpid()
             self._inner = BatchSpanProcessor(self._make_exporter())
         return self._inner
+
+    def swap(self, make_exporter: Callable[[], SpanExporter]) -> None:
+        """Send from now on to a new exporter; what the old one holds is flushed first."""
+        old = self._current()
+        self._make_exporter = make_exporter
+        self._inner = BatchSpanProcessor(make_exporter())
+        old.shutdown()  # type: ignore[no-untyped-call]
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         pass
@@ -118,7 +126,7 @@ def configure(
     (``OTEL_SERVICE_NAME``, ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``/``PROTOCOL``/``HEADERS``,
     ``OTEL_TRACES_SAMPLER``, ``OTEL_RESOURCE_ATTRIBUTES``). Spans are flushed at exit.
     """
-    global _owned_provider, _atexit_registered
+    global _owned_provider, _owned_processor, _atexit_registered
     proto = (
         protocol or _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
     )
@@ -141,16 +149,23 @@ def configure(
         elif reuse:
             provider = current
             logger.warning("modeltrace: the global TracerProvider is not the OpenTelemetry SDK's; spans go to it as is")
+        elif _owned_provider is not None and _owned_processor is not None:
+            # Called again: the provider (and so the resource and sampler) stays, the exporter changes.
+            provider = _owned_provider
+            if service_name is not None or resource_attributes is not None or sample_rate is not None:
+                logger.warning(
+                    "modeltrace: service name, resource attributes and sample rate are set by the first "
+                    "configure() of a process; this call changes only where spans are sent"
+                )
+            _owned_processor.swap(_exporter_factory(exporter, proto, endpoint, parsed_headers, timeout))
         else:
-            if _owned_provider is not None:
-                _owned_provider.shutdown()
             attrs: dict[str, Any] = dict(resource_attributes or {})
             name = service_name or _env("OTEL_SERVICE_NAME")
             if name:
                 attrs[SERVICE_NAME] = name
             sampler = ParentBased(TraceIdRatioBased(sample_rate)) if sample_rate is not None else None
             provider = TracerProvider(resource=Resource.create(attrs), sampler=sampler, shutdown_on_exit=False)
-            _add_exporter(provider, exporter, proto, endpoint, parsed_headers, timeout)
+            _owned_processor = _add_exporter(provider, exporter, proto, endpoint, parsed_headers, timeout)
             if isinstance(current, trace.ProxyTracerProvider):
                 trace.set_tracer_provider(provider)
             _owned_provider = provider
@@ -161,6 +176,18 @@ def configure(
     return provider  # type: ignore[no-any-return]
 
 
+def _exporter_factory(
+    exporter: SpanExporter | None,
+    protocol: str,
+    endpoint: str | None,
+    headers: Mapping[str, str] | None,
+    timeout: float | None,
+) -> Callable[[], SpanExporter]:
+    if exporter is not None:
+        return lambda: exporter  # the caller's own exporter: a forked worker keeps using it
+    return lambda: make_exporter(protocol, endpoint, headers, timeout)
+
+
 def _add_exporter(
     provider: TracerProvider,
     exporter: SpanExporter | None,
@@ -168,13 +195,11 @@ def _add_exporter(
     endpoint: str | None,
     headers: Mapping[str, str] | None,
     timeout: float | None,
-) -> None:
-    if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
-        return
-    processor = ForkSafeProcessor(lambda: make_exporter(protocol, endpoint, headers, timeout))
+) -> ForkSafeProcessor:
+    processor = ForkSafeProcessor(_exporter_factory(exporter, protocol, endpoint, headers, timeout))
     _processors.append(processor)
     provider.add_span_processor(processor)
+    return processor
 
 
 def flush(timeout_millis: int = 30000) -> bool:
@@ -185,16 +210,14 @@ def flush(timeout_millis: int = 30000) -> bool:
 
 
 def shutdown() -> None:
-    """Flush and stop the exporters modeltrace started."""
-    global _owned_provider
+    """Flush and stop the exporters modeltrace started (a later ``configure()`` starts new ones)."""
     with _lock:
         if _owned_provider is not None:
             _owned_provider.shutdown()
-            _owned_provider = None
-        else:
-            for processor in _processors:
+        for processor in _processors:
+            if processor is not _owned_processor:
                 processor.shutdown()
-        _processors.clear()
+        _processors[:] = [p for p in _processors if p is _owned_processor]
         state.set_provider(None)
 
 
