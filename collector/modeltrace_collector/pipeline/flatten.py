@@ -23,6 +23,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 STATUS_CODES = ("Unset", "Ok", "Error")
+_KINDS = dict(enumerate(SPAN_KINDS))
+_CODES = dict(enumerate(STATUS_CODES))
 
 TRACE_COLUMNS = (
     "Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName", "SpanKind", "ServiceName",
@@ -84,11 +86,23 @@ def _plain(v: Any) -> Any:
 
 
 def attributes(kvs: Iterable[Any]) -> dict[str, str]:
-    return {kv.key: any_value_str(kv.value) for kv in kvs}
+    out: dict[str, str] = {}
+    for kv in kvs:
+        v = kv.value
+        # Most values are strings: skip the general conversion for them (the hot loop of ingest).
+        out[kv.key] = v.string_value if v.WhichOneof("value") == "string_value" else any_value_str(v)
+    return out
+
+
+_EMPTY: list[Any] = []
+
+
+_ZERO_IDS = {0: b"", 8: bytes(8), 16: bytes(16)}
 
 
 def _hex(b: bytes) -> str:
-    return b.hex() if any(b) else ""
+    """Lowercase hex, or ``''`` for an all-zero (unset) id, as the exporter writes it."""
+    return "" if b == _ZERO_IDS.get(len(b)) else b.hex()
 
 
 def flatten(requests: Iterable[bytes | ExportTraceServiceRequest], batch: Batch | None = None) -> Batch:
@@ -113,9 +127,9 @@ def flatten(requests: Iterable[bytes | ExportTraceServiceRequest], batch: Batch 
                     span_id = _hex(span.span_id)
                     parent = _hex(span.parent_span_id)
                     span_attrs = attributes(span.attributes)
-                    kind = SPAN_KINDS[span.kind] if 0 <= span.kind < len(SPAN_KINDS) else "Unspecified"
+                    kind = _KINDS.get(span.kind, "Unspecified")
                     status = span.status
-                    code = STATUS_CODES[status.code] if 0 <= status.code < len(STATUS_CODES) else "Unset"
+                    code = _CODES.get(status.code, "Unset")
                     t[0].append(start)
                     t[1].append(trace_id)
                     t[2].append(span_id)
@@ -132,13 +146,24 @@ def flatten(requests: Iterable[bytes | ExportTraceServiceRequest], batch: Batch 
                     t[13].append(code)
                     t[14].append(status.message)
                     events = span.events
-                    t[15].append([e.time_unix_nano for e in events])
-                    t[16].append([e.name for e in events])
-                    t[17].append([attributes(e.attributes) for e in events])
+                    if events:
+                        t[15].append([e.time_unix_nano for e in events])
+                        t[16].append([e.name for e in events])
+                        t[17].append([attributes(e.attributes) for e in events])
+                    else:  # the usual case; the driver only reads these lists
+                        t[15].append(_EMPTY)
+                        t[16].append(_EMPTY)
+                        t[17].append(_EMPTY)
                     links = span.links
-                    t[18].append([_hex(link.trace_id) for link in links])
-                    t[19].append([_hex(link.span_id) for link in links])
-                    t[20].append([link.trace_state for link in links])
-                    t[21].append([attributes(link.attributes) for link in links])
+                    if links:
+                        t[18].append([_hex(link.trace_id) for link in links])
+                        t[19].append([_hex(link.span_id) for link in links])
+                        t[20].append([link.trace_state for link in links])
+                        t[21].append([attributes(link.attributes) for link in links])
+                    else:
+                        t[18].append(_EMPTY)
+                        t[19].append(_EMPTY)
+                        t[20].append(_EMPTY)
+                        t[21].append(_EMPTY)
                     batch.spans += 1
     return batch
