@@ -70,6 +70,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "database": (_identifier, "modeltrace"),
         "ttl_days": (_non_negative, 0.0),
         "cluster": (str, ""),
+        "embedded_memory_mb": (_non_negative, 0.0),
     },
     "spool": {
         "dir": (str, ""),

@@ -27,7 +27,7 @@ log = logging.getLogger("modeltrace.collector")
 
 def make_store(config: Config) -> Store:
     storage = config["storage"]
-    target = resolve(storage["dsn"], config.data_dir)
+    target = resolve(storage["dsn"], config.data_dir, storage["embedded_memory_mb"])
     options = SchemaOptions(
         database=storage["database"], ttl_days=storage["ttl_days"], cluster=storage["cluster"] or None
     )

@@ -266,3 +266,14 @@ def test_invalid_span_ids_give_partial_success(collector):
     }
     collector.wait_stored("otel_traces", 1)
     assert collector.count("otel_traces") == 1
+
+
+def test_embedded_store_memory_cap(tmp_path):
+    proc = CollectorProcess(str(tmp_path / "c"), "storage.embedded_memory_mb=512").start()
+    try:
+        rows = proc.sql("SELECT value FROM system.server_settings WHERE name = 'max_server_memory_usage'")
+        assert rows == [[str(512 << 20)]]
+        assert post(proc, json.dumps(JSON_BODY).encode())[0] == 200
+        proc.wait_stored("otel_traces", 1)
+    finally:
+        proc.stop()

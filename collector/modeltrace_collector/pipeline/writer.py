@@ -105,7 +105,8 @@ class Writer:
         position = start
         deadline: float | None = None
         while True:
-            for record in self.spool.read(position, 1000, self.max_batch_bytes):
+            # Small reads: records beyond this batch would only be read again for the next one.
+            for record in self.spool.read(position, 16, 4 << 20):
                 self._flatten(record, batch)
                 first = first or record.start
                 position = record.end

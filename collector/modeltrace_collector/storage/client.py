@@ -17,15 +17,17 @@ class Target:
     dsn: str
     embedded: bool
     path: str | None = None
+    memory_mb: float = 0.0
+    """Embedded only: chDB's ``max_server_memory_usage`` (0: ClickHouse's default)."""
 
 
-def resolve(dsn: str, data_dir: str) -> Target:
+def resolve(dsn: str, data_dir: str, memory_mb: float = 0.0) -> Target:
     """Normalise a storage DSN; ``chdb://`` alone means ``<data_dir>/chdb``."""
     parsed = urlparse(dsn)
     if parsed.scheme == "chdb":
         path = (parsed.netloc + parsed.path) or os.path.join(data_dir, "chdb")
         path = os.path.abspath(path)
-        return Target(f"chdb://{path}", True, path)
+        return Target(f"chdb://{path}", True, path, memory_mb)
     if parsed.scheme in ("http", "https"):
         if not parsed.hostname:
             raise ValueError(f"storage DSN {dsn!r} has no host")
@@ -41,7 +43,13 @@ def connect(target: Target, database: str | None = None, **settings: Any) -> Any
         if target.embedded:
             assert target.path is not None
             os.makedirs(target.path, exist_ok=True)
-            client = clickhouse_connect.get_client(dsn=f"chdb://{target.path}", settings=settings or None)
+            if target.memory_mb > 0:
+                from clickhouse_connect.driver._chdbclient import ChdbClient
+
+                limit = {"max_server_memory_usage": int(target.memory_mb * (1 << 20))}
+                client = ChdbClient(path=target.path, settings=settings or None, chdb_options=limit)
+            else:
+                client = clickhouse_connect.get_client(dsn=f"chdb://{target.path}", settings=settings or None)
         else:
             client = clickhouse_connect.get_client(dsn=target.dsn, settings=settings or None, connect_timeout=5)
     except Exception as exc:  # driver errors vary by backend

@@ -60,7 +60,7 @@ class Store:
                 columns,
                 column_names=list(names),
                 column_oriented=True,
-                settings={"insert_deduplication_token": token, "parallel_view_processing": 1},
+                settings={"insert_deduplication_token": token},
             )
         except StorageError:
             raise
