@@ -14,17 +14,20 @@ inputs, its outputs, its latency and, for a sampled subset of calls, cProfile ho
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, overload
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._internal import state
 from ._internal.config import configure, flush, shutdown
 from ._internal.decorator import wrap
 from ._internal.feedback import log_actual
 from ._internal.instrument import instrument, uninstrument
-from ._internal.spec import ModelSpec
+from ._internal.spec import ModelSpec, TraceOptions
 from ._internal.steps import step
 from .version import __version__
+
+if TYPE_CHECKING:  # annotations only: nothing extra is imported at run time
+    from typing_extensions import Unpack
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,48 +51,12 @@ def trace_model(func: F, /) -> F: ...
 
 @overload
 def trace_model(
-    func: None = None,
-    /,
-    *,
-    name: str | None = None,
-    version: str | None = None,
-    framework: str | None = None,
-    operation: str = "predict",
-    feature_names: Sequence[str] | None = None,
-    sample_rows: int = 32,
-    sample_values: int | None = 128,
-    capture: str = "sample",
-    redact: Any = None,
-    profile_rate: float = 0.01,
-    profile_after_slow: int = 3,
-    labels: Sequence[Any] | None = None,
-    output: str = "auto",
-    input_arg: str | int | None = None,
-    max_features: int = 256,
-    preview_chars: int = 4096,
+    func: None = None, /, *, name: str | None = None, **options: Unpack[TraceOptions]
 ) -> Callable[[F], F]: ...
 
 
 def trace_model(
-    func: Callable[..., Any] | None = None,
-    /,
-    *,
-    name: str | None = None,
-    version: str | None = None,
-    framework: str | None = None,
-    operation: str = "predict",
-    feature_names: Sequence[str] | None = None,
-    sample_rows: int = 32,
-    sample_values: int | None = 128,
-    capture: str = "sample",
-    redact: Any = None,
-    profile_rate: float = 0.01,
-    profile_after_slow: int = 3,
-    labels: Sequence[Any] | None = None,
-    output: str = "auto",
-    input_arg: str | int | None = None,
-    max_features: int = 256,
-    preview_chars: int = 4096,
+    func: Callable[..., Any] | None = None, /, *, name: str | None = None, **options: Unpack[TraceOptions]
 ) -> Any:
     """Trace every call of a model function as an OpenTelemetry span.
 
@@ -124,31 +91,14 @@ def trace_model(
         preview_chars: size cap of the ``"full"`` previews, which stay valid JSON.
     """
 
-    def make_spec(model_name: str) -> ModelSpec:
-        return ModelSpec(
-            name=model_name,
-            version=version,
-            framework=framework,
-            operation=operation,
-            feature_names=feature_names,
-            sample_rows=sample_rows,
-            sample_values=sample_values,
-            capture=capture,
-            redact=redact,
-            profile_rate=profile_rate,
-            profile_after_slow=profile_after_slow,
-            labels=labels,
-            output=output,
-            input_arg=input_arg,
-            max_features=max_features,
-            preview_chars=preview_chars,
-        )
-
+    unknown = sorted(set(options) - set(TraceOptions.__annotations__))
+    if unknown:
+        raise TypeError(f"trace_model() got unknown option(s): {', '.join(unknown)}")
     if func is None:
-        make_spec(name or "model")  # bad options fail here, where the decorator is written
+        ModelSpec(name=name or "model", **options)  # bad values fail here, where the decorator is written
 
     def decorate(f: F) -> F:
-        return wrap(f, make_spec(name or str(getattr(f, "__name__", "model"))))
+        return wrap(f, ModelSpec(name=name or str(getattr(f, "__name__", "model")), **options))
 
     if func is not None:
         return decorate(func)

@@ -88,5 +88,7 @@ def test_bad_options_fail_at_decoration_time():
         modeltrace.trace_model(name="x", capture="everything")
     with pytest.raises(ValueError, match="profile_rate"):
         modeltrace.trace_model(name="x", profile_rate=2)
+    with pytest.raises(TypeError, match="unknown option\\(s\\): profile_ratio"):
+        modeltrace.trace_model(name="x", profile_ratio=0.5)
     with pytest.raises(ValueError, match="input_arg"):
         modeltrace.trace_model(name="x", input_arg="nope")(lambda a: a)

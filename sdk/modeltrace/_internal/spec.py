@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from .capture import CAPTURE_MODES, OUTPUT_MODES, Redaction, make_redactor
 from .profiler import LatencyWindow
 
 _MISSING = object()
+
+
+class TraceOptions(TypedDict, total=False):
+    """The keyword options of ``trace_model`` besides ``name`` (their defaults live in ``ModelSpec``)."""
+
+    version: str | None
+    framework: str | None
+    operation: str
+    feature_names: Sequence[str] | None
+    sample_rows: int
+    sample_values: int | None
+    capture: str
+    redact: Any
+    profile_rate: float
+    profile_after_slow: int
+    labels: Sequence[Any] | None
+    output: str
+    input_arg: str | int | None
+    max_features: int
+    preview_chars: int
 
 
 class ModelSpec:
