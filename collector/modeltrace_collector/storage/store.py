@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from .client import StorageError, Target, connect
@@ -26,6 +27,8 @@ class Store:
         self._client = client
         self._lock = threading.Lock()
         self.migrated = False
+        self._pinged_at = float("-inf")
+        self._ping_ok = False
 
     @property
     def client(self) -> Any:
@@ -70,12 +73,18 @@ class Store:
     def query(self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None) -> Any:
         return self.client.query(sql, parameters=parameters or {}, settings=settings or {})
 
-    def ping(self) -> bool:
+    def ping(self, max_age: float = 2.0) -> bool:
+        """Whether storage answers; remembered for ``max_age`` seconds so probes stay cheap."""
+        now = time.monotonic()
+        if now - self._pinged_at < max_age:
+            return self._ping_ok
         try:
             self.client.query("SELECT 1")
-            return True
+            ok = True
         except Exception:
-            return False
+            ok = False
+        self._pinged_at, self._ping_ok = time.monotonic(), ok
+        return ok
 
     def close(self) -> None:
         client, self._client = self._client, None
