@@ -85,7 +85,6 @@ class Spool:
             self._pending = sum(1 for _ in self._records_after(self.committed))
         else:
             self._segments = [max(self.committed.segment, 0)]
-            open(self._path(self._segments[0]), "ab").close()
         self._fd = self._open_segment(self._segments[-1])
         self._retired: list[int] = []
         self._written = os.fstat(self._fd).st_size
