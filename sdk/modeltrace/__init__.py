@@ -77,6 +77,8 @@ def trace_model(
         capture: ``"sample"`` (sample + statistics), ``"stats"`` (statistics, no row
             values), ``"full"`` (also ``ml.input.value``/``ml.output.value`` previews) or
             ``"none"`` (shapes only: no values leave the process).
+        capture_rate: fraction of calls whose values are captured (shapes always are);
+            below 1 it trades drift data for per-call cost on hot, high-traffic models.
         redact: feature names, compiled regexes or a predicate on the feature name;
             matching features never leave the process.
         profile_rate: fraction of calls run under cProfile (``ml.profile.hotspots``).

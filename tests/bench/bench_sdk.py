@@ -114,6 +114,8 @@ def main() -> int:
     no_values = modeltrace.trace_model(capture="none", **lean)(model)
     one_stats = add("modeltrace, 1x20 row, capture='stats'", lambda: stats_only(row))
     one_none = add("modeltrace, 1x20 row, capture='none'", lambda: no_values(row))
+    tenth = modeltrace.trace_model(capture_rate=0.1, **lean)(model)
+    one_tenth = add("modeltrace, 1x20 row, capture_rate=0.1", lambda: tenth(row))
     add("bare call (256x20 batch)", lambda: model(batch))
     b256 = add("modeltrace, 256x20 numpy batch", lambda: traced(batch))
     full = modeltrace.trace_model(
@@ -142,6 +144,7 @@ def main() -> int:
     print(f"  1x20 row vs bare OTel span (target <= 1.30x):           {one / otel:6.2f}x")
     print(f"  1x20 row, capture='stats' vs bare OTel span:             {one_stats / otel:6.2f}x")
     print(f"  1x20 row, capture='none' vs bare OTel span:              {one_none / otel:6.2f}x")
+    print(f"  1x20 row, capture_rate=0.1 vs bare OTel span:            {one_tenth / otel:6.2f}x")
     print(f"  256x20 batch, added over bare call (target <= 100 us):   {b256 - bare:6.1f} us")
     print(f"  256x20 batch, sample_values=None (32 full rows):         {b256_full - bare:6.1f} us")
     print(f"  256x20 DataFrame, added over bare call:                  {df - bare:6.1f} us")

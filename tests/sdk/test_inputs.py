@@ -252,3 +252,24 @@ def test_stats_of_one_row_and_of_many_rows_agree_on_missing_and_infinite_values(
             k: v for k, v in one[name].items() if k not in ("count", "nulls")
         }
         assert (stats["count"], stats["nulls"]) == (2 * one[name]["count"], 2 * one[name]["nulls"])
+
+
+def test_capture_rate_samples_values_on_a_fraction_of_calls():
+    @modeltrace.trace_model(name="m", capture_rate=0.25, profile_rate=0)
+    def predict(data):
+        return np.array([1.0])
+
+    with capture_spans() as spans:
+        for _ in range(400):
+            predict(np.array([[1.0, 2.0]]))
+    attrs = spans.attributes()
+    with_values = [a for a in attrs if "ml.input.sample" in a]
+    assert 60 <= len(with_values) <= 140  # 25% of 400, with the seeded sampler
+    assert all("ml.output.sample" in a for a in with_values)
+    without = [a for a in attrs if "ml.input.sample" not in a]
+    assert all(a["ml.input.rows"] == 1 and "ml.output.sample" not in a for a in without)
+
+
+def test_capture_rate_is_validated():
+    with pytest.raises(ValueError, match="capture_rate"):
+        modeltrace.trace_model(name="m", capture_rate=1.5)

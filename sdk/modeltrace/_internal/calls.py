@@ -28,7 +28,7 @@ _detach = otel_context.detach
 
 
 class Call:
-    __slots__ = ("attrs", "count", "idx", "in_rows", "items", "profile", "span", "spec", "start_ns", "token")
+    __slots__ = ("attrs", "count", "idx", "in_rows", "items", "profile", "span", "spec", "start_ns", "token", "values")
 
     def __init__(self, spec: ModelSpec, span: trace.Span, start_ns: int) -> None:
         self.spec = spec
@@ -41,6 +41,7 @@ class Call:
         self.profile: Session | None = None
         self.items: list[Any] | None = None
         self.count = 0
+        self.values = spec.with_values
 
     # -- context, entered around each stretch of user code ---------------------------------
 
@@ -119,7 +120,7 @@ class Call:
         if self.items is not None:
             result = self.items
             attrs["ml.output.rows"] = self.count
-            if not spec.with_sample or not result:
+            if not (spec.with_sample and self.values) or not result:
                 return
             out = capture.capture_output(
                 _flatten_items(result), spec.output, spec.operation, spec.labels, None, None, spec.sample_rows, True
@@ -128,7 +129,14 @@ class Call:
                 attrs["ml.output.sample"] = out.sample
             return
         out = capture.capture_output(
-            result, spec.output, spec.operation, spec.labels, self.idx, self.in_rows, spec.sample_rows, spec.with_sample
+            result,
+            spec.output,
+            spec.operation,
+            spec.labels,
+            self.idx,
+            self.in_rows,
+            spec.sample_rows,
+            spec.with_sample and self.values,
         )
         if out.rows is not None:
             attrs["ml.output.rows"] = out.rows
@@ -136,7 +144,7 @@ class Call:
             attrs["ml.output.columns"] = out.columns
         if out.sample is not None:
             attrs["ml.output.sample"] = out.sample
-        if spec.with_preview:
+        if spec.with_preview and self.values:
             text, cut = capture.preview(result, None, spec.preview_chars)
             attrs["ml.output.value"] = text
             attrs["ml.output.truncated"] = cut
@@ -186,6 +194,8 @@ def begin(spec: ModelSpec, args: tuple[Any, ...], kwargs: dict[str, Any], stream
         if stream:
             call.items = []
         if span.is_recording():
+            if spec.capture_rate < 1.0 and call.values:
+                call.values = capture.rng.random() < spec.capture_rate
             attrs: dict[str, Any] = {"ml.prediction.id": pid}
             call.attrs = attrs
             value = spec.input_of(args, kwargs)
@@ -214,7 +224,7 @@ def _describe_input(call: Call, value: Any, attrs: dict[str, Any]) -> None:
     if table is None:
         tp = type(value)
         attrs["ml.input.type"] = f"{tp.__module__}.{tp.__qualname__}"
-        if spec.with_preview:
+        if spec.with_preview and call.values:
             attrs["ml.input.value"], attrs["ml.input.truncated"] = capture.preview(value, None, spec.preview_chars)
         return
     call.in_rows = table.rows
@@ -222,7 +232,7 @@ def _describe_input(call: Call, value: Any, attrs: dict[str, Any]) -> None:
     attrs["ml.input.columns"] = table.columns
     if table.shape is not None:
         attrs["ml.input.shape"] = list(table.shape)
-    if not spec.with_values or table.rows == 0:
+    if not call.values or table.rows == 0:
         return
     if spec.redaction is not None:
         table, removed = spec.redaction.apply(table)

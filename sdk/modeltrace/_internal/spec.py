@@ -22,6 +22,7 @@ class TraceOptions(TypedDict, total=False):
     sample_rows: int
     sample_values: int | None
     capture: str
+    capture_rate: float
     redact: Any
     profile_rate: float
     profile_after_slow: int
@@ -46,6 +47,7 @@ class ModelSpec:
         sample_rows: int = 32,
         sample_values: int | None = 128,
         capture: str = "sample",
+        capture_rate: float = 1.0,
         redact: Any = None,
         profile_rate: float = 0.01,
         profile_after_slow: int = 3,
@@ -61,6 +63,8 @@ class ModelSpec:
             raise ValueError(f"capture must be one of {CAPTURE_MODES}, not {capture!r}")
         if output not in OUTPUT_MODES:
             raise ValueError(f"output must be one of {OUTPUT_MODES}, not {output!r}")
+        if not 0.0 <= float(capture_rate) <= 1.0:
+            raise ValueError(f"capture_rate must be between 0 and 1, not {capture_rate!r}")
         if not 0.0 <= float(profile_rate) <= 1.0:
             raise ValueError(f"profile_rate must be between 0 and 1, not {profile_rate!r}")
         if int(sample_rows) < 0:
@@ -74,6 +78,7 @@ class ModelSpec:
             sample_rows=sample_rows,
             sample_values=sample_values,
             capture=capture,
+            capture_rate=capture_rate,
             redact=redact,
             profile_rate=profile_rate,
             profile_after_slow=profile_after_slow,
@@ -94,6 +99,7 @@ class ModelSpec:
         self.with_sample = capture in ("sample", "full") and self.sample_rows > 0
         self.always_stats = capture == "stats"
         self.with_preview = capture == "full"
+        self.capture_rate = float(capture_rate)
         redactor = make_redactor(redact)
         self.redaction = Redaction(redactor) if redactor is not None else None
         self.profile_rate = float(profile_rate)
