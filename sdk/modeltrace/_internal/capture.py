@@ -57,30 +57,33 @@ class Redaction:
 
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
-        self._cache: dict[tuple[str, ...], tuple[list[int], tuple[str, ...]]] = {}
+        self._cache: dict[tuple[str, ...], tuple[list[int], tuple[str, ...], list[str]]] = {}
 
-    def keep(self, names: tuple[str, ...]) -> tuple[list[int], tuple[str, ...]]:
+    def split(self, names: tuple[str, ...]) -> tuple[list[int], tuple[str, ...], list[str]]:
+        """(indices kept, names kept, names removed); the redactor runs once per name tuple."""
         hit = self._cache.get(names)
         if hit is None:
             idx = [i for i, n in enumerate(names) if not self._redactor(n)]
-            hit = (idx, tuple(names[i] for i in idx))
+            kept = tuple(names[i] for i in idx)
+            hit = (idx, kept, [n for n in names if n not in kept])
             if len(self._cache) > 256:
                 self._cache.clear()
             self._cache[names] = hit
         return hit
 
     def apply(self, table: Table) -> tuple[Table, list[str]]:
-        removed = [n for n in table.names if self._redactor(n)] if table.names else []
+        if not table.names:
+            return table, []
+        idx, kept, removed = self.split(table.names)
         if not removed:
             return table, removed
-        out = Table(table.rows, table.columns, tuple(n for n in table.names if n not in removed))
+        out = Table(table.rows, table.columns, kept)
         if table.num is not None:
-            idx, kept = self.keep(table.num_names)
-            if idx:
-                out.num, out.num_names = table.num[:, idx], kept
+            num_idx, num_kept, _ = self.split(table.num_names)
+            if num_idx:
+                out.num, out.num_names = table.num[:, num_idx], num_kept
         out.cats = [(n, c) for n, c in table.cats if n not in removed]
         if table.sparse is not None:
-            idx, _ = self.keep(table.names)
             out.sparse = table.sparse[:, idx]
         return out, removed
 
