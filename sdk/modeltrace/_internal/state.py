@@ -41,12 +41,10 @@ def tracer() -> trace.Tracer:
 
 def _resolve_tracer() -> trace.Tracer:
     global _tracer
-    p = provider()
-    t = p.get_tracer(SCOPE, __version__)
-    # A proxy provider means nobody configured OpenTelemetry yet: keep asking until someone does.
-    if not isinstance(p, trace.ProxyTracerProvider):
-        _tracer = t
-    return t
+    # Before anyone configures OpenTelemetry this is a proxy tracer, which hands over to the
+    # real provider once one is set globally; ``configure()`` resets the cache either way.
+    _tracer = provider().get_tracer(SCOPE, __version__)
+    return _tracer
 
 
 prediction_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("modeltrace_prediction_id", default=None)
