@@ -29,11 +29,10 @@ def run_script(body: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return proc
 
 
-MODEL_SCRIPT = """
+MODEL = textwrap.dedent(
+    """
     import numpy as np
     import modeltrace
-
-    modeltrace.configure({configure_args})
 
     @modeltrace.trace_model(
         name="fraud", version="4", framework="numpy", feature_names=["amount", "age"], profile_rate=1.0
@@ -43,9 +42,12 @@ MODEL_SCRIPT = """
             pass
         return (x[:, 0] > 100).astype(int)
 
-    predict(np.array([[250.0, 31.0], [12.5, 64.0]]))
-    modeltrace.log_actual(modeltrace.current_prediction_id(), [1, 0], model="fraud")
-"""
+    def serve():
+        predict(np.array([[250.0, 31.0], [12.5, 64.0]]))
+        modeltrace.log_actual(modeltrace.current_prediction_id(), [1, 0], model="fraud")
+    """
+)
+MODEL_SCRIPT = MODEL + "\nmodeltrace.configure({configure_args})\nserve()\n"
 
 
 def check_arrived(spans, service="fraud-api"):
@@ -97,8 +99,7 @@ def test_otel_environment_variables_are_honoured(protocol):
 
 def test_existing_global_provider_is_reused():
     with OTLPReceiver() as receiver:
-        script = f"""
-            import numpy as np
+        app = f"""
             from opentelemetry import trace
             from opentelemetry.sdk.resources import Resource
             from opentelemetry.sdk.trace import TracerProvider
@@ -109,22 +110,18 @@ def test_existing_global_provider_is_reused():
             exporter = OTLPSpanExporter(endpoint="{receiver.http_endpoint}/v1/traces")
             app.add_span_processor(BatchSpanProcessor(exporter))
             trace.set_tracer_provider(app)
-
-            import modeltrace
-            assert modeltrace.configure(service_name="ignored") is app
-
-            @modeltrace.trace_model(
-                name="fraud", version="4", framework="numpy", feature_names=["amount", "age"], profile_rate=1.0
-            )
-            def predict(x):
-                with modeltrace.step("features"):
-                    pass
-                return (x[:, 0] > 100).astype(int)
-
-            with trace.get_tracer("app").start_as_current_span("POST /score"):
-                predict(np.array([[250.0, 31.0], [12.5, 64.0]]))
-            modeltrace.log_actual(modeltrace.current_prediction_id(), [1, 0], model="fraud")
         """
+        script = (
+            textwrap.dedent(app)
+            + MODEL
+            + textwrap.dedent(
+                """
+            assert modeltrace.configure(service_name="ignored") is app
+            with trace.get_tracer("app").start_as_current_span("POST /score"):
+                serve()
+            """
+            )
+        )
         run_script(script, {})
         spans = receiver.received.wait_for(4)
         check_arrived(spans)
