@@ -83,7 +83,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "http": (_listen, "127.0.0.1:4318"),
         "max_request_bytes": (_positive(int), 64 << 20),
     },
-    "writer": {"batch_spans": (_positive(int), 10_000), "max_delay_seconds": (_positive(float), 1.0)},
+    "writer": {"batch_spans": (_positive(int), 50_000), "max_delay_seconds": (_positive(float), 1.0)},
     "api": {
         "listen": (_listen, "127.0.0.1:8080"),
         "sql_max_rows": (_positive(int), 10_000),

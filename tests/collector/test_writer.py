@@ -139,3 +139,46 @@ def test_malformed_ml_json_is_skipped_but_the_span_is_stored(tmp_path, store):
         (1, 1)
     ]
     assert store.query(f"SELECT groupArray(Side) FROM {store.database}.ml_features").result_rows == [(["output"],)]
+
+
+class SlowStore:
+    """Takes ``delay`` seconds per batch, recording the spans of each insert into otel_traces."""
+
+    def __init__(self, inner, delay):
+        self.inner, self.delay, self.sizes = inner, delay, []
+
+    def insert(self, table, columns, names, token):
+        if table == "otel_traces":
+            self.sizes.append(len(columns[0]))
+            time.sleep(self.delay)
+        return self.inner.insert(table, columns, names, token)
+
+
+def test_batches_grow_while_an_insert_runs(tmp_path, store):
+    spool = Spool(str(tmp_path / "spool"), fsync="never")
+    payloads = make_requests(9, 10)
+    slow = SlowStore(store, delay=1.0)
+    writer = Writer(spool, slow, max_delay=0.05, batch_spans=10_000)
+    writer.start()
+    spool.append(payloads[0])
+    assert wait_for(lambda: slow.sizes)  # the first insert is running
+    for payload in payloads[1:]:  # arrive while it runs, each more than max_delay apart
+        spool.append(payload)
+        time.sleep(0.08)
+    assert wait_for(lambda: spool.depth()[1] == 0)
+    writer.shutdown()
+    assert slow.sizes == [10, 80]  # one insert for all that came during the first
+    assert count(store, "otel_traces") == 90
+
+
+def test_a_stored_batch_is_freed_at_once(tmp_path, store):
+    spool = Spool(str(tmp_path / "spool"), fsync="never")
+    for payload in make_requests(2, 10):
+        spool.append(payload)
+    writer = Writer(spool, store, max_delay=0.05)
+    pending = writer._collect(spool.committed)
+    assert pending.batch.rows("otel_traces") == 20
+    assert writer._write(pending)
+    # Nothing of it is left for a lingering insert context to keep alive.
+    assert all(len(column) == 0 for column in pending.batch.columns["otel_traces"])
+    assert count(store, "otel_traces") == 20

@@ -1,9 +1,15 @@
 """Drains the spool into ClickHouse in large column batches, exactly once.
 
 Two threads form a pipeline: one reads spool records and flattens them into a column
-batch of ``batch_spans`` spans (or whatever arrived within ``max_delay``), the other
-inserts the previous batch. chDB and the HTTP client release the GIL while ClickHouse
-works, so flattening the next batch overlaps with storing this one.
+batch, the other inserts the previous batch. chDB and the HTTP client release the GIL
+while ClickHouse works, so flattening the next batch overlaps with storing this one.
+
+Batches grow with load. A batch is handed over when it holds ``batch_spans`` spans, or
+when ``max_delay`` has passed since its first span *and* the inserter is idle; while an
+insert runs, the next batch keeps filling. ClickHouse spends much less per row on fewer,
+larger inserts (fewer parts to write and merge), so under overload the collector moves
+to large blocks by itself, and under light load a span still waits at most ``max_delay``
+plus one insert.
 
 A batch is a run of spool records. Its bounds are recorded before the insert (the
 spool's *intent*) and the insert carries a deduplication token derived from them, so
@@ -44,7 +50,7 @@ class Writer:
         store: Any,
         metrics: Any = None,
         *,
-        batch_spans: int = 10_000,
+        batch_spans: int = 50_000,
         max_delay: float = 1.0,
         max_batch_bytes: int = 64 << 20,
         backoff_max: float = 30.0,
@@ -58,6 +64,8 @@ class Writer:
         self.backoff_max = backoff_max
         self._stop = threading.Event()
         self._queue: queue.Queue[PendingBatch | None] = queue.Queue(maxsize=1)
+        self._inserter_idle = threading.Event()
+        self._inserter_idle.set()
         self._threads: list[threading.Thread] = []
         self.healthy = True
         self.last_error: str | None = None
@@ -89,6 +97,9 @@ class Writer:
             while True:
                 pending = self._collect(position)
                 if pending is not None:
+                    # A full batch waits for the inserter: at most two batches are in memory.
+                    while not self._inserter_idle.wait(0.25) and not self._stop.is_set():
+                        pass
                     self._queue.put(pending)
                     position = pending.end
                 elif self._stop.is_set():
@@ -117,7 +128,8 @@ class Writer:
             now = time.monotonic()
             if records and deadline is None:
                 deadline = now + self.max_delay
-            if first is not None and (self._stop.is_set() or (deadline is not None and now >= deadline)):
+            due = deadline is not None and now >= deadline and self._inserter_idle.is_set()
+            if first is not None and (self._stop.is_set() or due):
                 return PendingBatch(batch, first, position, records)
             if first is None and self._stop.is_set():
                 return None
@@ -151,7 +163,9 @@ class Writer:
 
     def _insert_loop(self) -> None:
         while True:
+            self._inserter_idle.set()
             pending = self._queue.get()
+            self._inserter_idle.clear()
             if pending is None:
                 return
             if not self._write(pending):
@@ -173,6 +187,7 @@ class Writer:
                     if batch.rows(table):
                         self.store.insert(table, batch.columns[table], names, f"{token}:{table}")
                 self._observe(time.monotonic() - began, batch)
+                batch.release()
                 break
             except StorageError as exc:
                 self.healthy = False
