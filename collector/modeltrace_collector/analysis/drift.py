@@ -1,0 +1,345 @@
+"""Data drift and data quality per model, version and feature, computed in ClickHouse.
+
+Two passes over the sampled values (``ml_features``) of the current window and a reference (an
+uploaded baseline from ``ml_references`` or an earlier window):
+
+1. a profile per feature: sizes, nulls, distinct values, the reference's decile edges and range;
+2. the metrics: KS, Wasserstein-1, PSI and Jensen-Shannon for numeric features; chi-square, PSI
+   and Jensen-Shannon for categorical ones (and numeric ones with at most 5 distinct values).
+
+Only per-feature summaries come back to Python, which picks the headline test by type and
+sample size (Evidently's rules) and applies thresholds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..storage.store import Store
+from .sqlfiles import sql
+
+NUMERIC_TESTS = ("ks", "wasserstein", "psi", "js", "chisquare")
+P_VALUE_TESTS = ("ks", "chisquare")
+DEFAULT_THRESHOLDS = {"ks": 0.05, "chisquare": 0.05, "wasserstein": 0.1, "psi": 0.1, "js": 0.1}
+# scipy's ks_2samp computes the exact p-value up to this sample size ('auto'), asymptotic above.
+KS_EXACT_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    window: float = 3600.0
+    reference: str = "auto"  # auto | upload | window
+    reference_window: float = 86400.0
+    min_samples: int = 30
+    drift_share: float = 0.5
+    thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def rule(self, model: str, feature: str) -> dict[str, Any]:
+        """The configured test/threshold override for a feature ("model/feature", then "model")."""
+        out: dict[str, Any] = {}
+        out.update(self.thresholds.get(model, {}))
+        out.update(self.thresholds.get(f"{model}/{feature}", {}))
+        return out
+
+
+@dataclass
+class Reference:
+    kind: str  # upload | window
+    reference_id: str = ""
+    version: str = ""
+    start_ms: int = 0
+    end_ms: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        if self.kind == "upload":
+            return {"kind": "upload", "reference_id": self.reference_id, "version": self.version}
+        return {"kind": "window", "version": self.version, "start_ms": self.start_ms, "end_ms": self.end_ms}
+
+
+def default_test(kind: str, n_ref: int, distinct: int) -> str:
+    """Evidently's default choice (n: reference size, distinct: values in both samples).
+
+    Its Z-test for two categories is the chi-square test on the 2 x 2 table (the same p-value
+    without continuity correction); chi-square is used for it here.
+    """
+    if kind == "numeric" and distinct > 5:
+        return "ks" if n_ref <= 1000 else "wasserstein"
+    if n_ref <= 1000:
+        return "chisquare"
+    return "js"
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values: a model with many features does not drift by chance."""
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    adjusted = [1.0] * len(pvalues)
+    running = 0.0
+    m = len(pvalues)
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+class DriftAnalyzer:
+    def __init__(self, store: Store, settings: DriftSettings) -> None:
+        self.store = store
+        self.settings = settings
+
+    # -- references -----------------------------------------------------------------------
+
+    def latest_upload(self, model: str, version: str) -> tuple[str, str] | None:
+        """The newest uploaded reference for this version, else for the model as a whole."""
+        rows = self.store.query(
+            f"SELECT ModelVersion, ReferenceId, max(CreatedAt) AS created FROM `{self.store.database}`.ml_references "
+            "WHERE ModelName = {model:String} AND ModelVersion IN ({version:String}, '') "
+            "GROUP BY ModelVersion, ReferenceId ORDER BY ModelVersion = {version:String} DESC, created DESC LIMIT 1",
+            {"model": model, "version": version},
+        ).result_rows
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def pick_reference(self, model: str, version: str, start_ms: int, reference: str | None = None) -> Reference:
+        mode = reference or self.settings.reference
+        if mode in ("auto", "upload"):
+            found = self.latest_upload(model, version)
+            if found:
+                return Reference("upload", reference_id=found[1], version=found[0])
+            if mode == "upload":
+                raise LookupError(f"no reference uploaded for model {model!r}")
+        end = start_ms
+        begin = end - int(self.settings.reference_window * 1000)
+        # The same version when it has enough history, else every version (a new version is
+        # compared with the traffic it replaced).
+        count = self.store.query(
+            f"SELECT count() FROM `{self.store.database}`.ml_predictions WHERE ModelName = {{model:String}} "
+            "AND ModelVersion = {version:String} AND Timestamp >= fromUnixTimestamp64Milli({s:Int64}) "
+            "AND Timestamp < fromUnixTimestamp64Milli({e:Int64})",
+            {"model": model, "version": version, "s": begin, "e": end},
+        ).result_rows[0][0]
+        return Reference("window", version=version if count >= self.settings.min_samples else "", start_ms=begin, end_ms=end)
+
+    # -- the computation ------------------------------------------------------------------
+
+    def _source(self, kind: str, ref: Reference) -> str:
+        db = self.store.database
+        cur = sql("values_window", db, tag="1", kind=kind)
+        if ref.kind == "upload":
+            base = sql("values_reference", db, kind=kind)
+        else:
+            base = sql("values_window", db, tag="0", kind=kind)
+        return f"{base}\nUNION ALL\n{cur}"
+
+    def _params(self, model: str, version: str, side: str, start_ms: int, end_ms: int, ref: Reference) -> dict[str, Any]:
+        return {
+            "model": model,
+            "side": side,
+            "version_1": version,
+            "start_1": start_ms,
+            "end_1": end_ms,
+            "version_0": ref.version,
+            "start_0": ref.start_ms,
+            "end_0": ref.end_ms,
+            "reference_id": ref.reference_id,
+        }
+
+    def compare(
+        self, model: str, version: str, side: str, start_ms: int, end_ms: int, ref: Reference
+    ) -> list[dict[str, Any]]:
+        """Per-feature drift and quality between ``ref`` and the window [start, end)."""
+        db = self.store.database
+        params = self._params(model, version, side, start_ms, end_ms, ref)
+        num_source = self._source("Num", ref)
+        profile = list(self.store.query(sql("drift_numeric_profile", db, source=num_source), params).named_results())
+        out: list[dict[str, Any]] = []
+        continuous = [p for p in profile if p["distinct_values"] > 5]
+        few_values = [p for p in profile if p["distinct_values"] <= 5]
+        by_name = {p["feature"]: p for p in profile}
+        if continuous:
+            big = any(max(p["n_ref"], p["n_cur"]) > KS_EXACT_MAX for p in continuous)
+            numeric = self.store.query(
+                sql("drift_numeric", db, source=num_source, ks_method="asymp" if big else "exact"),
+                {
+                    **params,
+                    "edges": [list(p["edges"]) for p in continuous],
+                    "ref_min": [_finite(p["ref_min"]) for p in continuous],
+                    "ref_max": [_finite(p["ref_max"]) for p in continuous],
+                    "features": [p["feature"] for p in continuous],
+                },
+            ).named_results()
+            for row in numeric:
+                out.append(self._numeric_result(model, by_name[row["feature"]], row, big))
+        if few_values:
+            out.extend(
+                self._categorical(
+                    model, num_source, params, [p["feature"] for p in few_values], "if(isNaN(value), NULL, toString(value))"
+                )
+            )
+        out.extend(self._categorical(model, self._source("Cat", ref), params, None, "value"))
+        for item in out:
+            item["side"] = side
+        return out
+
+    def _categorical(
+        self, model: str, source: str, params: dict[str, Any], features: list[str] | None, category: str
+    ) -> list[dict[str, Any]]:
+        db = self.store.database
+        if features is None:
+            names = self.store.query(
+                f"SELECT DISTINCT feature FROM ({source})", {**params, "features": []}
+            ).result_rows
+            features = [r[0] for r in names]
+        if not features:
+            return []
+        rows = self.store.query(
+            sql("drift_categorical", db, source=source, category=category), {**params, "features": features}
+        ).named_results()
+        return [self._categorical_result(model, row) for row in rows]
+
+    def _numeric_result(self, model: str, prof: dict[str, Any], row: dict[str, Any], asymptotic: bool) -> dict[str, Any]:
+        from scipy import stats
+
+        n, m = int(row["n"]), int(row["m"])
+        ks = row["ks"]
+        ks_d, ks_p = (ks["d_statistic"], ks["p_value"]) if isinstance(ks, dict) else ks
+        ks_d = float(ks_d)
+        if asymptotic:
+            # scipy's asymptotic two-sided p-value for the statistic ClickHouse computed
+            ks_p = float(stats.kstwo.sf(ks_d, round(n * m / (n + m)))) if n and m else 1.0
+        else:
+            ks_p = float(ks_p)
+        std = float(prof["ref_std"] or 0.0)
+        w = float(row["wasserstein"])
+        w_norm = w / std if std > 0 else (0.0 if w == 0 else math.inf)
+        metrics = {
+            "ks_statistic": ks_d,
+            "ks_pvalue": ks_p,
+            "wasserstein": w,
+            "wasserstein_norm": w_norm,
+            "psi": float(row["psi"]),
+            "js": float(row["js"]),
+        }
+        result = self._base("numeric", prof["feature"], n, m, int(prof["null_ref"]), int(prof["null_cur"]))
+        result.update(
+            metrics=metrics,
+            distinct_values=int(prof["distinct_values"]),
+            out_of_range_rate=int(row["out_of_range"]) / m if m else 0.0,
+            reference_mean=_finite(prof["ref_mean"]),
+            current_mean=_finite(prof["cur_mean"]),
+            reference_std=std,
+            bins={"edges": list(prof["edges"]), "reference": list(row["ref_hist"]), "current": list(row["cur_hist"])},
+        )
+        return self._decide(model, result, default_test("numeric", n, int(prof["distinct_values"])))
+
+    def _categorical_result(self, model: str, row: dict[str, Any]) -> dict[str, Any]:
+        from scipy import stats
+
+        n, m = int(row["n_ref"]), int(row["n_cur"])
+        dof = int(row["chi2_dof"])
+        chi2 = float(row["chi2"])
+        p = float(stats.chi2.sf(chi2, dof)) if dof > 0 else 1.0
+        metrics = {"chisquare": chi2, "chisquare_pvalue": p, "psi": float(row["psi"]), "js": float(row["js"])}
+        result = self._base("categorical", row["feature"], n, m, int(row["null_ref"]), int(row["null_cur"]))
+        counts = sorted(zip(row["categories"], row["ref_counts"], row["cur_counts"]), key=lambda t: -(t[1] + t[2]))
+        result.update(
+            metrics=metrics,
+            distinct_values=int(row["k"]),
+            new_category_rate=int(row["new_category_values"]) / m if m else 0.0,
+            new_categories=[c for c, r, _ in counts if r == 0][:10],
+            top_categories=[{"value": c, "reference": r, "current": k} for c, r, k in counts[:10]],
+        )
+        return self._decide(model, result, default_test("categorical", n, int(row["k"])))
+
+    @staticmethod
+    def _base(kind: str, feature: str, n: int, m: int, null_ref: int, null_cur: int) -> dict[str, Any]:
+        return {
+            "feature": feature,
+            "type": kind,
+            "n_reference": n,
+            "n_current": m,
+            "null_rate_reference": null_ref / (n + null_ref) if n + null_ref else 0.0,
+            "null_rate_current": null_cur / (m + null_cur) if m + null_cur else 0.0,
+        }
+
+    def _decide(self, model: str, result: dict[str, Any], test: str) -> dict[str, Any]:
+        rule = self.settings.rule(model, result["feature"])
+        test = rule.get("test", test)
+        if test == "chisquare" and result["type"] == "numeric":
+            test = "ks"  # a continuous feature has no categories to count
+        if test == "ks" and result["type"] == "categorical":
+            test = "chisquare"
+        threshold = float(rule.get("threshold", DEFAULT_THRESHOLDS[test]))
+        metrics = result["metrics"]
+        score = {
+            "ks": metrics.get("ks_pvalue"),
+            "chisquare": metrics.get("chisquare_pvalue"),
+            "wasserstein": metrics.get("wasserstein_norm"),
+            "psi": metrics.get("psi"),
+            "js": metrics.get("js"),
+        }[test]
+        enough = min(result["n_reference"], result["n_current"]) >= self.settings.min_samples
+        result.update(test=test, score=score, threshold=threshold, tested=enough, p_value_test=test in P_VALUE_TESTS)
+        return result
+
+    def analyze(
+        self,
+        model: str,
+        version: str,
+        end_ms: int | None = None,
+        window: float | None = None,
+        reference: str | None = None,
+    ) -> dict[str, Any]:
+        """Drift of one model version's inputs and outputs over the window ending at ``end_ms``."""
+        started = time.perf_counter()
+        end_ms = end_ms if end_ms is not None else int(time.time() * 1000)
+        start_ms = end_ms - int((window or self.settings.window) * 1000)
+        ref = self.pick_reference(model, version, start_ms, reference)
+        features: list[dict[str, Any]] = []
+        for side in ("input", "output"):
+            features.extend(self.compare(model, version, side, start_ms, end_ms, ref))
+        tested = [f for f in features if f["tested"]]
+        pv = [f for f in tested if f["p_value_test"]]
+        for f, adjusted in zip(pv, holm([float(f["score"]) for f in pv])):
+            f["adjusted_p"] = adjusted
+        for f in features:
+            if not f["tested"]:
+                f["drifted"] = False
+            elif f["p_value_test"]:
+                f["drifted"] = f["adjusted_p"] < f["threshold"]
+            else:
+                f["drifted"] = f["score"] >= f["threshold"]
+            f["quality"] = quality_issues(f)
+        inputs = [f for f in tested if f["side"] == "input"]
+        share = sum(f["drifted"] for f in inputs) / len(inputs) if inputs else 0.0
+        return {
+            "model": model,
+            "version": version,
+            "window": {"start_ms": start_ms, "end_ms": end_ms},
+            "reference": ref.describe(),
+            "features": features,
+            "drift_share": share,
+            "dataset_drift": bool(inputs) and share >= self.settings.drift_share,
+            "drift_share_threshold": self.settings.drift_share,
+            "seconds": time.perf_counter() - started,
+        }
+
+
+def quality_issues(f: dict[str, Any]) -> list[str]:
+    """Data-quality problems worth a finding: more nulls, values out of range, new categories."""
+    issues = []
+    if not f["tested"]:
+        return issues
+    if f["null_rate_current"] >= f["null_rate_reference"] + 0.05:
+        issues.append(f"null rate {f['null_rate_current']:.1%} (reference {f['null_rate_reference']:.1%})")
+    if f.get("out_of_range_rate", 0.0) >= 0.05:
+        issues.append(f"{f['out_of_range_rate']:.1%} of values outside the reference range")
+    if f.get("new_category_rate", 0.0) >= 0.02:
+        issues.append(f"{f['new_category_rate']:.1%} of values in categories the reference never had")
+    return issues
+
+
+def _finite(v: Any) -> float:
+    v = float(v) if v is not None else 0.0
+    return v if math.isfinite(v) else 0.0

@@ -1,0 +1,8 @@
+-- Sampled values of one model's features in a time window (tag 0: reference, 1: current).
+SELECT feature, value, toUInt8({tag}) AS tag
+FROM {db}.ml_features
+ARRAY JOIN {kind}Feature AS feature, {kind}Value AS value
+WHERE ModelName = {model:String}
+  AND ({version_{tag}:String} = '' OR ModelVersion = {version_{tag}:String})
+  AND Side = {side:String}
+  AND Timestamp >= fromUnixTimestamp64Milli({start_{tag}:Int64}) AND Timestamp < fromUnixTimestamp64Milli({end_{tag}:Int64})

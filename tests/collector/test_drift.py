@@ -1,0 +1,182 @@
+"""Drift metrics computed in ClickHouse agree with scipy on the same data and binning."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from modeltrace_collector.analysis.drift import DriftAnalyzer, DriftSettings, default_test, holm
+
+T0 = dt.datetime(2026, 11, 1, 12, 0, 0)
+HOUR_MS = 3_600_000
+
+
+def ms(t: dt.datetime) -> int:
+    return int(t.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+
+
+def insert_values(store, at, model, version, side, num=None, cat=None, spans=None):
+    """One ml_features row per value position: feature columns sampled over ``spans`` spans."""
+    num = num or {}
+    cat = cat or {}
+    n = max([len(v) for v in num.values()] + [len(v) for v in cat.values()])
+    spans = spans or n
+    cols = {k: [] for k in ("Timestamp", "TraceId", "SpanId", "ModelName", "ModelVersion", "Operation", "Side")}
+    cols.update({k: [] for k in ("NumFeature", "NumRow", "NumValue", "CatFeature", "CatRow", "CatValue")})
+    chunks = np.array_split(np.arange(n), spans)
+    for s, idx in enumerate(chunks):
+        cols["Timestamp"].append(at + dt.timedelta(seconds=s % 600))
+        cols["TraceId"].append(f"{s:032x}")
+        cols["SpanId"].append(f"{s:016x}")
+        cols["ModelName"].append(model)
+        cols["ModelVersion"].append(version)
+        cols["Operation"].append("predict")
+        cols["Side"].append(side)
+        nf, nr, nv, cf, cr, cv = [], [], [], [], [], []
+        for name, values in num.items():
+            for row, i in enumerate(idx):
+                nf.append(name), nr.append(row), nv.append(float(values[i]))
+        for name, values in cat.items():
+            for row, i in enumerate(idx):
+                cf.append(name), cr.append(row), cv.append(values[i])
+        for key, v in zip(("NumFeature", "NumRow", "NumValue", "CatFeature", "CatRow", "CatValue"), (nf, nr, nv, cf, cr, cv)):
+            cols[key].append(v)
+    store.insert("ml_features", list(cols.values()), tuple(cols), token=f"{model}-{version}-{side}-{at}-{n}")
+
+
+def scipy_numeric(r, c):
+    """The reference computation, in numpy/scipy, with the binning the SQL uses."""
+    r, c = np.asarray(r), np.asarray(c)
+    r, c = r[~np.isnan(r)], c[~np.isnan(c)]
+    rs = np.sort(r)
+    edges = np.unique(rs[np.floor(np.arange(1, 10) / 10 * len(rs)).astype(int)])
+    rb = np.bincount(np.searchsorted(edges, r, side="left"), minlength=len(edges) + 1) / len(r)
+    cb = np.bincount(np.searchsorted(edges, c, side="left"), minlength=len(edges) + 1) / len(c)
+    p, q = np.where(rb == 0, 1e-4, rb), np.where(cb == 0, 1e-4, cb)
+    ks = stats.ks_2samp(r, c)
+    return {
+        "ks_statistic": ks.statistic,
+        "ks_pvalue": ks.pvalue,
+        "wasserstein": stats.wasserstein_distance(r, c),
+        "wasserstein_norm": stats.wasserstein_distance(r, c) / np.std(r),
+        "psi": float(np.sum((q - p) * np.log(q / p))),
+        "js": float(jensenshannon(rb, cb)),
+    }
+
+
+def scipy_categorical(r, c):
+    cats = sorted(set(r) | set(c))
+    rc = np.array([sum(1 for x in r if x == k) for k in cats], dtype=float)
+    cc = np.array([sum(1 for x in c if x == k) for k in cats], dtype=float)
+    chi2, pvalue, _, _ = stats.chi2_contingency(np.vstack([rc, cc]))
+    rp, cp = rc / rc.sum(), cc / cc.sum()
+    p, q = np.where(rp == 0, 1e-4, rp), np.where(cp == 0, 1e-4, cp)
+    return {
+        "chisquare": chi2,
+        "chisquare_pvalue": pvalue,
+        "psi": float(np.sum((q - p) * np.log(q / p))),
+        "js": float(jensenshannon(rp, cp)),
+    }
+
+
+def close(a, b, tol=1e-6):
+    return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
+
+
+@pytest.mark.parametrize(
+    ("n_ref", "n_cur", "shift", "rounding"),
+    [(400, 300, 0.3, None), (2000, 1500, 0.0, None), (900, 700, 0.5, 1), (12000, 11000, 0.05, None), (50, 9, 1.0, 2)],
+)
+def test_numeric_metrics_match_scipy(store, n_ref, n_cur, shift, rounding):
+    rng = np.random.default_rng(n_ref)
+    r = rng.normal(10, 2, n_ref)
+    c = rng.normal(10 + 2 * shift, 2.4, n_cur)
+    if rounding is not None:  # ties
+        r, c = np.round(r, rounding), np.round(c, rounding)
+    r[::37] = np.nan  # nulls are counted, not compared
+    insert_values(store, T0, "m", "1", "input", num={"x": r}, spans=max(1, n_ref // 4))
+    insert_values(store, T0 + dt.timedelta(hours=2), "m", "1", "input", num={"x": c}, spans=max(1, n_cur // 3))
+    analyzer = DriftAnalyzer(store, DriftSettings(reference="window", min_samples=5))
+    report = analyzer.analyze("m", "1", end_ms=ms(T0) + 3 * HOUR_MS, window=3600, reference="window")
+    (f,) = [f for f in report["features"] if f["feature"] == "x"]
+    expected = scipy_numeric(r, c)
+    for key, value in expected.items():
+        assert close(f["metrics"][key], value), (key, f["metrics"][key], value)
+    assert f["n_reference"] == int(np.sum(~np.isnan(r))) and f["n_current"] == n_cur
+    assert close(f["null_rate_reference"], np.mean(np.isnan(r)))
+    assert close(f["out_of_range_rate"], np.mean((c < np.nanmin(r)) | (c > np.nanmax(r))))
+    assert f["test"] == default_test("numeric", f["n_reference"], 6)
+
+
+def test_categorical_metrics_match_scipy(store):
+    rng = np.random.default_rng(7)
+    r = list(rng.choice(["a", "b", "c", "d"], 800, p=[0.4, 0.3, 0.2, 0.1]))
+    c = list(rng.choice(["a", "b", "c", "e"], 600, p=[0.25, 0.3, 0.3, 0.15]))
+    c[::50] = [None] * len(c[::50])
+    insert_values(store, T0, "m", "1", "input", cat={"color": r}, spans=200)
+    insert_values(store, T0 + dt.timedelta(hours=2), "m", "1", "input", cat={"color": c}, spans=150)
+    report = DriftAnalyzer(store, DriftSettings()).analyze("m", "1", end_ms=ms(T0) + 3 * HOUR_MS, window=3600)
+    (f,) = report["features"]
+    present = [x for x in c if x is not None]
+    for key, value in scipy_categorical(r, present).items():
+        assert close(f["metrics"][key], value), (key, f["metrics"][key], value)
+    assert f["test"] == "chisquare" and f["drifted"]
+    assert f["new_categories"] == ["e"]
+    assert close(f["new_category_rate"], sum(x == "e" for x in present) / len(present))
+    assert close(f["null_rate_current"], c.count(None) / len(c))
+
+
+def test_two_categories_use_yates_correction_like_scipy(store):
+    r = ["yes"] * 30 + ["no"] * 50
+    c = ["yes"] * 45 + ["no"] * 35
+    insert_values(store, T0, "m", "1", "input", cat={"flag": r})
+    insert_values(store, T0 + dt.timedelta(hours=2), "m", "1", "input", cat={"flag": c})
+    report = DriftAnalyzer(store, DriftSettings()).analyze("m", "1", end_ms=ms(T0) + 3 * HOUR_MS, window=3600)
+    (f,) = report["features"]
+    chi2, pvalue, _, _ = stats.chi2_contingency([[30, 50], [45, 35]])
+    assert close(f["metrics"]["chisquare"], chi2) and close(f["metrics"]["chisquare_pvalue"], pvalue)
+
+
+def test_few_valued_numeric_feature_is_compared_as_categories(store):
+    rng = np.random.default_rng(3)
+    r = rng.choice([0.0, 1.0, 2.0], 500, p=[0.5, 0.3, 0.2])
+    c = rng.choice([0.0, 1.0, 2.0], 400, p=[0.2, 0.3, 0.5])
+    insert_values(store, T0, "m", "1", "input", num={"level": r})
+    insert_values(store, T0 + dt.timedelta(hours=2), "m", "1", "input", num={"level": c})
+    report = DriftAnalyzer(store, DriftSettings()).analyze("m", "1", end_ms=ms(T0) + 3 * HOUR_MS, window=3600)
+    (f,) = report["features"]
+    assert f["type"] == "categorical" and f["test"] == "chisquare" and f["drifted"]
+    expected = scipy_categorical([str(x) for x in r], [str(x) for x in c])
+    assert close(f["metrics"]["chisquare"], expected["chisquare"])
+
+
+def test_dataset_drift_share_thresholds_and_overrides(store):
+    rng = np.random.default_rng(11)
+    ref = {f"f{i}": rng.normal(0, 1, 3000) for i in range(4)}
+    cur = {f"f{i}": rng.normal(0.8 if i < 2 else 0.0, 1, 2000) for i in range(4)}
+    insert_values(store, T0, "m", "1", "input", num=ref, spans=1000)
+    insert_values(store, T0 + dt.timedelta(hours=2), "m", "1", "input", num=cur, spans=1000)
+    end = ms(T0) + 3 * HOUR_MS
+    report = DriftAnalyzer(store, DriftSettings()).analyze("m", "1", end_ms=end, window=3600)
+    drifted = {f["feature"]: f["drifted"] for f in report["features"]}
+    assert drifted == {"f0": True, "f1": True, "f2": False, "f3": False}
+    assert all(f["test"] == "wasserstein" for f in report["features"])  # > 1000 reference values
+    assert report["drift_share"] == 0.5 and report["dataset_drift"]
+    # a per-feature override: PSI with a threshold no shift here reaches
+    settings = DriftSettings(thresholds={"m/f0": {"test": "psi", "threshold": 5.0}, "m": {"threshold": 0.2}})
+    report = DriftAnalyzer(store, settings).analyze("m", "1", end_ms=end, window=3600)
+    f0 = next(f for f in report["features"] if f["feature"] == "f0")
+    f1 = next(f for f in report["features"] if f["feature"] == "f1")
+    assert f0["test"] == "psi" and f0["threshold"] == 5.0 and not f0["drifted"]
+    assert f1["threshold"] == 0.2 and f1["drifted"]
+    assert report["drift_share"] == 0.25 and not report["dataset_drift"]
+
+
+def test_holm_adjustment():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([]) == []
