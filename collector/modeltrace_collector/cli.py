@@ -19,7 +19,22 @@ from typing import Any
 from modeltrace.version import __version__
 
 DEFAULT_API = "http://127.0.0.1:8080"
-COMMANDS = ("collector", "models", "latency", "hotspots", "predictions", "trace", "sql")
+COMMANDS = (
+    "collector",
+    "models",
+    "latency",
+    "hotspots",
+    "predictions",
+    "trace",
+    "sql",
+    "drift",
+    "anomalies",
+    "rca",
+    "performance",
+    "findings",
+    "reference",
+    "analyze",
+)
 
 
 def _collector_args(p: argparse.ArgumentParser) -> None:
@@ -97,6 +112,9 @@ def _api_call(request: urllib.request.Request) -> Any:
         raise SystemExit(f"modeltrace: cannot reach the collector API at {request.full_url}: {exc.reason}")
 
 
+ANALYSIS_COMMANDS = ("drift", "anomalies", "rca", "performance", "findings", "reference", "analyze")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modeltrace", description="modeltrace: ML model tracing and monitoring")
     parser.add_argument("--version", action="version", version=f"modeltrace {__version__}")
@@ -119,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         "predictions": "recent predictions",
         "trace": "the spans of one trace",
         "sql": "run a read-only SQL query",
+        "drift": "data drift per feature against the reference",
+        "anomalies": "latency and error-rate anomalies",
+        "rca": "root causes of an anomaly finding (or a model and time range)",
+        "performance": "accuracy/F1 or MAE/RMSE with ground truth, estimated accuracy without",
+        "findings": "what the analysis found, open and resolved",
+        "reference": "upload a baseline (CSV or Parquet) for drift",
+        "analyze": "run the analysis now",
     }
     for name, text in readers.items():
         p = sub.add_parser(name, help=text)
@@ -135,6 +160,34 @@ def main(argv: list[str] | None = None) -> int:
         if name == "sql":
             p.add_argument("query")
             p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+        if name in ("drift", "performance", "reference"):
+            p.add_argument("model")
+        if name in ("anomalies", "findings", "analyze"):
+            p.add_argument("--model", default="")
+        if name in ("drift", "reference"):
+            p.add_argument("--version", default="", help="model version (default: every version)")
+        if name in ("drift", "performance", "findings"):
+            p.add_argument("--window", help="how far back: 15m, 2h, 7d")
+        if name == "drift":
+            p.add_argument("--reference", choices=("auto", "upload", "window"))
+            p.add_argument("--all", action="store_true", help="list every feature, not only drifted or odd ones")
+        if name == "findings":
+            p.add_argument("--kind", default="")
+            p.add_argument("--status", choices=("open", "resolved"))
+        if name == "anomalies":
+            p.add_argument("--status", choices=("open", "resolved"))
+        if name in ("analyze", "drift"):
+            p.add_argument("--at", help="evaluate as of this time (ISO 8601 or epoch)")
+        if name == "rca":
+            p.add_argument("finding_id", nargs="?")
+            p.add_argument("--model", default="")
+            p.add_argument("--operation", default="predict")
+            p.add_argument("--start")
+            p.add_argument("--end")
+            p.add_argument("--kind", choices=("latency", "error_rate"), default="latency")
+        if name == "reference":
+            p.add_argument("file", help="CSV or Parquet; one column per feature")
+            p.add_argument("--outputs", default="", help="comma-separated columns that are model outputs")
 
     args = parser.parse_args(argv)
     if args.command == "collector":
@@ -197,6 +250,10 @@ def _read(args: argparse.Namespace) -> int:
     elif args.command == "trace":
         data = _api_get(base, f"/api/traces/{args.trace_id}", {})
         rows, cols = data["spans"], ["start", "name", "service", "duration_ms", "status", "span_id", "parent_span_id"]
+    elif args.command in ANALYSIS_COMMANDS:
+        from .analysis_cli import run as analysis_run
+
+        return analysis_run(args, base)
     else:
         params = dict(p.split("=", 1) for p in args.param if "=" in p)
         body = json.dumps({"query": args.query, "parameters": params}).encode()

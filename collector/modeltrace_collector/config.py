@@ -56,11 +56,68 @@ def _choice(*options: str) -> Any:
     return check
 
 
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _url(value: Any) -> str:
+    text = str(value)
+    if text and not text.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http(s):// URL, got {text!r}")
+    return text
+
+
 def _identifier(value: Any) -> str:
     text = str(value)
     if not text.replace("_", "a").isalnum() or text[0].isdigit():
         raise ValueError(f"must be a plain identifier, got {text!r}")
     return text
+
+
+def _fraction(value: Any) -> float:
+    v = float(value)
+    if not 0 < v <= 1:
+        raise ValueError(f"must be in (0, 1], got {value!r}")
+    return v
+
+
+_TESTS = ("ks", "wasserstein", "psi", "js", "chisquare")
+
+
+def _thresholds(value: Any) -> dict[str, dict[str, Any]]:
+    """``{"model": {...}, "model/feature": {"test": "psi", "threshold": 0.2}}``"""
+    if isinstance(value, str):  # from the environment or a flag: JSON
+        import json
+
+        try:
+            value = json.loads(value or "{}")
+        except ValueError as exc:
+            raise ValueError(f"expected JSON: {exc}") from exc
+    if not isinstance(value, Mapping):
+        raise ValueError("expected a table of 'model' or 'model/feature' = {test = ..., threshold = ...}")
+    out: dict[str, dict[str, Any]] = {}
+    for key, rule in value.items():
+        if not isinstance(rule, Mapping):
+            raise ValueError(f"{key!r}: expected a table with test and/or threshold")
+        unknown = set(rule) - {"test", "threshold"}
+        if unknown:
+            raise ValueError(f"{key!r}: unknown field(s) {', '.join(sorted(unknown))} (allowed: test, threshold)")
+        entry: dict[str, Any] = {}
+        if "test" in rule:
+            if rule["test"] not in _TESTS:
+                raise ValueError(f"{key!r}: test must be one of {', '.join(_TESTS)}, got {rule['test']!r}")
+            entry["test"] = rule["test"]
+        if "threshold" in rule:
+            entry["threshold"] = _positive(float)(rule["threshold"])
+        out[str(key)] = entry
+    return out
 
 
 SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
@@ -84,6 +141,32 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "max_request_bytes": (_positive(int), 64 << 20),
     },
     "writer": {"batch_spans": (_positive(int), 50_000), "max_delay_seconds": (_positive(float), 1.0)},
+    "analysis": {
+        "enabled": (_bool, True),
+        "interval_seconds": (_positive(float), 60.0),
+        "webhook_url": (_url, ""),
+        "webhook_timeout_seconds": (_positive(float), 5.0),
+    },
+    "drift": {
+        "window_seconds": (_positive(float), 3600.0),
+        "reference": (_choice("auto", "upload", "window"), "auto"),
+        "reference_window_seconds": (_positive(float), 86400.0),
+        "min_samples": (_positive(int), 30),
+        "drift_share": (_fraction, 0.5),
+        "thresholds": (_thresholds, {}),
+    },
+    "anomaly": {
+        "baseline_seconds": (_positive(float), 6 * 3600.0),
+        "evaluate_seconds": (_positive(float), 2 * 3600.0),
+        "min_calls": (_positive(int), 5),
+        "min_history_minutes": (_positive(int), 30),
+        "z_open": (_positive(float), 5.0),
+        "z_close": (_positive(float), 2.5),
+        "open_after_minutes": (_positive(int), 2),
+        "close_after_minutes": (_positive(int), 5),
+        "min_relative": (_positive(float), 0.2),
+        "rca_baseline_seconds": (_positive(float), 3600.0),
+    },
     "api": {
         "listen": (_listen, "127.0.0.1:8080"),
         "sql_max_rows": (_positive(int), 10_000),
@@ -146,7 +229,7 @@ def _flatten(data: Mapping[str, Any], origin: str) -> dict[tuple[str, str], Any]
 def _from_env(environ: Mapping[str, str]) -> dict[tuple[str, str], Any]:
     out: dict[tuple[str, str], Any] = {}
     for name, value in environ.items():
-        if not name.startswith("MODELTRACE_") or name in ("MODELTRACE_RAISE_INTERNAL_ERRORS",):
+        if not name.startswith("MODELTRACE_") or name in ("MODELTRACE_RAISE_INTERNAL_ERRORS", "MODELTRACE_API_URL"):
             continue
         rest = name[len("MODELTRACE_") :].lower()
         for section in SCHEMA:

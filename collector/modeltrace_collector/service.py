@@ -11,6 +11,8 @@ import signal
 import threading
 from typing import Any
 
+from .analysis.findings import Webhook
+from .analysis.runner import Analyzer, Scheduler, settings_from_config
 from .api.server import ApiServer
 from .config import Config
 from .metrics import Metrics
@@ -43,6 +45,13 @@ class Collector:
         self.writer: Writer | None = None
         self.receivers: list[Any] = []
         self.api: ApiServer | None = None
+        drift, latency, rca = settings_from_config(config)
+        analysis = config["analysis"]
+        self.webhook = (
+            Webhook(analysis["webhook_url"], timeout=analysis["webhook_timeout_seconds"]) if analysis["webhook_url"] else None
+        )
+        self.analyzer = Analyzer(self.store, drift, latency, rca, self.webhook)
+        self.scheduler: Scheduler | None = None
         self._stopped = threading.Event()
 
     def start(self) -> None:
@@ -78,6 +87,12 @@ class Collector:
             self.receivers.append(HttpReceiver(rcv["http"], spool, self.metrics, rcv["max_request_bytes"]))
         for receiver in self.receivers:
             receiver.start()
+        if self.config["analysis"]["enabled"]:
+            self.scheduler = Scheduler(self.analyzer, self.config["analysis"]["interval_seconds"])
+            self.scheduler.start()
+            sched = self.scheduler
+            self.metrics.gauge("analysis_runs", lambda: sched.runs)
+            self.metrics.gauge("analysis_failures", lambda: sched.failures)
         if self.config["api"]["listen"]:
             self.api = ApiServer(self.config["api"]["listen"], self)
             self.api.start()
@@ -107,10 +122,15 @@ class Collector:
         log.info("shutting down: receivers first, then draining the spool")
         for receiver in self.receivers:
             receiver.shutdown()
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
         if self.writer is not None:
             self.writer.shutdown(drain_seconds)
         if self.api is not None:
             self.api.shutdown()
+        if self.webhook is not None:
+            self.webhook.flush(5)
+            self.webhook.close()
         if self.spool is not None:
             self.spool.close()
         self.store.close()

@@ -22,6 +22,7 @@ from ._internal.config import configure, flush, shutdown
 from ._internal.decorator import wrap
 from ._internal.feedback import log_actual
 from ._internal.instrument import instrument, uninstrument
+from ._internal.reference import set_reference
 from ._internal.spec import ModelSpec, TraceOptions
 from ._internal.steps import step
 from .version import __version__
@@ -38,6 +39,7 @@ __all__ = [
     "flush",
     "instrument",
     "log_actual",
+    "set_reference",
     "shutdown",
     "step",
     "trace_model",

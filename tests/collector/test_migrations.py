@@ -16,6 +16,8 @@ EXPECTED_TABLES = {
     "ml_features_mv",
     "ml_hotspots_mv",
     "ml_actuals_mv",
+    "ml_latency_minutes",
+    "ml_latency_minutes_mv",
     "modeltrace_schema_migrations",
 }
 

@@ -26,6 +26,7 @@ P_VALUE_TESTS = ("ks", "chisquare")
 DEFAULT_THRESHOLDS = {"ks": 0.05, "chisquare": 0.05, "wasserstein": 0.1, "psi": 0.1, "js": 0.1}
 # scipy's ks_2samp computes the exact p-value up to this sample size ('auto'), asymptotic above.
 KS_EXACT_MAX = 10_000
+SIGNIFICANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -300,8 +301,12 @@ class DriftAnalyzer:
         for side in ("input", "output"):
             features.extend(self.compare(model, version, side, start_ms, end_ms, ref))
         tested = [f for f in features if f["tested"]]
-        pv = [f for f in tested if f["p_value_test"]]
-        for f, adjusted in zip(pv, holm([float(f["score"]) for f in pv])):
+        # Every feature also gets a significance test (KS or chi-square), Holm-adjusted across the
+        # model's features. A p-value test decides on it; a distance test needs both the distance
+        # over its threshold and significance, so sampling noise in a small current window (a
+        # normalised Wasserstein of 0.1 is common by chance with a few hundred values) is not drift.
+        gates = [f["metrics"].get("ks_pvalue", f["metrics"].get("chisquare_pvalue", 1.0)) for f in tested]
+        for f, adjusted in zip(tested, holm([float(p) for p in gates])):
             f["adjusted_p"] = adjusted
         for f in features:
             if not f["tested"]:
@@ -309,7 +314,7 @@ class DriftAnalyzer:
             elif f["p_value_test"]:
                 f["drifted"] = f["adjusted_p"] < f["threshold"]
             else:
-                f["drifted"] = f["score"] >= f["threshold"]
+                f["drifted"] = f["score"] >= f["threshold"] and f["adjusted_p"] < SIGNIFICANCE
             f["quality"] = quality_issues(f)
         inputs = [f for f in tested if f["side"] == "input"]
         share = sum(f["drifted"] for f in inputs) / len(inputs) if inputs else 0.0

@@ -12,13 +12,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from ..httpserver import BackgroundHttpServer
-from . import queries
+from . import analysis_routes, queries
 
 log = logging.getLogger("modeltrace.api")
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 _READ_STATEMENT = re.compile(r"^\s*(select|with|show|describe|desc|explain|exists)\b", re.IGNORECASE)
 _COMMENT = re.compile(r"(--[^\n]*\n?)|(/\*.*?\*/)", re.DOTALL)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)?$")
+_FINDING_ID = re.compile(r"[0-9a-f]{16}")
+MAX_REFERENCE_BYTES = 256 << 20
 
 
 class ApiError(Exception):
@@ -96,7 +98,8 @@ class ApiServer:
         body = b""
         if method == "POST":
             length = int(h.headers.get("Content-Length") or 0)
-            if length > 1 << 20:
+            limit = MAX_REFERENCE_BYTES if url.path == "/api/references" else 1 << 20
+            if length > limit:
                 return self._send_json(h, 413, {"error": "request body too large"})
             body = h.rfile.read(length)
         try:
@@ -146,6 +149,11 @@ class ApiServer:
             return 200, {"trace_id": trace_id, "spans": spans}
         if path == "/api/sql":
             return 200, self._sql(method, params, body)
+        if path.startswith(("/api/findings", "/api/drift", "/api/anomalies", "/api/rca", "/api/performance")) or path in (
+            "/api/analysis/run",
+            "/api/references",
+        ):
+            return analysis_routes.route(self, method, path, params, body)
         raise ApiError(404, f"no route {path}")
 
     # -- helpers ------------------------------------------------------------------------

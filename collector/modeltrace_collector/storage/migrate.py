@@ -16,6 +16,7 @@ log = logging.getLogger("modeltrace.storage")
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _TTL = re.compile(r"\{ttl:([^}]*)\}")
+_ENGINE = re.compile(r"\{engine:([A-Za-z]*)MergeTree\}")
 MIGRATIONS_TABLE = "modeltrace_schema_migrations"
 
 
@@ -62,6 +63,8 @@ def render(sql: str, options: SchemaOptions) -> str:
     on_cluster = f"ON CLUSTER '{options.cluster}'" if options.cluster else ""
     engine = "ReplicatedMergeTree" if options.cluster else "MergeTree()"
     sql = _TTL.sub(lambda m: ttl_clause(m.group(1), options.ttl_days), sql)
+    # {engine:AggregatingMergeTree} and the like: the same family, replicated on a cluster
+    sql = _ENGINE.sub(lambda m: f"Replicated{m.group(1)}MergeTree" if options.cluster else f"{m.group(1)}MergeTree()", sql)
     return (
         sql.replace("{database}", f"`{options.database}`")
         .replace("{on_cluster}", on_cluster)

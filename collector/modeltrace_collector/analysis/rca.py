@@ -1,0 +1,325 @@
+"""Root-cause correlation for an anomaly window.
+
+The calls of the anomaly window that are slow (above the baseline's p95) or failed are the
+*target*; everything else (the baseline window and the window's other calls) is *normal*.
+Candidates come from every dimension the data holds, all scored on one scale:
+
+* attributes (version, host, any resource attribute, batch-size bucket, an input feature out of
+  its usual range): share of target calls carrying the value minus its share of normal calls
+  (BubbleUp's selection-vs-baseline contrast), with a two-proportion z-test. A value the target
+  calls share no more than normal calls scores 0, whatever its raw count;
+* pairs of the strongest attributes (a version on one host) when the pair explains more than
+  either alone;
+* locations (child spans, profiled functions): the part of the latency growth a step accounts
+  for beyond its usual part of the time, so a step that grew with everything else scores 0 and
+  one that grew alone scores high.
+
+Change events (a version or host first seen shortly before or during the anomaly: a deploy,
+new capacity) rank above symptoms that merely correlate with them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..storage.store import Store
+from .sqlfiles import sql
+
+CHANGE_DIMENSIONS = ("model.version", "host.name")
+CHANGE_BONUS = 0.5
+
+
+@dataclass(frozen=True)
+class RcaSettings:
+    baseline_seconds: float = 3600.0
+    min_target: int = 3
+    max_p: float = 1e-3
+    min_score: float = 0.15
+    top: int = 5
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _two_proportion(t: int, tn: int, n: int, nn: int) -> tuple[float, float]:
+    """z and two-sided p for share t/tn against n/nn."""
+    from scipy import stats
+
+    if tn == 0 or nn == 0:
+        return 0.0, 1.0
+    p = (t + n) / (tn + nn)
+    se = math.sqrt(max(p * (1 - p) * (1 / tn + 1 / nn), 1e-300))
+    z = (t / tn - n / nn) / se
+    return z, float(2 * stats.norm.sf(abs(z)))
+
+
+class RootCause:
+    def __init__(self, store: Store, settings: RcaSettings | None = None) -> None:
+        self.store = store
+        self.s = settings or RcaSettings()
+
+    def _q(self, name: str, params: dict[str, Any], **tokens: str) -> list[dict[str, Any]]:
+        calls = sql("rca_calls", self.store.database)
+        return list(self.store.query(sql(name, self.store.database, calls=calls, **tokens), params).named_results())
+
+    def analyze(
+        self,
+        model: str,
+        operation: str,
+        win_start_ms: int,
+        win_end_ms: int,
+        kind: str = "latency",
+        version: str = "",
+        baseline_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        base_start = win_start_ms - int((baseline_seconds or self.s.baseline_seconds) * 1000)
+        db = self.store.database
+        slow = self.store.query(
+            f"SELECT quantile(0.95)(Duration), count() FROM `{db}`.ml_predictions WHERE ModelName = {{model:String}} "
+            "AND Operation = {operation:String} AND Timestamp >= fromUnixTimestamp64Milli({s:Int64}) "
+            "AND Timestamp < fromUnixTimestamp64Milli({e:Int64})",
+            {"model": model, "operation": operation, "s": base_start, "e": win_start_ms},
+        ).result_rows[0]
+        slow_ns = int(slow[0] or 0) if slow[1] else 0
+        params = {
+            "model": model,
+            "operation": operation,
+            "version": version,
+            "win_start": win_start_ms,
+            "win_end": win_end_ms,
+            "base_start": base_start,
+            "errors": 1 if kind == "error_rate" else 0,
+            "slow_ns": slow_ns,
+        }
+        dims = self._q("rca_dimensions", params)
+        totals = self._totals(dims)
+        if totals["target"] < self.s.min_target:
+            return {
+                "model": model,
+                "operation": operation,
+                "kind": kind,
+                "window": {"start_ms": win_start_ms, "end_ms": win_end_ms},
+                "baseline": {"start_ms": base_start, "calls": totals["baseline"], "slow_threshold_ms": slow_ns / 1e6},
+                "target_calls": totals["target"],
+                "causes": [],
+                "note": "too few slow or failed calls in the window to compare",
+            }
+        first_seen = self._first_seen(model)
+        candidates = self._attributes(dims, totals, first_seen, base_start, win_start_ms, kind)
+        candidates += self._pairs(candidates, params, totals, kind)
+        candidates += self._features(params, kind)
+        if kind == "latency":
+            candidates += self._steps(params)
+            candidates += self._hotspots(params)
+        kept = [c for c in candidates if c["score"] >= self.s.min_score and c.get("p_value", 0.0) <= self.s.max_p]
+        for c in kept:
+            c["rank_score"] = c["score"] + (CHANGE_BONUS if c.get("change") and c["score"] >= 0.3 else 0.0)
+        kept.sort(key=lambda c: -c["rank_score"])
+        return {
+            "model": model,
+            "operation": operation,
+            "kind": kind,
+            "window": {"start_ms": win_start_ms, "end_ms": win_end_ms},
+            "baseline": {"start_ms": base_start, "calls": totals["baseline"], "slow_threshold_ms": slow_ns / 1e6},
+            "target_calls": totals["target"],
+            "causes": kept[: self.s.top],
+        }
+
+    @staticmethod
+    def _totals(dims: list[dict[str, Any]]) -> dict[str, int]:
+        # every call has exactly one model.version value, so that dimension's sums are the totals
+        rows = [d for d in dims if d["dimension"] == "model.version"]
+        return {
+            "target": sum(int(d["target_calls"]) for d in rows),
+            "normal": sum(int(d["normal_calls"]) for d in rows),
+            "baseline": sum(int(d["baseline_calls"]) for d in rows),
+            "window": sum(int(d["window_calls"]) for d in rows),
+            "baseline_p99_ms": max((float(d["baseline_p99_ms"]) for d in rows if d["baseline_calls"]), default=0.0),
+        }
+
+    def _first_seen(self, model: str) -> dict[str, int]:
+        rows = self.store.query(
+            f"SELECT ModelVersion, toUnixTimestamp64Milli(min(Timestamp)) FROM `{self.store.database}`.ml_predictions "
+            "WHERE ModelName = {model:String} GROUP BY ModelVersion",
+            {"model": model},
+        ).result_rows
+        return {r[0]: int(r[1]) for r in rows}
+
+    def _attributes(
+        self,
+        dims: list[dict[str, Any]],
+        totals: dict[str, int],
+        first_seen: dict[str, int],
+        base_start: int,
+        win_start: int,
+        kind: str,
+    ) -> list[dict[str, Any]]:
+        what = "failed" if kind == "error_rate" else "slow"
+        out = []
+        for d in dims:
+            t, n = int(d["target_calls"]), int(d["normal_calls"])
+            if t < self.s.min_target:
+                continue
+            share_t, share_n = t / totals["target"], n / totals["normal"] if totals["normal"] else 0.0
+            share_b = int(d["baseline_calls"]) / totals["baseline"] if totals["baseline"] else 0.0
+            z, p = _two_proportion(t, totals["target"], n, totals["normal"])
+            dim, value = d["dimension"], d["value"]
+            seen = first_seen.get(value, int(d["first_seen_ms"])) if dim == "model.version" else int(d["first_seen_ms"])
+            # first seen after the baseline began: the value arrived with (or just before) the trouble
+            change = dim in CHANGE_DIMENSIONS and seen > base_start + 60_000
+            label = {"model.version": "version", "host.name": "host", "input.rows": "batch size"}.get(dim, dim)
+            shown = f"{value} rows" if dim == "input.rows" else value
+            text = f"{label} {shown} carries {_pct(share_t)} of {what} calls vs {_pct(share_b)} of baseline calls"
+            if kind == "latency" and d["window_calls"] and totals["baseline_p99_ms"]:
+                delta = float(d["window_p99_ms"]) - totals["baseline_p99_ms"]
+                text += f"; p99 {float(d['window_p99_ms']):.1f} ms ({delta:+.1f} ms)"
+            if change:
+                ago = (win_start - seen) / 60_000
+                text += f"; first seen {abs(ago):.0f} min {'before' if ago >= 0 else 'after'} the window began"
+            out.append(
+                {
+                    "type": "change" if change else "attribute",
+                    "dimension": dim,
+                    "value": value,
+                    "change": change,
+                    "score": share_t - share_n,
+                    "p_value": p,
+                    "z": z,
+                    "target_share": share_t,
+                    "normal_share": share_n,
+                    "baseline_share": share_b,
+                    "window_p99_ms": float(d["window_p99_ms"]) if d["window_calls"] else None,
+                    "first_seen_ms": seen,
+                    "evidence": text,
+                }
+            )
+        return out
+
+    def _pairs(
+        self, singles: list[dict[str, Any]], params: dict[str, Any], totals: dict[str, int], kind: str
+    ) -> list[dict[str, Any]]:
+        strong = sorted((c for c in singles if c["score"] >= 0.2), key=lambda c: -c["score"])
+        picked: list[dict[str, Any]] = []
+        for c in strong:
+            if all(c["dimension"] != p["dimension"] for p in picked):
+                picked.append(c)
+            if len(picked) == 4:
+                break
+        out = []
+        for i, a in enumerate(picked):
+            for b in picked[i + 1 :]:
+                row = self.store.query(
+                    f"SELECT countIf(target), countIf(NOT target), countIf(NOT in_window) FROM ({sql('rca_calls', self.store.database)}) "
+                    f"WHERE {self._match('a')} AND {self._match('b')}",
+                    {**params, "dim_a": a["dimension"], "val_a": a["value"], "dim_b": b["dimension"], "val_b": b["value"]},
+                ).result_rows[0]
+                t, n, base = int(row[0]), int(row[1]), int(row[2])
+                if t < self.s.min_target:
+                    continue
+                share_t, share_n = t / totals["target"], n / totals["normal"] if totals["normal"] else 0.0
+                if share_t - share_n <= max(a["score"], b["score"]) + 0.05:
+                    continue  # the pair adds nothing over its parts
+                z, p = _two_proportion(t, totals["target"], n, totals["normal"])
+                share_b = base / totals["baseline"] if totals["baseline"] else 0.0
+                what = "failed" if kind == "error_rate" else "slow"
+                out.append(
+                    {
+                        "type": "change" if (a["change"] or b["change"]) else "attribute",
+                        "dimension": f"{a['dimension']} + {b['dimension']}",
+                        "value": f"{a['value']} + {b['value']}",
+                        "change": a["change"] or b["change"],
+                        "score": share_t - share_n,
+                        "p_value": p,
+                        "z": z,
+                        "target_share": share_t,
+                        "normal_share": share_n,
+                        "baseline_share": share_b,
+                        "evidence": f"{a['dimension']}={a['value']} on {b['dimension']}={b['value']} carries "
+                        f"{_pct(share_t)} of {what} calls vs {_pct(share_n)} of normal calls",
+                    }
+                )
+        return out
+
+    @staticmethod
+    def _match(side: str) -> str:
+        return (
+            f"multiIf({{dim_{side}:String}} = 'model.version', ModelVersion, {{dim_{side}:String}} = 'host.name', HostName, "
+            f"{{dim_{side}:String}} = 'input.rows', if(InputRows <= 1, '1', concat('<= ', toString(toUInt64(exp2(ceil(log2(InputRows))))))), "
+            f"ResourceAttributes[{{dim_{side}:String}}]) = {{val_{side}:String}}"
+        )
+
+    def _features(self, params: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+        what = "failed" if kind == "error_rate" else "slow"
+        out = []
+        for r in self._q("rca_features", params):
+            tt, nn = int(r["target_calls"]), int(r["normal_calls"])
+            if tt < self.s.min_target or not r["baseline_calls"]:
+                continue
+            for side, word, bound in (("high", "above", 1), ("low", "below", 0)):
+                t, n = int(r[f"target_{side}"]), int(r[f"normal_{side}"])
+                z, p = _two_proportion(t, tt, n, nn)
+                share_t, share_n = t / tt, n / nn if nn else 0.0
+                limit = float(r["limits"][bound])
+                out.append(
+                    {
+                        "type": "input",
+                        "dimension": f"input.{r['feature']}",
+                        "value": f"{word} {limit:.4g}",
+                        "change": False,
+                        "score": share_t - share_n,
+                        "p_value": p,
+                        "z": z,
+                        "target_share": share_t,
+                        "normal_share": share_n,
+                        "baseline_share": int(r[f"baseline_{side}"]) / int(r["baseline_calls"]),
+                        "evidence": f"input feature {r['feature']} is {word} {limit:.4g} (its baseline "
+                        f"{'p95' if side == 'high' else 'p5'}) in {_pct(share_t)} of {what} calls vs {_pct(share_n)} of normal calls",
+                    }
+                )
+        return out
+
+    def _location(self, rows: list[dict[str, Any]], key: str, count: str, kind: str, label: str) -> list[dict[str, Any]]:
+        by_name: dict[str, dict[bool, dict[str, Any]]] = {}
+        sets: dict[bool, tuple[int, float]] = {}
+        for r in rows:
+            by_name.setdefault(r[key], {})[bool(r["target"])] = r
+            sets[bool(r["target"])] = (int(r[count]), float(r["parent_ms"]))
+        if True not in sets or False not in sets:
+            return []
+        (nt, pt), (nb, pb) = sets[True], sets[False]
+        if nt < self.s.min_target or nb < self.s.min_target:
+            return []
+        mean_t, mean_b = pt / nt, pb / nb
+        growth = mean_t - mean_b
+        if growth <= 0:
+            return []
+        out = []
+        for name, parts in by_name.items():
+            step_t = float(parts[True][kind]) / nt if True in parts else 0.0
+            step_b = float(parts[False][kind]) / nb if False in parts else 0.0
+            explained = (step_t - step_b) / growth
+            usual = step_b / mean_b if mean_b else 0.0
+            out.append(
+                {
+                    "type": label,
+                    "dimension": label,
+                    "value": name,
+                    "change": False,
+                    "score": explained - usual,
+                    "explained": explained,
+                    "baseline_time_share": usual,
+                    "evidence": f"{label} {name}: {step_b:.1f} -> {step_t:.1f} ms per call ({step_t - step_b:+.1f} ms), "
+                    f"{_pct(explained)} of the latency growth while it takes {_pct(usual)} of baseline time",
+                }
+            )
+        return out
+
+    def _steps(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._location(self._q("rca_steps", params), "step", "parents", "child_ms", "step")
+
+    def _hotspots(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = self._q("rca_hotspots", params)
+        return self._location(rows, "function", "profiled_calls", "self_ms", "function")

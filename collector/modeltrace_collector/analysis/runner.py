@@ -1,0 +1,303 @@
+"""Runs the analyses on a schedule inside the collector and on demand, and keeps ``ml_findings``
+in step with what they find."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from ..storage.store import Store
+from .drift import DriftAnalyzer, DriftSettings
+from .findings import Finding, FindingStore, Webhook
+from .latency import MINUTE_MS, LatencyDetector, LatencySettings, load_pool, load_series
+from .performance import Performance
+from .rca import RcaSettings, RootCause
+
+log = logging.getLogger("modeltrace.analysis")
+
+DRIFT_KINDS = ("drift", "dataset_drift", "data_quality")
+ANOMALY_KINDS = ("latency", "error_rate")
+
+
+def settings_from_config(config: Any) -> tuple[DriftSettings, LatencySettings, RcaSettings]:
+    d, a = config["drift"], config["anomaly"]
+    drift = DriftSettings(
+        window=d["window_seconds"],
+        reference=d["reference"],
+        reference_window=d["reference_window_seconds"],
+        min_samples=d["min_samples"],
+        drift_share=d["drift_share"],
+        thresholds=dict(d["thresholds"]),
+    )
+    latency = LatencySettings(
+        baseline_seconds=a["baseline_seconds"],
+        evaluate_seconds=a["evaluate_seconds"],
+        min_calls=a["min_calls"],
+        min_history=a["min_history_minutes"],
+        z_open=a["z_open"],
+        z_close=a["z_close"],
+        open_after=a["open_after_minutes"],
+        close_after=a["close_after_minutes"],
+        min_relative=a["min_relative"],
+    )
+    return drift, latency, RcaSettings(baseline_seconds=a["rca_baseline_seconds"])
+
+
+class Analyzer:
+    def __init__(
+        self,
+        store: Store,
+        drift: DriftSettings | None = None,
+        latency: LatencySettings | None = None,
+        rca: RcaSettings | None = None,
+        webhook: Webhook | None = None,
+    ) -> None:
+        self.store = store
+        self.drift = DriftAnalyzer(store, drift or DriftSettings())
+        self.latency_settings = latency or LatencySettings()
+        self.detector = LatencyDetector(self.latency_settings)
+        self.rca = RootCause(store, rca)
+        self.performance = Performance(store)
+        self.findings = FindingStore(store, webhook)
+        self.webhook = webhook
+        self._lock = threading.Lock()
+        self.last_run: dict[str, Any] = {}
+
+    # -- latency and errors -------------------------------------------------------------
+
+    def anomalies(self, at_ms: int | None = None, model: str = "") -> list[Finding]:
+        """Latency and error-rate episodes ongoing at ``at_ms`` or resolved within the
+        evaluation span before it, as findings (not yet stored)."""
+        s = self.latency_settings
+        at_ms = at_ms if at_ms is not None else int(time.time() * 1000)
+        at_ms -= at_ms % MINUTE_MS  # whole minutes only: the current one is still filling
+        history = max(s.baseline_seconds, 2 * 86400 if s.season_days else 0) + s.evaluate_seconds
+        start = at_ms - int(history * 1000)
+        eval_from = at_ms - int(s.evaluate_seconds * 1000)
+        series = load_series(self.store, start, at_ms, model)
+        out = []
+        for (m, version, operation), ser in series.items():
+            if not len(ser.minute_ms) or ser.minute_ms[-1] < eval_from:
+                continue
+            pool = None
+            if (ser.calls >= s.min_calls).sum() < s.min_history + s.open_after:
+                pool = load_pool(self.store, start, at_ms, m, operation, version)
+            for ep in self.detector.detect(ser, pool, eval_from, at_ms):
+                change = (ep.observed.get(ep.metric, 0.0) / ep.baseline[ep.metric]) if ep.baseline.get(ep.metric) else 0.0
+                severity = "critical" if (ep.kind == "latency" and change >= 2) or ep.peak >= 3 * s.z_open else "warning"
+                evidence = {
+                    "metric": ep.metric,
+                    "baseline": ep.baseline,
+                    "observed": ep.observed,
+                    "anomalous_minutes": len(ep.minutes),
+                    "detected_at_ms": ep.opened_ms,
+                }
+                if ep.kind == "latency":
+                    evidence["summary"] = (
+                        f"{ep.metric} {ep.observed.get(ep.metric, 0):.1f} ms vs baseline {ep.baseline.get(ep.metric, 0):.1f} ms"
+                    )
+                else:
+                    evidence["summary"] = (
+                        f"error rate {ep.observed['error_rate']:.1%} vs baseline {ep.baseline['error_rate']:.1%}"
+                    )
+                out.append(
+                    Finding(
+                        kind=ep.kind,
+                        model=m,
+                        version=version,
+                        operation=operation,
+                        subject="duration" if ep.kind == "latency" else "errors",
+                        score=round(ep.peak, 3),
+                        threshold=s.z_open if ep.kind == "latency" else s.error_p,
+                        severity=severity,
+                        window_start_ms=ep.start_ms,
+                        window_end_ms=ep.end_ms,
+                        evidence=evidence,
+                        opened_ms=ep.opened_ms,
+                        resolved_ms=ep.resolved_ms,
+                    )
+                )
+        return out
+
+    def explain(self, finding: Finding) -> dict[str, Any]:
+        """Root causes of an anomaly finding."""
+        return self.rca.analyze(
+            finding.model,
+            finding.operation,
+            finding.window_start_ms,
+            finding.window_end_ms,
+            kind=finding.kind,
+            version=finding.version,
+        )
+
+    # -- drift ----------------------------------------------------------------------------
+
+    def active_versions(self, end_ms: int, window: float, model: str = "") -> list[tuple[str, str]]:
+        rows = self.store.query(
+            f"SELECT DISTINCT ModelName, ModelVersion FROM `{self.store.database}`.ml_features "
+            "WHERE Timestamp >= fromUnixTimestamp64Milli({s:Int64}) AND Timestamp < fromUnixTimestamp64Milli({e:Int64}) "
+            "AND ({model:String} = '' OR ModelName = {model:String}) ORDER BY ModelName, ModelVersion",
+            {"s": end_ms - int(window * 1000), "e": end_ms, "model": model},
+        ).result_rows
+        return [(r[0], r[1]) for r in rows]
+
+    def drift_findings(self, at_ms: int, model: str = "") -> tuple[list[Finding], set[tuple[str, str]]]:
+        out: list[Finding] = []
+        scope = set()
+        for m, version in self.active_versions(at_ms, self.drift.settings.window, model):
+            try:
+                report = self.drift.analyze(m, version, end_ms=at_ms)
+            except LookupError:
+                continue
+            scope.add((m, version))
+            win = report["window"]
+            for f in report["features"]:
+                subject = f"{f['side']}.{f['feature']}"
+                if f["drifted"]:
+                    score = float(f["score"])
+                    far = (score < f["threshold"] / 100) if f["p_value_test"] else (score >= 2 * f["threshold"])
+                    out.append(
+                        Finding(
+                            kind="drift",
+                            model=m,
+                            version=version,
+                            operation="",
+                            subject=subject,
+                            score=score,
+                            threshold=f["threshold"],
+                            severity="critical" if far else "warning",
+                            window_start_ms=win["start_ms"],
+                            window_end_ms=win["end_ms"],
+                            evidence={
+                                "test": f["test"],
+                                "metrics": f["metrics"],
+                                "reference": report["reference"],
+                                "n_reference": f["n_reference"],
+                                "n_current": f["n_current"],
+                                "summary": _drift_summary(f),
+                            },
+                        )
+                    )
+                if f["quality"]:
+                    out.append(
+                        Finding(
+                            kind="data_quality",
+                            model=m,
+                            version=version,
+                            operation="",
+                            subject=subject,
+                            score=max(f["null_rate_current"], f.get("out_of_range_rate", 0.0), f.get("new_category_rate", 0.0)),
+                            threshold=0.05,
+                            severity="warning",
+                            window_start_ms=win["start_ms"],
+                            window_end_ms=win["end_ms"],
+                            evidence={"issues": f["quality"], "summary": "; ".join(f["quality"])},
+                        )
+                    )
+            if report["dataset_drift"]:
+                out.append(
+                    Finding(
+                        kind="dataset_drift",
+                        model=m,
+                        version=version,
+                        operation="",
+                        subject="input",
+                        score=report["drift_share"],
+                        threshold=report["drift_share_threshold"],
+                        severity="critical",
+                        window_start_ms=win["start_ms"],
+                        window_end_ms=win["end_ms"],
+                        evidence={
+                            "drifted": [f["feature"] for f in report["features"] if f["drifted"] and f["side"] == "input"],
+                            "summary": f"{report['drift_share']:.0%} of input features drifted",
+                        },
+                    )
+                )
+        return out, scope
+
+    # -- the scheduled run ----------------------------------------------------------------
+
+    def run(self, at_ms: int | None = None, model: str = "") -> dict[str, Any]:
+        """One pass: anomalies (with root causes for new or grown ones) and drift, reconciled
+        with ``ml_findings``. Returns what was opened and resolved."""
+        with self._lock:
+            started = time.perf_counter()
+            now_ms = at_ms if at_ms is not None else int(time.time() * 1000)
+            anomalies = self.anomalies(now_ms, model)
+            known = {f.key(): f for f in self.findings.open_findings(ANOMALY_KINDS)}
+            for f in anomalies:
+                old = known.get(f.key())
+                if old is None or old.window_end_ms != f.window_end_ms or "root_causes" not in old.evidence:
+                    try:
+                        result = self.explain(f)
+                        f.evidence["root_causes"] = result["causes"]
+                        f.evidence["target_calls"] = result["target_calls"]
+                    except Exception:
+                        log.exception("root-cause analysis failed for %s %s", f.kind, f.model)
+                else:
+                    f.evidence["root_causes"] = old.evidence["root_causes"]
+            events = self._reconcile(ANOMALY_KINDS, anomalies, now_ms, model)
+            drift, scope = self.drift_findings(now_ms, model)
+            events += self.findings.reconcile(DRIFT_KINDS, drift, now_ms, scope)
+            self.last_run = {
+                "at_ms": now_ms,
+                "seconds": round(time.perf_counter() - started, 3),
+                "opened": [f.as_dict() for e, f in events if e == "opened"],
+                "resolved": [f.as_dict() for e, f in events if e == "resolved"],
+            }
+            return self.last_run
+
+    def _reconcile(self, kinds: tuple[str, ...], current: list[Finding], now_ms: int, model: str) -> list[tuple[str, Finding]]:
+        """Anomaly episodes carry their own open and resolve times; an episode already stored as
+        resolved is not stored again, and an open finding whose episode is gone is resolved."""
+        fresh = []
+        for f in current:
+            if f.resolved_ms is not None:
+                from .findings import finding_id
+
+                stored = self.findings.get(finding_id(*f.key(), f.window_start_ms))
+                if stored is not None and stored.resolved_ms is not None:
+                    continue
+            fresh.append(f)
+        scope = None if not model else {(f.model, f.version) for f in self.findings.open_findings(kinds) if f.model == model}
+        return self.findings.reconcile(kinds, fresh, now_ms, scope)
+
+
+def _drift_summary(f: dict[str, Any]) -> str:
+    m = f["metrics"]
+    if f["type"] == "numeric":
+        return (
+            f"{f['test']} {f['score']:.4g} (threshold {f['threshold']:g}); mean {f.get('reference_mean', 0):.4g} -> "
+            f"{f.get('current_mean', 0):.4g}; PSI {m['psi']:.3f}, KS p {m['ks_pvalue']:.2g}"
+        )
+    return f"{f['test']} {f['score']:.4g} (threshold {f['threshold']:g}); PSI {m['psi']:.3f}, JS {m['js']:.3f}"
+
+
+class Scheduler:
+    """Calls ``Analyzer.run`` every ``interval`` seconds on a background thread."""
+
+    def __init__(self, analyzer: Analyzer, interval: float) -> None:
+        self.analyzer = analyzer
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="modeltrace-analysis", daemon=True)
+        self.runs = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.analyzer.run()
+                self.runs += 1
+            except Exception as exc:
+                self.failures += 1
+                log.warning("analysis run failed: %s", exc)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._thread.join(30)

@@ -1,0 +1,171 @@
+"""The analysis commands of the ``modeltrace`` CLI: drift, anomalies, rca, performance, findings,
+reference and analyze. Like the other reading commands they go through the collector's API."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from .cli import _api_call, _api_get, _print_table
+
+
+def _post(base: str, path: str, params: dict[str, Any], body: Any = None) -> Any:
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    data = json.dumps(body).encode() if body is not None else b""
+    request = urllib.request.Request(
+        f"{base.rstrip('/')}{path}" + (f"?{query}" if query else ""),
+        data=data,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    return _api_call(request)
+
+
+def _when(ms: Any) -> str:
+    if ms is None:
+        return ""
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _finding_rows(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for f in findings:
+        ev = f.get("evidence") or {}
+        causes = ev.get("root_causes") or []
+        rows.append(
+            {
+                "id": f["id"],
+                "kind": f["kind"],
+                "model": f["model"],
+                "version": f["version"],
+                "subject": f["subject"] if not f.get("operation") else f"{f['operation']} {f['subject']}",
+                "severity": f["severity"],
+                "status": f["status"],
+                "opened": f["opened_at"][:16].replace("T", " "),
+                "summary": (ev.get("summary") or "") + (f" | cause: {causes[0]['evidence']}" if causes else ""),
+            }
+        )
+    return rows
+
+
+def _load_table(path: str) -> dict[str, list[Any]]:
+    import pandas as pd
+
+    frame = pd.read_parquet(path) if path.endswith((".parquet", ".pq")) else pd.read_csv(path)
+    out: dict[str, list[Any]] = {}
+    for column in frame.columns:
+        series = frame[column]
+        if series.dtype.kind in "biuf":
+            out[str(column)] = [None if (isinstance(v, float) and math.isnan(v)) else float(v) for v in series.tolist()]
+        else:
+            out[str(column)] = [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in series.tolist()]
+    return out
+
+
+def run(args: argparse.Namespace, base: str) -> int:
+    data: Any
+    if args.command == "findings":
+        data = _api_get(
+            base, "/api/findings", {"model": args.model, "kind": args.kind, "status": args.status, "window": args.window}
+        )
+        rows = _finding_rows(data["findings"])
+        cols = ["id", "kind", "model", "version", "subject", "severity", "status", "opened", "summary"]
+    elif args.command == "anomalies":
+        data = _api_get(base, "/api/anomalies", {"model": args.model, "status": args.status})
+        rows = _finding_rows(data["anomalies"])
+        cols = ["id", "kind", "model", "version", "subject", "severity", "status", "opened", "summary"]
+    elif args.command == "analyze":
+        data = _post(base, "/api/analysis/run", {"model": args.model, "at": args.at})
+        rows = _finding_rows(data["opened"]) + _finding_rows(data["resolved"])
+        cols = ["id", "kind", "model", "version", "subject", "severity", "status", "summary"]
+    elif args.command == "drift":
+        data = _api_get(
+            base,
+            "/api/drift",
+            {"model": args.model, "version": args.version, "window": args.window, "reference": args.reference, "at": args.at},
+        )
+        rows = []
+        for report in data["reports"]:
+            for f in report["features"]:
+                if not (args.all or f["drifted"] or f["quality"]):
+                    continue
+                rows.append(
+                    {
+                        "version": report["version"],
+                        "feature": f"{f['side']}.{f['feature']}",
+                        "type": f["type"],
+                        "test": f["test"],
+                        "score": f["score"],
+                        "threshold": f["threshold"],
+                        "drifted": "DRIFT" if f["drifted"] else "",
+                        "psi": f["metrics"]["psi"],
+                        "n_ref": f["n_reference"],
+                        "n_cur": f["n_current"],
+                        "quality": "; ".join(f["quality"]),
+                    }
+                )
+        cols = ["version", "feature", "type", "test", "score", "threshold", "drifted", "psi", "n_ref", "n_cur", "quality"]
+        if not args.json:
+            for report in data["reports"]:
+                tested = sum(1 for f in report["features"] if f["tested"] and f["side"] == "input")
+                print(
+                    f"{args.model} {report['version']}: {report['drift_share']:.0%} of {tested} input features drifted"
+                    f"{' (dataset drift)' if report['dataset_drift'] else ''}; reference: {report['reference']['kind']}"
+                )
+    elif args.command == "rca":
+        if args.finding_id:
+            data = _api_get(base, f"/api/rca/{args.finding_id}", {})
+        else:
+            data = _api_get(
+                base,
+                "/api/rca",
+                {"model": args.model, "operation": args.operation, "start": args.start, "end": args.end, "kind": args.kind},
+            )
+        rows = [
+            {"rank": i + 1, "type": c["type"], "cause": f"{c['dimension']}={c['value']}", "score": c["score"], "evidence": c["evidence"]}
+            for i, c in enumerate(data["causes"])
+        ]
+        cols = ["rank", "type", "cause", "score", "evidence"]
+        if not args.json:
+            print(
+                f"{data['model']} {data['operation']} {data['kind']}: {data['target_calls']} "
+                f"{'failed' if data['kind'] == 'error_rate' else 'slow'} calls from {_when(data['window']['start_ms'])} "
+                f"to {_when(data['window']['end_ms'])} UTC against {data['baseline']['calls']} baseline calls"
+            )
+    elif args.command == "performance":
+        data = _api_get(base, "/api/performance", {"model": args.model, "window": args.window})
+        rows = [{**r, "bucket": _when(r.pop("bucket_ms"))} for r in data["measured"] + data["estimated"]]
+        for r in rows:
+            if "ci95" in r:
+                r["ci95"] = f"{r['ci95'][0]:.3f}..{r['ci95'][1]:.3f}"
+        if data["task"] == "regression":
+            cols = ["version", "bucket", "n", "mae", "rmse"]
+        else:
+            cols = ["version", "bucket", "n", "accuracy", "precision", "recall", "f1", "estimated_accuracy", "ci95"]
+        if not args.json:
+            print(f"{args.model}: {data['task']} on field {data['prediction_field']!r}")
+    else:  # reference
+        table = _load_table(args.file)
+        outputs = {c for c in args.outputs.split(",") if c}
+        unknown = outputs - set(table)
+        if unknown:
+            raise SystemExit(f"modeltrace: --outputs names columns not in {args.file}: {', '.join(sorted(unknown))}")
+        body = {
+            "model": args.model,
+            "version": args.version,
+            "features": {k: v for k, v in table.items() if k not in outputs},
+            "outputs": {k: v for k, v in table.items() if k in outputs},
+            "source": f"file:{args.file}",
+        }
+        data = _post(base, "/api/references", {}, body)
+        rows, cols = [data], ["reference_id", "model", "version", "features", "values"]
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        _print_table(rows, cols)
+    return 0

@@ -1,0 +1,164 @@
+"""Fault scenarios with ground truth, as OTLP requests of modeltrace spans with chosen timestamps.
+
+A model served on four hosts gets steady traffic for ``baseline_minutes``; then one fault
+starts and lasts ``fault_minutes``. Every call is a ``handle`` span (the analysed series) with
+three child steps: ``fetch_features``, ``predict`` and ``postprocess``. Faults:
+
+* version_regression: version 1.1 replaces 1.0 everywhere and its predict step is 3x slower;
+* slow_host: every call on node-3 is 3x slower;
+* drifted_feature: f2 shifts by +2 sd, and the model is slow on high f2 values;
+* slow_step: fetch_features becomes 6x slower everywhere;
+* batch_surge: a third of the calls carry 64-256 rows, and predict time grows with rows;
+* error_burst: node-2 fails 40% of its calls;
+* control: nothing changes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+
+FAULTS = ("version_regression", "slow_host", "drifted_feature", "slow_step", "batch_surge", "error_burst", "control")
+HOSTS = ("node-1", "node-2", "node-3", "node-4")
+FEATURES = ("f0", "f1", "f2", "f3", "f4", "f5")
+MINUTE_NS = 60_000_000_000
+
+# What a correct root-cause analysis names, as (dimension, value) with "" for any value.
+TRUTH = {
+    "version_regression": ("model.version", "1.1"),
+    "slow_host": ("host.name", "node-3"),
+    "drifted_feature": ("input.f2", ""),
+    "slow_step": ("step", "fetch_features"),
+    "batch_surge": ("input.rows", ""),
+    "error_burst": ("host.name", "node-2"),
+}
+
+
+@dataclass
+class Scenario:
+    fault: str
+    seed: int
+    model: str
+    start_ns: int
+    baseline_minutes: int = 180
+    fault_minutes: int = 20
+    calls_per_minute: int = 24
+    drift_shift: float = 2.0
+
+    @property
+    def fault_start_ns(self) -> int:
+        return self.start_ns + self.baseline_minutes * MINUTE_NS
+
+    @property
+    def end_ns(self) -> int:
+        return self.fault_start_ns + self.fault_minutes * MINUTE_NS
+
+
+def _kv(key: str, value: object) -> KeyValue:
+    if isinstance(value, bool):
+        return KeyValue(key=key, value=AnyValue(bool_value=value))
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
+
+
+def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
+    """The scenario's spans as encoded ExportTraceServiceRequests."""
+    rng = np.random.default_rng(sc.seed)
+    by_host: dict[str, list[Span]] = {h: [] for h in HOSTS}
+    minutes = sc.baseline_minutes + sc.fault_minutes
+    n = minutes * sc.calls_per_minute
+    offsets = np.sort(rng.uniform(0, minutes * MINUTE_NS, n)).astype(np.int64)
+    for i, off in enumerate(offsets):
+        t0 = sc.start_ns + int(off)
+        faulty = t0 >= sc.fault_start_ns
+        host = HOSTS[i % len(HOSTS)]
+        version = "1.1" if faulty and sc.fault == "version_regression" else "1.0"
+        x = rng.normal(0, 1, len(FEATURES))
+        if faulty and sc.fault == "drifted_feature":
+            x[2] += sc.drift_shift
+        rows = 1
+        if faulty and sc.fault == "batch_surge" and rng.random() < 1 / 3:
+            rows = int(rng.integers(64, 257))
+        noise = float(rng.lognormal(0, 0.15))
+        fetch = 3.0 * noise * (6 if faulty and sc.fault == "slow_step" else 1)
+        predict = 8.0 * noise * (1 + 0.05 * (rows - 1))
+        if faulty and sc.fault == "version_regression":
+            predict *= 3
+        if faulty and sc.fault == "drifted_feature" and x[2] > 1.5:
+            predict *= 1 + 1.5 * (x[2] - 1.5)
+        post = 1.0 * noise
+        scale = 3.0 if faulty and sc.fault == "slow_host" and host == "node-3" else 1.0
+        fetch, predict, post = fetch * scale, predict * scale, post * scale
+        failed = faulty and sc.fault == "error_burst" and host == "node-2" and rng.random() < 0.4
+        trace_id = rng.bytes(16)
+        root_id = rng.bytes(8)
+        total_ms = fetch + predict + post + 0.2
+        end = t0 + int(total_ms * 1e6)
+        sample = {f: [round(float(v), 6)] for f, v in zip(FEATURES, x)}
+        root = Span(
+            trace_id=trace_id,
+            span_id=root_id,
+            name=f"handle {sc.model}",
+            kind=Span.SPAN_KIND_INTERNAL,
+            start_time_unix_nano=t0,
+            end_time_unix_nano=end,
+            attributes=[
+                _kv("ml.model.name", sc.model),
+                _kv("ml.model.version", version),
+                _kv("ml.model.framework", "sklearn"),
+                _kv("ml.operation.name", "handle"),
+                _kv("ml.prediction.id", f"{sc.model}-{sc.seed}-{i}"),
+                _kv("ml.input.rows", rows),
+                _kv("ml.input.columns", len(FEATURES)),
+                _kv("ml.output.rows", rows),
+                _kv("ml.input.sample", json.dumps(sample)),
+                _kv("ml.output.sample", json.dumps({"score": [round(float(1 / (1 + np.exp(-x[0]))), 4)]})),
+            ],
+        )
+        if failed:
+            root.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message="upstream connection reset"))
+            root.attributes.append(_kv("error.type", "ConnectionError"))
+        spans = [root]
+        cursor = t0 + 100_000
+        for name, ms in (("fetch_features", fetch), ("predict", predict), ("postprocess", post)):
+            spans.append(
+                Span(
+                    trace_id=trace_id,
+                    span_id=rng.bytes(8),
+                    parent_span_id=root_id,
+                    name=name,
+                    kind=Span.SPAN_KIND_INTERNAL,
+                    start_time_unix_nano=cursor,
+                    end_time_unix_nano=cursor + int(ms * 1e6),
+                    attributes=[_kv("ml.step.name", name)],
+                )
+            )
+            cursor += int(ms * 1e6)
+        by_host[host].extend(spans)
+    out = []
+    for host, spans in by_host.items():
+        resource = Resource(attributes=[_kv("service.name", "scoring-api"), _kv("host.name", host), _kv("cloud.region", "eu-west-1")])
+        for k in range(0, len(spans), spans_per_request):
+            req = ExportTraceServiceRequest(
+                resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=spans[k : k + spans_per_request])])]
+            )
+            out.append(req.SerializeToString())
+    return out
+
+
+def matches(cause: dict, fault: str) -> bool:
+    """Whether a root-cause candidate names the scenario's true cause."""
+    dim, value = TRUTH[fault]
+    dims = [d.strip() for d in str(cause.get("dimension", "")).split("+")]
+    values = [v.strip() for v in str(cause.get("value", "")).split("+")]
+    for d, v in zip(dims, values):
+        if d == dim and (not value or v == value):
+            return True
+    return False
