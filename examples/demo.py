@@ -51,6 +51,56 @@ def wait_ready(api: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     raise SystemExit("the collector did not become ready")
 
 
+def cli(api: str, *command: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "modeltrace_collector", command[0], "--api-url", api, *command[1:]], check=True
+    )
+
+
+def story(api: str, grpc_port: int) -> None:
+    """Drift, a slow release and its root cause, found by the collector's analysis."""
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import train_test_split
+
+    import modeltrace
+
+    print("\n== the analysis story")
+    data = load_wine(as_frame=True)
+    x_train, _, _, _ = train_test_split(data.data, data.target, random_state=0)
+    ref = modeltrace.set_reference("wine-quality", x_train, api_url=api)
+    print(f"uploaded the training data as the drift reference of wine-quality ({ref})")
+    endpoint = f"http://127.0.0.1:{grpc_port}"
+    worker = [sys.executable, os.path.join(HERE, "wine_story.py"), "--endpoint", endpoint]
+    for phase, minutes, ends_ago, text in (
+        ("baseline", 60, 15, "an hour of normal traffic: version 1.0 on node-a and node-b"),
+        ("incident", 15, 0, "the last 15 minutes: version 2.0 deployed (slow on node-b), alcohol values drift up"),
+    ):
+        print(f"sending {text} ...")
+        procs = [
+            subprocess.Popen(
+                [*worker, "--host", host, "--phase", phase, "--minutes", str(minutes), "--ends-ago", str(ends_ago)]
+            )
+            for host in ("node-a", "node-b")
+        ]
+        for proc in procs:
+            if proc.wait() != 0:
+                raise SystemExit(f"the {phase} traffic failed")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and get(api + "/ready").get("spool_records"):
+        time.sleep(0.3)
+    time.sleep(1.5)  # let the last batch commit
+    print("\n== running the analysis (the collector also runs it every minute)")
+    cli(api, "analyze", "--model", "wine-quality")
+    print("\n== findings")
+    cli(api, "findings", "--model", "wine-quality", "--status", "open")
+    findings = get(api + "/api/findings?model=wine-quality&kind=latency&status=open")["findings"]
+    if findings:
+        print(f"\n== root causes of the latency anomaly {findings[0]['id']}")
+        cli(api, "rca", findings[0]["id"])
+    print("\n== drift of wine-quality against its training data")
+    cli(api, "drift", "wine-quality", "--version", "2.0")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--serve", action="store_true", help="keep the collector running until Ctrl-C")
@@ -97,6 +147,7 @@ def main() -> int:
              "FROM modeltrace.otel_traces GROUP BY SpanName ORDER BY spans DESC"],
             check=True,
         )  # fmt: skip
+        story(api, grpc_port)
         if args.serve:
             print(f"\nthe collector keeps running: try `modeltrace models --api-url {api}`; Ctrl-C stops it")
             collector.wait()

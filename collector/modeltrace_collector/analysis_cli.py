@@ -63,7 +63,9 @@ def _load_table(path: str) -> dict[str, list[Any]]:
         if series.dtype.kind in "biuf":
             out[str(column)] = [None if (isinstance(v, float) and math.isnan(v)) else float(v) for v in series.tolist()]
         else:
-            out[str(column)] = [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in series.tolist()]
+            out[str(column)] = [
+                None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in series.tolist()
+            ]
     return out
 
 
@@ -71,7 +73,9 @@ def run(args: argparse.Namespace, base: str) -> int:
     data: Any
     if args.command == "findings":
         data = _api_get(
-            base, "/api/findings", {"model": args.model, "kind": args.kind, "status": args.status, "window": args.window}
+            base,
+            "/api/findings",
+            {"model": args.model, "kind": args.kind, "status": args.status, "window": args.window},
         )
         rows = _finding_rows(data["findings"])
         cols = ["id", "kind", "model", "version", "subject", "severity", "status", "opened", "summary"]
@@ -87,7 +91,13 @@ def run(args: argparse.Namespace, base: str) -> int:
         data = _api_get(
             base,
             "/api/drift",
-            {"model": args.model, "version": args.version, "window": args.window, "reference": args.reference, "at": args.at},
+            {
+                "model": args.model,
+                "version": args.version,
+                "window": args.window,
+                "reference": args.reference,
+                "at": args.at,
+            },
         )
         rows = []
         for report in data["reports"]:
@@ -103,13 +113,25 @@ def run(args: argparse.Namespace, base: str) -> int:
                         "score": f["score"],
                         "threshold": f["threshold"],
                         "drifted": "DRIFT" if f["drifted"] else "",
-                        "psi": f["metrics"]["psi"],
+                        "psi": f["metrics"].get("psi"),
                         "n_ref": f["n_reference"],
                         "n_cur": f["n_current"],
                         "quality": "; ".join(f["quality"]),
                     }
                 )
-        cols = ["version", "feature", "type", "test", "score", "threshold", "drifted", "psi", "n_ref", "n_cur", "quality"]
+        cols = [
+            "version",
+            "feature",
+            "type",
+            "test",
+            "score",
+            "threshold",
+            "drifted",
+            "psi",
+            "n_ref",
+            "n_cur",
+            "quality",
+        ]
         if not args.json:
             for report in data["reports"]:
                 tested = sum(1 for f in report["features"] if f["tested"] and f["side"] == "input")
@@ -124,10 +146,22 @@ def run(args: argparse.Namespace, base: str) -> int:
             data = _api_get(
                 base,
                 "/api/rca",
-                {"model": args.model, "operation": args.operation, "start": args.start, "end": args.end, "kind": args.kind},
+                {
+                    "model": args.model,
+                    "operation": args.operation,
+                    "start": args.start,
+                    "end": args.end,
+                    "kind": args.kind,
+                },
             )
         rows = [
-            {"rank": i + 1, "type": c["type"], "cause": f"{c['dimension']}={c['value']}", "score": c["score"], "evidence": c["evidence"]}
+            {
+                "rank": i + 1,
+                "type": c["type"],
+                "cause": f"{c['dimension']}={c['value']}",
+                "score": c["score"],
+                "evidence": c["evidence"],
+            }
             for i, c in enumerate(data["causes"])
         ]
         cols = ["rank", "type", "cause", "score", "evidence"]

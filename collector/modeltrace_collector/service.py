@@ -48,7 +48,9 @@ class Collector:
         drift, latency, rca = settings_from_config(config)
         analysis = config["analysis"]
         self.webhook = (
-            Webhook(analysis["webhook_url"], timeout=analysis["webhook_timeout_seconds"]) if analysis["webhook_url"] else None
+            Webhook(analysis["webhook_url"], timeout=analysis["webhook_timeout_seconds"])
+            if analysis["webhook_url"]
+            else None
         )
         self.analyzer = Analyzer(self.store, drift, latency, rca, self.webhook)
         self.scheduler: Scheduler | None = None

@@ -77,7 +77,9 @@ def evaluate(seeds: int) -> None:
                 total += (sc.baseline_minutes + sc.fault_minutes) * sc.calls_per_minute
             collector.wait_stored("ml_predictions", total, timeout=600)
             time.sleep(2)
-            print(f"{len(scenarios)} scenarios, {total} calls ({4 * total} spans) stored in {time.perf_counter() - t:.0f} s")
+            print(
+                f"{len(scenarios)} scenarios, {total} calls ({4 * total} spans) stored in {time.perf_counter() - t:.0f} s"
+            )
             results = [run_scenario(collector.api, sc) for sc in scenarios]
         finally:
             collector.stop()
@@ -133,7 +135,14 @@ def report(results: list[dict[str, Any]]) -> None:
         top1 += ok1
         top3 += ok3
         top1_first += bool(first_causes) and matches(first_causes[0], sc.fault)
-        rows.append((sc.model, f"{k} min", "yes" if ok1 else ("top-3" if ok3 else "NO"), causes[0]["evidence"] if causes else "-"))
+        rows.append(
+            (
+                sc.model,
+                f"{k} min",
+                "yes" if ok1 else ("top-3" if ok3 else "NO"),
+                causes[0]["evidence"] if causes else "-",
+            )
+        )
     print("\nper scenario: detection delay, root cause top-1, the top cause")
     for row in rows:
         print(f"  {row[0]:<22} {row[1]:<7} {row[2]:<6} {row[3][:110]}")
@@ -168,8 +177,12 @@ def report(results: list[dict[str, Any]]) -> None:
     print(f"root cause top-3            {top3}/{detected} = {top3 / max(detected, 1):.0%}   (target 100%)")
     print(f"root cause top-1 at first detection  {top1_first}/{detected} = {top1_first / max(detected, 1):.0%}")
     print(f"findings on no-fault controls  {control_alerts}   (target 0)")
-    print(f"drift recall, PSI >= 0.2    {shifted_hits}/{shifted_total} = {shifted_hits / max(shifted_total, 1):.0%}   (target >= 95%)")
-    print(f"drift false-positive rate   {clean_flags}/{clean_total} = {clean_flags / max(clean_total, 1):.1%} of unshifted features")
+    print(
+        f"drift recall, PSI >= 0.2    {shifted_hits}/{shifted_total} = {shifted_hits / max(shifted_total, 1):.0%}   (target >= 95%)"
+    )
+    print(
+        f"drift false-positive rate   {clean_flags}/{clean_total} = {clean_flags / max(clean_total, 1):.1%} of unshifted features"
+    )
     print(f"shifts with PSI < 0.2 (psi, flagged): {sorted(small)}")
     print(f"analysis run time per model  median {np.median(runs):.2f} s, max {max(runs):.2f} s")
 
@@ -195,7 +208,24 @@ def speed(total_values: int = 10_000_000, features: int = 10) -> None:
         for tag, offset in ((0, 0), (1, 1)):
             values = {f"f{i}": rng.normal(0.1 * i * tag, 1, per_side) for i in range(features)}
             names = list(values)
-            cols: dict[str, list[Any]] = {k: [] for k in ("Timestamp", "TraceId", "SpanId", "ModelName", "ModelVersion", "Operation", "Side", "NumFeature", "NumRow", "NumValue", "CatFeature", "CatRow", "CatValue")}
+            cols: dict[str, list[Any]] = {
+                k: []
+                for k in (
+                    "Timestamp",
+                    "TraceId",
+                    "SpanId",
+                    "ModelName",
+                    "ModelVersion",
+                    "Operation",
+                    "Side",
+                    "NumFeature",
+                    "NumRow",
+                    "NumValue",
+                    "CatFeature",
+                    "CatRow",
+                    "CatValue",
+                )
+            }
             for s in range(spans):
                 lo = s * rows_per_span
                 cols["Timestamp"].append(t0 + dt.timedelta(hours=2 * offset, seconds=s % 3000))

@@ -10,6 +10,7 @@ three child steps: ``fetch_features``, ``predict`` and ``postprocess``. Faults:
 * slow_step: fetch_features becomes 6x slower everywhere;
 * batch_surge: a third of the calls carry 64-256 rows, and predict time grows with rows;
 * error_burst: node-2 fails 40% of its calls;
+* drift_only: f2 shifts by ``drift_shift`` sd with no effect on latency;
 * control: nothing changes.
 """
 
@@ -81,7 +82,7 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
         host = HOSTS[i % len(HOSTS)]
         version = "1.1" if faulty and sc.fault == "version_regression" else "1.0"
         x = rng.normal(0, 1, len(FEATURES))
-        if faulty and sc.fault == "drifted_feature":
+        if faulty and sc.fault in ("drifted_feature", "drift_only"):
             x[2] += sc.drift_shift
         rows = 1
         if faulty and sc.fault == "batch_surge" and rng.random() < 1 / 3:
@@ -144,10 +145,14 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
         by_host[host].extend(spans)
     out = []
     for host, spans in by_host.items():
-        resource = Resource(attributes=[_kv("service.name", "scoring-api"), _kv("host.name", host), _kv("cloud.region", "eu-west-1")])
+        resource = Resource(
+            attributes=[_kv("service.name", "scoring-api"), _kv("host.name", host), _kv("cloud.region", "eu-west-1")]
+        )
         for k in range(0, len(spans), spans_per_request):
             req = ExportTraceServiceRequest(
-                resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=spans[k : k + spans_per_request])])]
+                resource_spans=[
+                    ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=spans[k : k + spans_per_request])])
+                ]
             )
             out.append(req.SerializeToString())
     return out
@@ -158,7 +163,4 @@ def matches(cause: dict, fault: str) -> bool:
     dim, value = TRUTH[fault]
     dims = [d.strip() for d in str(cause.get("dimension", "")).split("+")]
     values = [v.strip() for v in str(cause.get("value", "")).split("+")]
-    for d, v in zip(dims, values):
-        if d == dim and (not value or v == value):
-            return True
-    return False
+    return any(d == dim and (not value or v == value) for d, v in zip(dims, values))

@@ -44,7 +44,9 @@ def insert_values(store, at, model, version, side, num=None, cat=None, spans=Non
         for name, values in cat.items():
             for row, i in enumerate(idx):
                 cf.append(name), cr.append(row), cv.append(values[i])
-        for key, v in zip(("NumFeature", "NumRow", "NumValue", "CatFeature", "CatRow", "CatValue"), (nf, nr, nv, cf, cr, cv)):
+        for key, v in zip(
+            ("NumFeature", "NumRow", "NumValue", "CatFeature", "CatRow", "CatValue"), (nf, nr, nv, cf, cr, cv)
+        ):
             cols[key].append(v)
     store.insert("ml_features", list(cols.values()), tuple(cols), token=f"{model}-{version}-{side}-{at}-{n}")
 

@@ -120,7 +120,9 @@ class DriftAnalyzer:
             "AND Timestamp < fromUnixTimestamp64Milli({e:Int64})",
             {"model": model, "version": version, "s": begin, "e": end},
         ).result_rows[0][0]
-        return Reference("window", version=version if count >= self.settings.min_samples else "", start_ms=begin, end_ms=end)
+        return Reference(
+            "window", version=version if count >= self.settings.min_samples else "", start_ms=begin, end_ms=end
+        )
 
     # -- the computation ------------------------------------------------------------------
 
@@ -133,7 +135,9 @@ class DriftAnalyzer:
             base = sql("values_window", db, tag="0", kind=kind)
         return f"{base}\nUNION ALL\n{cur}"
 
-    def _params(self, model: str, version: str, side: str, start_ms: int, end_ms: int, ref: Reference) -> dict[str, Any]:
+    def _params(
+        self, model: str, version: str, side: str, start_ms: int, end_ms: int, ref: Reference
+    ) -> dict[str, Any]:
         return {
             "model": model,
             "side": side,
@@ -155,8 +159,12 @@ class DriftAnalyzer:
         num_source = self._source("Num", ref)
         profile = list(self.store.query(sql("drift_numeric_profile", db, source=num_source), params).named_results())
         out: list[dict[str, Any]] = []
-        continuous = [p for p in profile if p["distinct_values"] > 5]
-        few_values = [p for p in profile if p["distinct_values"] <= 5]
+        both = [p for p in profile if p["n_ref"] > 0 and p["n_cur"] > 0]
+        for p in profile:
+            if p not in both:  # only one side has values: nothing to compare
+                out.append(self._one_sided("numeric", p["feature"], p))
+        continuous = [p for p in both if p["distinct_values"] > 5]
+        few_values = [p for p in both if p["distinct_values"] <= 5]
         by_name = {p["feature"]: p for p in profile}
         if continuous:
             big = any(max(p["n_ref"], p["n_cur"]) > KS_EXACT_MAX for p in continuous)
@@ -175,7 +183,11 @@ class DriftAnalyzer:
         if few_values:
             out.extend(
                 self._categorical(
-                    model, num_source, params, [p["feature"] for p in few_values], "if(isNaN(value), NULL, toString(value))"
+                    model,
+                    num_source,
+                    params,
+                    [p["feature"] for p in few_values],
+                    "if(isNaN(value), NULL, toString(value))",
                 )
             )
         out.extend(self._categorical(model, self._source("Cat", ref), params, None, "value"))
@@ -188,29 +200,48 @@ class DriftAnalyzer:
     ) -> list[dict[str, Any]]:
         db = self.store.database
         if features is None:
-            names = self.store.query(
-                f"SELECT DISTINCT feature FROM ({source})", {**params, "features": []}
-            ).result_rows
+            names = self.store.query(f"SELECT DISTINCT feature FROM ({source})", {**params, "features": []}).result_rows
             features = [r[0] for r in names]
         if not features:
             return []
         rows = self.store.query(
             sql("drift_categorical", db, source=source, category=category), {**params, "features": features}
         ).named_results()
-        return [self._categorical_result(model, row) for row in rows]
+        return [
+            self._categorical_result(model, row)
+            if row["n_ref"] and row["n_cur"]
+            else self._one_sided("categorical", row["feature"], row)
+            for row in rows
+        ]
 
-    def _numeric_result(self, model: str, prof: dict[str, Any], row: dict[str, Any], asymptotic: bool) -> dict[str, Any]:
+    def _one_sided(self, kind: str, feature: str, row: dict[str, Any]) -> dict[str, Any]:
+        result = self._base(
+            kind, feature, int(row["n_ref"]), int(row["n_cur"]), int(row["null_ref"]), int(row["null_cur"])
+        )
+        missing = "reference" if not row["n_ref"] else "current window"
+        result.update(
+            metrics={},
+            distinct_values=0,
+            test="",
+            score=None,
+            threshold=None,
+            tested=False,
+            p_value_test=False,
+            note=f"no values in the {missing}",
+        )
+        return result
+
+    def _numeric_result(
+        self, model: str, prof: dict[str, Any], row: dict[str, Any], asymptotic: bool
+    ) -> dict[str, Any]:
         from scipy import stats
 
         n, m = int(row["n"]), int(row["m"])
         ks = row["ks"]
         ks_d, ks_p = (ks["d_statistic"], ks["p_value"]) if isinstance(ks, dict) else ks
         ks_d = float(ks_d)
-        if asymptotic:
-            # scipy's asymptotic two-sided p-value for the statistic ClickHouse computed
-            ks_p = float(stats.kstwo.sf(ks_d, round(n * m / (n + m)))) if n and m else 1.0
-        else:
-            ks_p = float(ks_p)
+        # asymptotic: scipy's two-sided p-value for the statistic ClickHouse computed
+        ks_p = float(stats.kstwo.sf(ks_d, round(n * m / (n + m)))) if asymptotic else float(ks_p)
         std = float(prof["ref_std"] or 0.0)
         w = float(row["wasserstein"])
         w_norm = w / std if std > 0 else (0.0 if w == 0 else math.inf)
@@ -331,17 +362,36 @@ class DriftAnalyzer:
         }
 
 
+def _surprising(count: float, n: int, expected: float) -> bool:
+    """``count`` of ``n`` is far above what rate ``expected`` explains (binomial tail < 1e-4)."""
+    from scipy import stats
+
+    return n > 0 and count > 0 and float(stats.binom.sf(count - 1, n, min(max(expected, 1e-6), 1.0))) < 1e-4
+
+
 def quality_issues(f: dict[str, Any]) -> list[str]:
-    """Data-quality problems worth a finding: more nulls, values out of range, new categories."""
-    issues = []
-    if not f["tested"]:
+    """Data-quality problems worth a finding: more nulls, values out of range, new categories.
+
+    Each needs a rate of at least 5% (2% for new categories) and a count the reference cannot
+    explain: with n reference values, a fresh value falls outside their range with probability
+    2 / (n + 1), and in an unseen category with about 1 / (n + 1), even with no change at all.
+    """
+    issues: list[str] = []
+    if not f["tested"] or f["n_reference"] < 200:  # the range of a small reference says little
         return issues
-    if f["null_rate_current"] >= f["null_rate_reference"] + 0.05:
-        issues.append(f"null rate {f['null_rate_current']:.1%} (reference {f['null_rate_reference']:.1%})")
-    if f.get("out_of_range_rate", 0.0) >= 0.05:
-        issues.append(f"{f['out_of_range_rate']:.1%} of values outside the reference range")
-    if f.get("new_category_rate", 0.0) >= 0.02:
-        issues.append(f"{f['new_category_rate']:.1%} of values in categories the reference never had")
+    n, m = f["n_reference"], f["n_current"]
+    nulls = f["null_rate_current"]
+    total = m / (1 - nulls) if nulls < 1 else m
+    if nulls >= f["null_rate_reference"] + 0.05 and _surprising(
+        nulls * total, round(total), f["null_rate_reference"] + 1 / (n + 1)
+    ):
+        issues.append(f"null rate {nulls:.1%} (reference {f['null_rate_reference']:.1%})")
+    oor = f.get("out_of_range_rate", 0.0)
+    if oor >= 0.05 and _surprising(round(oor * m), m, 2 / (n + 1)):
+        issues.append(f"{oor:.1%} of values outside the reference range")
+    new = f.get("new_category_rate", 0.0)
+    if new >= 0.02 and _surprising(round(new * m), m, 1 / (n + 1)):
+        issues.append(f"{new:.1%} of values in categories the reference never had")
     return issues
 
 

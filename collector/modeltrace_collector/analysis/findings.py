@@ -271,7 +271,10 @@ class Webhook:
         body = json.dumps(item, default=str).encode()
         for attempt in range(self.retries + 1):
             request = urllib.request.Request(
-                self.url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "modeltrace"}
+                self.url,
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json", "User-Agent": "modeltrace"},
             )
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -287,7 +290,9 @@ class Webhook:
                 log.debug("webhook attempt %d failed: %s", attempt + 1, exc)
             time.sleep(self.backoff * (2**attempt))
         self.failed += 1
-        log.warning("webhook %s unreachable after %d attempts; a finding event was not delivered", self.url, self.retries + 1)
+        log.warning(
+            "webhook %s unreachable after %d attempts; a finding event was not delivered", self.url, self.retries + 1
+        )
 
     def flush(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

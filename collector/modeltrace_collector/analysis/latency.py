@@ -126,7 +126,11 @@ class LatencyDetector:
         if (t - minutes[0]) / DAY_MS >= 2:
             # same time of day (within 30 minutes) on each earlier day
             offset = (t - minutes) % DAY_MS
-            seasonal = earlier & ((offset < 30 * MINUTE_MS) | (offset > DAY_MS - 30 * MINUTE_MS)) & (t - minutes >= DAY_MS - 30 * MINUTE_MS)
+            seasonal = (
+                earlier
+                & ((offset < 30 * MINUTE_MS) | (offset > DAY_MS - 30 * MINUTE_MS))
+                & (t - minutes >= DAY_MS - 30 * MINUTE_MS)
+            )
             if seasonal.sum() >= self.s.min_history:
                 return np.flatnonzero(seasonal)
         recent = earlier & (minutes >= t - self.s.baseline_seconds * 1000)
@@ -159,7 +163,10 @@ class LatencyDetector:
             if len(base) < s.min_history:
                 own.normal[i] = True  # warm-up: nothing to compare with yet
                 continue
-            verdicts = {"latency": self._latency(series, i, source, base), "error_rate": self._errors(series, i, source, base)}
+            verdicts = {
+                "latency": self._latency(series, i, source, base),
+                "error_rate": self._errors(series, i, source, base),
+            }
             anomalous_any = False
             for kind, (verdict, z, detail) in verdicts.items():
                 ep = state[kind]
@@ -199,6 +206,12 @@ class LatencyDetector:
                         quiet[kind] = 0
             in_episode = any(state[k] is not None for k in state)
             own.normal[i] = not anomalous_any and not in_episode
+        # Traffic that stops ends an episode too: nothing is slow or failing any more.
+        active = series.minute_ms[series.calls >= s.min_calls]
+        quiet_from = int(active[-1]) + MINUTE_MS if len(active) else 0
+        for ep in episodes:
+            if ep.resolved_ms is None and at_ms - quiet_from >= s.close_after * MINUTE_MS:
+                ep.resolved_ms = quiet_from + s.close_after * MINUTE_MS
         for ep in episodes:
             idx = np.array(ep.minutes)
             calls = series.calls[idx]

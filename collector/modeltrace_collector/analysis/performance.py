@@ -47,7 +47,12 @@ class Performance:
         pairs = sql("performance_pairs", db)
         confusion = self.store.query(sql("performance_classification", db, pairs=pairs), params).result_rows
         task = _task(confusion)
-        out: dict[str, Any] = {"model": model, "prediction_field": field, "task": task, "window_ms": [params["start"], end_ms]}
+        out: dict[str, Any] = {
+            "model": model,
+            "prediction_field": field,
+            "task": task,
+            "window_ms": [params["start"], end_ms],
+        }
         if task == "classification":
             out["measured"] = _classification(confusion)
         elif task == "regression":
@@ -77,14 +82,17 @@ class Performance:
 
     def _estimate(self, params: dict[str, Any], pairs: str) -> list[dict[str, Any]]:
         db = self.store.database
-        calibration = {int(r[0]): (int(r[1]), float(r[2])) for r in self.store.query(
-            sql("performance_calibration", db, pairs=pairs), params
-        ).result_rows}
+        calibration = {
+            int(r[0]): (int(r[1]), float(r[2]))
+            for r in self.store.query(sql("performance_calibration", db, pairs=pairs), params).result_rows
+        }
         groups: dict[tuple[str, int], dict[str, float]] = {}
         for version, bucket_ms, bin_, n, score_sum, variance_sum in self.store.query(
             sql("performance_scores", db), params
         ).result_rows:
-            g = groups.setdefault((version, int(bucket_ms)), {"n": 0, "expected": 0.0, "variance": 0.0, "calibrated_n": 0})
+            g = groups.setdefault(
+                (version, int(bucket_ms)), {"n": 0, "expected": 0.0, "variance": 0.0, "calibrated_n": 0}
+            )
             cal = calibration.get(int(bin_))
             if cal is not None and cal[0] >= 30:
                 p = cal[1]  # observed accuracy at this score

@@ -214,7 +214,13 @@ class RootCause:
                 row = self.store.query(
                     f"SELECT countIf(target), countIf(NOT target), countIf(NOT in_window) FROM ({sql('rca_calls', self.store.database)}) "
                     f"WHERE {self._match('a')} AND {self._match('b')}",
-                    {**params, "dim_a": a["dimension"], "val_a": a["value"], "dim_b": b["dimension"], "val_b": b["value"]},
+                    {
+                        **params,
+                        "dim_a": a["dimension"],
+                        "val_a": a["value"],
+                        "dim_b": b["dimension"],
+                        "val_b": b["value"],
+                    },
                 ).result_rows[0]
                 t, n, base = int(row[0]), int(row[1]), int(row[2])
                 if t < self.s.min_target:
@@ -281,7 +287,9 @@ class RootCause:
                 )
         return out
 
-    def _location(self, rows: list[dict[str, Any]], key: str, count: str, kind: str, label: str) -> list[dict[str, Any]]:
+    def _location(
+        self, rows: list[dict[str, Any]], key: str, count: str, kind: str, label: str
+    ) -> list[dict[str, Any]]:
         by_name: dict[str, dict[bool, dict[str, Any]]] = {}
         sets: dict[bool, tuple[int, float]] = {}
         for r in rows:

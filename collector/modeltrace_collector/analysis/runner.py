@@ -85,8 +85,12 @@ class Analyzer:
             if (ser.calls >= s.min_calls).sum() < s.min_history + s.open_after:
                 pool = load_pool(self.store, start, at_ms, m, operation, version)
             for ep in self.detector.detect(ser, pool, eval_from, at_ms):
-                change = (ep.observed.get(ep.metric, 0.0) / ep.baseline[ep.metric]) if ep.baseline.get(ep.metric) else 0.0
-                severity = "critical" if (ep.kind == "latency" and change >= 2) or ep.peak >= 3 * s.z_open else "warning"
+                change = (
+                    (ep.observed.get(ep.metric, 0.0) / ep.baseline[ep.metric]) if ep.baseline.get(ep.metric) else 0.0
+                )
+                severity = (
+                    "critical" if (ep.kind == "latency" and change >= 2) or ep.peak >= 3 * s.z_open else "warning"
+                )
                 evidence = {
                     "metric": ep.metric,
                     "baseline": ep.baseline,
@@ -188,7 +192,9 @@ class Analyzer:
                             version=version,
                             operation="",
                             subject=subject,
-                            score=max(f["null_rate_current"], f.get("out_of_range_rate", 0.0), f.get("new_category_rate", 0.0)),
+                            score=max(
+                                f["null_rate_current"], f.get("out_of_range_rate", 0.0), f.get("new_category_rate", 0.0)
+                            ),
                             threshold=0.05,
                             severity="warning",
                             window_start_ms=win["start_ms"],
@@ -210,7 +216,9 @@ class Analyzer:
                         window_start_ms=win["start_ms"],
                         window_end_ms=win["end_ms"],
                         evidence={
-                            "drifted": [f["feature"] for f in report["features"] if f["drifted"] and f["side"] == "input"],
+                            "drifted": [
+                                f["feature"] for f in report["features"] if f["drifted"] and f["side"] == "input"
+                            ],
                             "summary": f"{report['drift_share']:.0%} of input features drifted",
                         },
                     )
@@ -249,7 +257,9 @@ class Analyzer:
             }
             return self.last_run
 
-    def _reconcile(self, kinds: tuple[str, ...], current: list[Finding], now_ms: int, model: str) -> list[tuple[str, Finding]]:
+    def _reconcile(
+        self, kinds: tuple[str, ...], current: list[Finding], now_ms: int, model: str
+    ) -> list[tuple[str, Finding]]:
         """Anomaly episodes carry their own open and resolve times; an episode already stored as
         resolved is not stored again, and an open finding whose episode is gone is resolved."""
         fresh = []
@@ -261,7 +271,11 @@ class Analyzer:
                 if stored is not None and stored.resolved_ms is not None:
                     continue
             fresh.append(f)
-        scope = None if not model else {(f.model, f.version) for f in self.findings.open_findings(kinds) if f.model == model}
+        scope = (
+            None
+            if not model
+            else {(f.model, f.version) for f in self.findings.open_findings(kinds) if f.model == model}
+        )
         return self.findings.reconcile(kinds, fresh, now_ms, scope)
 
 

@@ -64,7 +64,11 @@ def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: 
             found = analyzer.anomalies(at, model)
             _known_model(api, model, bool(found))
             return 200, {"anomalies": [f.as_dict() for f in found], "live": True}
-        found = [f for kind in ("latency", "error_rate") for f in analyzer.findings.list(model, kind, params.get("status", ""))]
+        found = [
+            f
+            for kind in ("latency", "error_rate")
+            for f in analyzer.findings.list(model, kind, params.get("status", ""))
+        ]
         found.sort(key=lambda f: -f.opened_ms)
         _known_model(api, model, bool(found))
         return 200, {"anomalies": [f.as_dict() for f in found]}
@@ -95,7 +99,9 @@ def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: 
             if finding is None:
                 raise ApiError(404, f"finding {path.rsplit('/', 1)[1]!r} not found")
             if finding.kind not in ("latency", "error_rate"):
-                raise ApiError(400, f"finding {finding.id} is {finding.kind}; root causes are for latency and error_rate findings")
+                raise ApiError(
+                    400, f"finding {finding.id} is {finding.kind}; root causes are for latency and error_rate findings"
+                )
             return 200, {"finding": finding.as_dict(), **analyzer.explain(finding)}
         if not model:
             raise ApiError(400, "a finding id, or model with start and end, is required")
@@ -159,7 +165,20 @@ def store_reference(api: ApiServer, body: bytes) -> dict[str, Any]:
     version = request.get("version") or ""
     if not isinstance(version, str):
         raise ApiError(400, "version must be a string")
-    columns: dict[str, list[Any]] = {k: [] for k in ("CreatedAt", "ReferenceId", "ModelName", "ModelVersion", "Side", "Feature", "Source", "NumValue", "CatValue")}
+    columns: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "CreatedAt",
+            "ReferenceId",
+            "ModelName",
+            "ModelVersion",
+            "Side",
+            "Feature",
+            "Source",
+            "NumValue",
+            "CatValue",
+        )
+    }
     reference_id = uuid.uuid4().hex[:16]
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     count = 0
@@ -186,7 +205,13 @@ def store_reference(api: ApiServer, body: bytes) -> dict[str, Any]:
     if not columns["Feature"]:
         raise ApiError(400, "no features in the reference")
     api.service.store.insert("ml_references", list(columns.values()), tuple(columns), token=f"reference-{reference_id}")
-    return {"reference_id": reference_id, "model": request["model"], "version": version, "features": len(columns["Feature"]), "values": count}
+    return {
+        "reference_id": reference_id,
+        "model": request["model"],
+        "version": version,
+        "features": len(columns["Feature"]),
+        "values": count,
+    }
 
 
 def _split(values: list[Any]) -> tuple[list[float] | None, list[str | None] | None]:

@@ -149,7 +149,9 @@ class ApiServer:
             return 200, {"trace_id": trace_id, "spans": spans}
         if path == "/api/sql":
             return 200, self._sql(method, params, body)
-        if path.startswith(("/api/findings", "/api/drift", "/api/anomalies", "/api/rca", "/api/performance")) or path in (
+        if path.startswith(
+            ("/api/findings", "/api/drift", "/api/anomalies", "/api/rca", "/api/performance")
+        ) or path in (
             "/api/analysis/run",
             "/api/references",
         ):

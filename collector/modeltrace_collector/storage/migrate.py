@@ -64,7 +64,9 @@ def render(sql: str, options: SchemaOptions) -> str:
     engine = "ReplicatedMergeTree" if options.cluster else "MergeTree()"
     sql = _TTL.sub(lambda m: ttl_clause(m.group(1), options.ttl_days), sql)
     # {engine:AggregatingMergeTree} and the like: the same family, replicated on a cluster
-    sql = _ENGINE.sub(lambda m: f"Replicated{m.group(1)}MergeTree" if options.cluster else f"{m.group(1)}MergeTree()", sql)
+    sql = _ENGINE.sub(
+        lambda m: f"Replicated{m.group(1)}MergeTree" if options.cluster else f"{m.group(1)}MergeTree()", sql
+    )
     return (
         sql.replace("{database}", f"`{options.database}`")
         .replace("{on_cluster}", on_cluster)

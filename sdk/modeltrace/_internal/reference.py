@@ -21,7 +21,9 @@ DEFAULT_API = "http://127.0.0.1:8080"
 def _columns(data: Any, names: Any = None) -> dict[str, list[Any]]:
     table = to_table(data, names)
     if table is None or not table.has_values or table.sparse is not None:
-        raise TypeError(f"cannot read features from {type(data).__name__}; pass a DataFrame, an array or a dict of columns")
+        raise TypeError(
+            f"cannot read features from {type(data).__name__}; pass a DataFrame, an array or a dict of columns"
+        )
     out: dict[str, list[Any]] = {}
     if table.num is not None:
         for j, name in enumerate(table.num_names):
@@ -46,12 +48,20 @@ def set_reference(
     model's outputs on that data (a dict of columns, or an array taken as ``prediction``), for
     prediction drift. Returns the reference id; raises ``RuntimeError`` when the collector
     refuses it or cannot be reached."""
-    body: dict[str, Any] = {"model": model, "version": version or "", "features": _columns(data, feature_names), "source": "python"}
+    body: dict[str, Any] = {
+        "model": model,
+        "version": version or "",
+        "features": _columns(data, feature_names),
+        "source": "python",
+    }
     if outputs is not None:
         body["outputs"] = _columns(outputs if isinstance(outputs, dict) else {"prediction": outputs})
     base = (api_url or os.environ.get("MODELTRACE_API_URL") or DEFAULT_API).rstrip("/")
     request = urllib.request.Request(
-        f"{base}/api/references", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        f"{base}/api/references",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:

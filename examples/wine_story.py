@@ -1,0 +1,88 @@
+"""One serving host of the ``make demo`` story: a real scikit-learn model, real predict calls.
+
+    python examples/wine_story.py --endpoint http://127.0.0.1:4317 --host node-b --phase baseline
+    python examples/wine_story.py --endpoint http://127.0.0.1:4317 --host node-b --phase incident
+
+* baseline: version 1.0 serves wine samples like those it was trained on;
+* incident: version 2.0 is deployed, and the incoming ``alcohol`` values have drifted upwards.
+  On node-b version 2.0 is slow (it runs without the accelerated kernels that host lacks; the
+  demo stands in for that with a 30 ms stall inside predict).
+
+So that the demo takes a minute instead of an afternoon, each phase's calls are stamped as if
+spread over ``--minutes`` of wall time ending ``--ends-ago`` minutes before now: the calls and
+their durations are real, only their start times are moved back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from sklearn.datasets import load_wine
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import train_test_split
+
+import modeltrace
+from modeltrace._internal import state
+
+data = load_wine(as_frame=True)
+X_train, X_test, y_train, y_test = train_test_split(data.data, data.target, random_state=0)
+
+
+class StalledModel:
+    """Version 2.0 on a host without its accelerated kernels."""
+
+    def __init__(self, model: RandomForestClassifier) -> None:
+        self.model = model
+        self.classes_ = model.classes_
+
+    def predict_proba(self, x: object) -> np.ndarray:
+        time.sleep(0.03)
+        return self.model.predict_proba(x)  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--host", required=True)
+    p.add_argument("--phase", choices=("baseline", "incident"), required=True)
+    p.add_argument("--minutes", type=float, default=60)
+    p.add_argument("--ends-ago", type=float, default=0)
+    p.add_argument("--calls-per-minute", type=int, default=12)
+    p.add_argument("--slow-host", default="node-b")
+    args = p.parse_args()
+    modeltrace.configure(
+        service_name="wine-service",
+        endpoint=args.endpoint,
+        protocol="grpc",
+        resource_attributes={"host.name": args.host, "deployment.environment": "demo"},
+    )
+
+    incident = args.phase == "incident"
+    version = "2.0" if incident else "1.0"
+    model = RandomForestClassifier(n_estimators=30, random_state=1 if incident else 0).fit(X_train, y_train)
+    served = StalledModel(model) if incident and args.host == args.slow_host else model
+    modeltrace.instrument(served, name="wine-quality", version=version, framework="sklearn", profile_rate=0.05)
+
+    rng = np.random.default_rng(abs(hash((args.host, args.phase))) % 2**32)
+    n = int(args.minutes * args.calls_per_minute)
+    now = time.time_ns()
+    first = now - int((args.minutes + args.ends_ago) * 60e9)
+    step = int(args.minutes * 60e9 / n)
+    for i in range(n):
+        # a wine like those the model was trained on, with a little measurement noise
+        row = X_train.iloc[[int(rng.integers(len(X_train)))]].copy()
+        row += rng.normal(0, 0.02, row.shape[1]) * X_train.std().to_numpy()
+        if incident:
+            row["alcohol"] += 1.6  # the supplier changed: stronger wines arrive
+        offset = now - (first + i * step)
+        state.now_ns = lambda offset=offset: time.time_ns() - offset  # move this call's start back; durations stay real
+        served.predict_proba(row)
+    state.now_ns = time.time_ns
+    modeltrace.flush()
+    modeltrace.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The analysis in a real collector: a slow host is found, explained, stored, announced by
+webhook and readable through the API and the CLI; an uploaded reference drives drift."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tests.bench.scenarios import MINUTE_NS, Scenario, matches, requests
+from tests.integration.collector_proc import ROOT, CollectorProcess
+
+
+class Hook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+    fail_first = 1
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if Hook.fail_first > 0:  # the first delivery fails: the collector must retry
+            Hook.fail_first -= 1
+            self.send_response(503)
+            self.end_headers()
+            return
+        Hook.received.append(body)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    Hook.received, Hook.fail_first = [], 1
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+
+
+def post(url: str, body: object = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else b""
+    req = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return json.loads(r.read())
+
+
+def send(collector: CollectorProcess, sc: Scenario) -> None:
+    stub = trace_service_pb2_grpc.TraceServiceStub(grpc.insecure_channel(collector.grpc_endpoint[len("http://") :]))
+    for body in requests(sc):
+        stub.Export(ExportTraceServiceRequest.FromString(body), timeout=60)
+    n = (sc.baseline_minutes + sc.fault_minutes) * sc.calls_per_minute
+    collector.wait_stored("ml_predictions", n, f"ModelName = '{sc.model}'", timeout=120)
+    collector.wait_stored("ml_latency_minutes", 1, f"ModelName = '{sc.model}'", timeout=30)
+
+
+@pytest.mark.slow
+def test_slow_host_is_found_explained_and_announced(tmp_path, webhook):
+    collector = CollectorProcess(str(tmp_path), "analysis.enabled=false", f"analysis.webhook_url={webhook}").start()
+    try:
+        start = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp() * 1e9)
+        sc = Scenario("slow_host", 5, "scorer", start, baseline_minutes=60, fault_minutes=8, calls_per_minute=16)
+        send(collector, sc)
+        # before the fault: nothing to report
+        quiet = post(f"{collector.api}/api/analysis/run?model=scorer&at={sc.fault_start_ns // 1_000_000}")
+        assert quiet["opened"] == []
+        at = (sc.fault_start_ns + 5 * MINUTE_NS) // 1_000_000
+        result = post(f"{collector.api}/api/analysis/run?model=scorer&at={at}")
+        latency = [f for f in result["opened"] if f["kind"] == "latency"]
+        assert len(latency) == 1, result
+        finding = latency[0]
+        assert finding["model"] == "scorer" and finding["version"] == "1.0" and finding["operation"] == "handle"
+        fault_start = dt.datetime.fromtimestamp(sc.fault_start_ns / 1e9, dt.timezone.utc).replace(tzinfo=None)
+        assert dt.datetime.fromisoformat(finding["window_start"].rstrip("Z")) == fault_start
+        causes = finding["evidence"]["root_causes"]
+        assert matches(causes[0], "slow_host"), causes[0]
+        assert "node-3" in causes[0]["evidence"]
+        # the same run again: no new finding, no storm
+        again = post(f"{collector.api}/api/analysis/run?model=scorer&at={at + 60_000}")
+        assert again["opened"] == []
+        status, stored = collector.get("/api/findings?model=scorer&status=open")
+        assert status == 200 and [f["id"] for f in stored["findings"] if f["kind"] == "latency"] == [finding["id"]]
+        # the CLI reads the same through the API
+        out = subprocess.run(
+            [sys.executable, "-m", "modeltrace_collector", "rca", finding["id"], "--api-url", collector.api, "--json"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
+        assert json.loads(out.stdout)["causes"][0]["value"] == "node-3"
+        table = subprocess.run(
+            [sys.executable, "-m", "modeltrace_collector", "anomalies", "--api-url", collector.api],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        ).stdout
+        assert finding["id"] in table and "node-3" in table
+        # long after the fault ended, the finding resolves
+        later = post(f"{collector.api}/api/analysis/run?model=scorer&at={(sc.end_ns + 30 * MINUTE_NS) // 1_000_000}")
+        assert [f["id"] for f in later["resolved"]] == [finding["id"]]
+        collector.wait_until(lambda: len(Hook.received) >= 2, timeout=30, what="two webhook deliveries")
+        assert [(e["event"], e["finding"]["id"]) for e in Hook.received] == [
+            ("opened", finding["id"]),
+            ("resolved", finding["id"]),
+        ]
+        # unknown models and bad input get clear errors
+        assert collector.get("/api/drift?model=nope")[0] == 404
+        assert collector.get("/api/rca/ffffffffffffffff")[0] == 404
+        assert collector.get("/api/anomalies?at=yesterday")[0] == 400
+    finally:
+        collector.stop()
+
+
+@pytest.mark.slow
+def test_uploaded_reference_drives_drift(tmp_path):
+    import numpy as np
+
+    collector = CollectorProcess(str(tmp_path), "analysis.enabled=false").start()
+    try:
+        start = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp() * 1e9)
+        sc = Scenario(
+            "drift_only", 9, "scorer", start, baseline_minutes=0, fault_minutes=30, calls_per_minute=20, drift_shift=1.0
+        )
+        send(collector, sc)
+        rng = np.random.default_rng(1)
+        reference = {f"f{i}": rng.normal(0, 1, 2000).round(6).tolist() for i in range(6)}
+        ref = post(f"{collector.api}/api/references", {"model": "scorer", "features": reference})
+        assert ref["features"] == 6 and ref["values"] == 12000
+        status, drift = collector.get(f"/api/drift?model=scorer&at={sc.end_ns // 1_000_000}&window=30m")
+        assert status == 200
+        (report,) = drift["reports"]
+        assert report["reference"]["kind"] == "upload"
+        drifted = sorted(f["feature"] for f in report["features"] if f["drifted"] and f["side"] == "input")
+        assert drifted == ["f2"]
+        # a malformed reference is refused and stores nothing
+        status, body = collector.get("/api/references?model=scorer")
+        assert status == 200 and len(body["references"]) == 1
+        req = urllib.request.Request(
+            f"{collector.api}/api/references",
+            data=json.dumps({"model": "scorer", "features": {"x": [1, "a"]}}).encode(),
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=30)
+        assert err.value.code == 400
+    finally:
+        collector.stop()
