@@ -35,6 +35,7 @@ test: $(VENV)/.dev
 bench: $(VENV)/.bench
 	$(PY) tests/bench/bench_sdk.py $(BENCH_ARGS)
 	$(PY) tests/bench/bench_ingest.py
+	$(PY) tests/bench/eval_analysis.py
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check sdk collector tests examples
