@@ -197,17 +197,21 @@ class FindingStore:
         current: list[Finding],
         now_ms: int,
         scope: set[tuple[str, str]] | None = None,
+        existing: list[Finding] | None = None,
     ) -> list[tuple[str, Finding]]:
         """Make ``ml_findings`` reflect ``current``: open new ones, update ongoing ones, resolve
         open ones no longer present. ``scope`` limits resolution to these (model, version)
         pairs (those the run looked at). A finding in ``current`` with ``resolved_ms`` set is
-        stored resolved. Returns the (event, finding) pairs announced."""
-        existing = {f.key(): f for f in self.open_findings(kinds)}
+        stored resolved, unless it is stored resolved already. ``existing``: the open findings
+        of these kinds, when the caller has just read them. Returns the (event, finding) pairs
+        announced."""
+        open_now = self.open_findings(kinds) if existing is None else existing
+        existing_by_key = {f.key(): f for f in open_now}
         changed: list[Finding] = []
         events: list[tuple[str, Finding]] = []
         seen = set()
         for f in current:
-            old = existing.get(f.key())
+            old = existing_by_key.get(f.key())
             seen.add(f.key())
             if old is not None:
                 f.id, f.opened_ms = old.id, old.opened_ms
@@ -221,13 +225,17 @@ class FindingStore:
                     continue  # nothing new
             else:
                 f.id = f.id or finding_id(*f.key(), f.window_start_ms)
+                if f.resolved_ms is not None:
+                    stored = self.get(f.id)
+                    if stored is not None and stored.resolved_ms is not None:
+                        continue  # an episode that ended and was recorded so in an earlier run
                 f.opened_ms = f.opened_ms or now_ms
                 if f.resolved_ms is None:
                     events.append(("opened", f))
             if f.resolved_ms is not None:
                 events.append(("resolved", f))
             changed.append(f)
-        for key, old in existing.items():
+        for key, old in existing_by_key.items():
             if key in seen or (scope is not None and (old.model, old.version) not in scope):
                 continue
             old.resolved_ms = now_ms

@@ -76,9 +76,22 @@ class Episode:
 METRICS = ("p50", "p95", "p99")
 
 
-def load_series(store: Store, start_ms: int, end_ms: int, model: str = "") -> dict[tuple[str, str, str], Series]:
+def load_series(
+    store: Store, start_ms: int, end_ms: int, model: str = "", operation: str = "", pool_without: str | None = None
+) -> dict[tuple[str, str, str], Series]:
+    """Per-minute series per (model, version, operation); with ``pool_without`` the versions
+    other than that one are pooled into one series per (model, operation) with version ''."""
+    pooled = pool_without is not None
     rows = store.query(
-        sql("latency_minutes", store.database), {"start": start_ms, "end": end_ms, "model": model}
+        sql("latency_minutes", store.database, version="''" if pooled else "ModelVersion"),
+        {
+            "start": start_ms,
+            "end": end_ms,
+            "model": model,
+            "operation": operation,
+            "pooled": int(pooled),
+            "exclude": pool_without or "",
+        },
     ).result_rows
     grouped: dict[tuple[str, str, str], list[Any]] = {}
     for r in rows:
@@ -96,21 +109,8 @@ def load_series(store: Store, start_ms: int, end_ms: int, model: str = "") -> di
 
 
 def load_pool(store: Store, start_ms: int, end_ms: int, model: str, operation: str, exclude: str) -> Series | None:
-    rows = store.query(
-        sql("latency_minutes_pool", store.database),
-        {"start": start_ms, "end": end_ms, "model": model, "operation": operation, "exclude": exclude},
-    ).result_rows
-    if not rows:
-        return None
-    return Series(
-        model,
-        "",
-        operation,
-        minute_ms=np.array([r[0] for r in rows], dtype=np.int64),
-        calls=np.array([r[1] for r in rows], dtype=np.float64),
-        errors=np.array([r[2] for r in rows], dtype=np.float64),
-        q=np.array([[v / 1e6 for v in r[3]] for r in rows], dtype=np.float64).reshape(-1, 3),
-    )
+    """The model's traffic for ``operation`` with every version but ``exclude`` pooled."""
+    return load_series(store, start_ms, end_ms, model, operation, pool_without=exclude).get((model, "", operation))
 
 
 class LatencyDetector:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..storage.store import Store
-from .sqlfiles import sql
+from .sqlfiles import ROWS_BUCKET, sql
 
 CHANGE_DIMENSIONS = ("model.version", "host.name")
 CHANGE_BONUS = 0.5
@@ -42,6 +42,22 @@ class RcaSettings:
 
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
+
+
+def _contrast(t: int, tt: int, n: int, nn: int, b: int, bb: int) -> dict[str, float]:
+    """A value held by ``t`` of ``tt`` target calls, ``n`` of ``nn`` normal calls and ``b`` of
+    ``bb`` baseline calls: its shares, the score (target share minus normal share) and the
+    two-proportion test of target against normal."""
+    share_t, share_n = t / tt, n / nn if nn else 0.0
+    z, p = _two_proportion(t, tt, n, nn)
+    return {
+        "score": share_t - share_n,
+        "p_value": p,
+        "z": z,
+        "target_share": share_t,
+        "normal_share": share_n,
+        "baseline_share": b / bb if bb else 0.0,
+    }
 
 
 def _two_proportion(t: int, tn: int, n: int, nn: int) -> tuple[float, float]:
@@ -96,17 +112,16 @@ class RootCause:
         }
         dims = self._q("rca_dimensions", params)
         totals = self._totals(dims)
+        result: dict[str, Any] = {
+            "model": model,
+            "operation": operation,
+            "kind": kind,
+            "window": {"start_ms": win_start_ms, "end_ms": win_end_ms},
+            "baseline": {"start_ms": base_start, "calls": totals["baseline"], "slow_threshold_ms": slow_ns / 1e6},
+            "target_calls": totals["target"],
+        }
         if totals["target"] < self.s.min_target:
-            return {
-                "model": model,
-                "operation": operation,
-                "kind": kind,
-                "window": {"start_ms": win_start_ms, "end_ms": win_end_ms},
-                "baseline": {"start_ms": base_start, "calls": totals["baseline"], "slow_threshold_ms": slow_ns / 1e6},
-                "target_calls": totals["target"],
-                "causes": [],
-                "note": "too few slow or failed calls in the window to compare",
-            }
+            return {**result, "causes": [], "note": "too few slow or failed calls in the window to compare"}
         first_seen = self._first_seen(model)
         candidates = self._attributes(dims, totals, first_seen, base_start, win_start_ms, kind)
         candidates += self._pairs(candidates, params, totals, kind)
@@ -118,15 +133,7 @@ class RootCause:
         for c in kept:
             c["rank_score"] = c["score"] + (CHANGE_BONUS if c.get("change") and c["score"] >= 0.3 else 0.0)
         kept.sort(key=lambda c: -c["rank_score"])
-        return {
-            "model": model,
-            "operation": operation,
-            "kind": kind,
-            "window": {"start_ms": win_start_ms, "end_ms": win_end_ms},
-            "baseline": {"start_ms": base_start, "calls": totals["baseline"], "slow_threshold_ms": slow_ns / 1e6},
-            "target_calls": totals["target"],
-            "causes": kept[: self.s.top],
-        }
+        return {**result, "causes": kept[: self.s.top]}
 
     @staticmethod
     def _totals(dims: list[dict[str, Any]]) -> dict[str, int]:
@@ -163,16 +170,17 @@ class RootCause:
             t, n = int(d["target_calls"]), int(d["normal_calls"])
             if t < self.s.min_target:
                 continue
-            share_t, share_n = t / totals["target"], n / totals["normal"] if totals["normal"] else 0.0
-            share_b = int(d["baseline_calls"]) / totals["baseline"] if totals["baseline"] else 0.0
-            z, p = _two_proportion(t, totals["target"], n, totals["normal"])
+            stats = _contrast(t, totals["target"], n, totals["normal"], int(d["baseline_calls"]), totals["baseline"])
             dim, value = d["dimension"], d["value"]
             seen = first_seen.get(value, int(d["first_seen_ms"])) if dim == "model.version" else int(d["first_seen_ms"])
             # first seen after the baseline began: the value arrived with (or just before) the trouble
             change = dim in CHANGE_DIMENSIONS and seen > base_start + 60_000
             label = {"model.version": "version", "host.name": "host", "input.rows": "batch size"}.get(dim, dim)
             shown = f"{value} rows" if dim == "input.rows" else value
-            text = f"{label} {shown} carries {_pct(share_t)} of {what} calls vs {_pct(share_b)} of baseline calls"
+            text = (
+                f"{label} {shown} carries {_pct(stats['target_share'])} of {what} calls "
+                f"vs {_pct(stats['baseline_share'])} of baseline calls"
+            )
             if kind == "latency" and d["window_calls"] and totals["baseline_p99_ms"]:
                 delta = float(d["window_p99_ms"]) - totals["baseline_p99_ms"]
                 text += f"; p99 {float(d['window_p99_ms']):.1f} ms ({delta:+.1f} ms)"
@@ -185,12 +193,7 @@ class RootCause:
                     "dimension": dim,
                     "value": value,
                     "change": change,
-                    "score": share_t - share_n,
-                    "p_value": p,
-                    "z": z,
-                    "target_share": share_t,
-                    "normal_share": share_n,
-                    "baseline_share": share_b,
+                    **stats,
                     "window_p99_ms": float(d["window_p99_ms"]) if d["window_calls"] else None,
                     "first_seen_ms": seen,
                     "evidence": text,
@@ -225,11 +228,9 @@ class RootCause:
                 t, n, base = int(row[0]), int(row[1]), int(row[2])
                 if t < self.s.min_target:
                     continue
-                share_t, share_n = t / totals["target"], n / totals["normal"] if totals["normal"] else 0.0
-                if share_t - share_n <= max(a["score"], b["score"]) + 0.05:
+                stats = _contrast(t, totals["target"], n, totals["normal"], base, totals["baseline"])
+                if stats["score"] <= max(a["score"], b["score"]) + 0.05:
                     continue  # the pair adds nothing over its parts
-                z, p = _two_proportion(t, totals["target"], n, totals["normal"])
-                share_b = base / totals["baseline"] if totals["baseline"] else 0.0
                 what = "failed" if kind == "error_rate" else "slow"
                 out.append(
                     {
@@ -237,14 +238,9 @@ class RootCause:
                         "dimension": f"{a['dimension']} + {b['dimension']}",
                         "value": f"{a['value']} + {b['value']}",
                         "change": a["change"] or b["change"],
-                        "score": share_t - share_n,
-                        "p_value": p,
-                        "z": z,
-                        "target_share": share_t,
-                        "normal_share": share_n,
-                        "baseline_share": share_b,
+                        **stats,
                         "evidence": f"{a['dimension']}={a['value']} on {b['dimension']}={b['value']} carries "
-                        f"{_pct(share_t)} of {what} calls vs {_pct(share_n)} of normal calls",
+                        f"{_pct(stats['target_share'])} of {what} calls vs {_pct(stats['normal_share'])} of normal calls",
                     }
                 )
         return out
@@ -253,7 +249,7 @@ class RootCause:
     def _match(side: str) -> str:
         return (
             f"multiIf({{dim_{side}:String}} = 'model.version', ModelVersion, {{dim_{side}:String}} = 'host.name', HostName, "
-            f"{{dim_{side}:String}} = 'input.rows', if(InputRows <= 1, '1', concat('<= ', toString(toUInt64(exp2(ceil(log2(InputRows))))))), "
+            f"{{dim_{side}:String}} = 'input.rows', {ROWS_BUCKET}, "
             f"ResourceAttributes[{{dim_{side}:String}}]) = {{val_{side}:String}}"
         )
 
@@ -266,8 +262,7 @@ class RootCause:
                 continue
             for side, word, bound in (("high", "above", 1), ("low", "below", 0)):
                 t, n = int(r[f"target_{side}"]), int(r[f"normal_{side}"])
-                z, p = _two_proportion(t, tt, n, nn)
-                share_t, share_n = t / tt, n / nn if nn else 0.0
+                stats = _contrast(t, tt, n, nn, int(r[f"baseline_{side}"]), int(r["baseline_calls"]))
                 limit = float(r["limits"][bound])
                 out.append(
                     {
@@ -275,14 +270,10 @@ class RootCause:
                         "dimension": f"input.{r['feature']}",
                         "value": f"{word} {limit:.4g}",
                         "change": False,
-                        "score": share_t - share_n,
-                        "p_value": p,
-                        "z": z,
-                        "target_share": share_t,
-                        "normal_share": share_n,
-                        "baseline_share": int(r[f"baseline_{side}"]) / int(r["baseline_calls"]),
+                        **stats,
                         "evidence": f"input feature {r['feature']} is {word} {limit:.4g} (its baseline "
-                        f"{'p95' if side == 'high' else 'p5'}) in {_pct(share_t)} of {what} calls vs {_pct(share_n)} of normal calls",
+                        f"{'p95' if side == 'high' else 'p5'}) in {_pct(stats['target_share'])} of {what} calls "
+                        f"vs {_pct(stats['normal_share'])} of normal calls",
                     }
                 )
         return out

@@ -246,7 +246,9 @@ class Analyzer:
                         log.exception("root-cause analysis failed for %s %s", f.kind, f.model)
                 else:
                     f.evidence["root_causes"] = old.evidence["root_causes"]
-            events = self._reconcile(ANOMALY_KINDS, anomalies, now_ms, model)
+            # with a model filter, only that model's open findings may be resolved
+            scope = None if not model else {(f.model, f.version) for f in known.values() if f.model == model}
+            events = self.findings.reconcile(ANOMALY_KINDS, anomalies, now_ms, scope, existing=list(known.values()))
             drift, scope = self.drift_findings(now_ms, model)
             events += self.findings.reconcile(DRIFT_KINDS, drift, now_ms, scope)
             self.last_run = {
@@ -256,27 +258,6 @@ class Analyzer:
                 "resolved": [f.as_dict() for e, f in events if e == "resolved"],
             }
             return self.last_run
-
-    def _reconcile(
-        self, kinds: tuple[str, ...], current: list[Finding], now_ms: int, model: str
-    ) -> list[tuple[str, Finding]]:
-        """Anomaly episodes carry their own open and resolve times; an episode already stored as
-        resolved is not stored again, and an open finding whose episode is gone is resolved."""
-        fresh = []
-        for f in current:
-            if f.resolved_ms is not None:
-                from .findings import finding_id
-
-                stored = self.findings.get(finding_id(*f.key(), f.window_start_ms))
-                if stored is not None and stored.resolved_ms is not None:
-                    continue
-            fresh.append(f)
-        scope = (
-            None
-            if not model
-            else {(f.model, f.version) for f in self.findings.open_findings(kinds) if f.model == model}
-        )
-        return self.findings.reconcile(kinds, fresh, now_ms, scope)
 
 
 def _drift_summary(f: dict[str, Any]) -> str:

@@ -13,7 +13,11 @@ from importlib import resources
 # Distances between two share vectors p (reference) and q (current), used by several templates.
 # PSI with empty shares set to 1e-4 (as Evidently does); Jensen-Shannon distance with the natural
 # log (as scipy.spatial.distance.jensenshannon).
+# A call's batch size as a power-of-two bucket ('1', '<= 2', '<= 4', ...), a root-cause dimension.
+ROWS_BUCKET = "if(InputRows <= 1, '1', concat('<= ', toString(toUInt64(exp2(ceil(log2(InputRows)))))))"
+
 _FRAGMENTS = {
+    "{ROWS_BUCKET}": ROWS_BUCKET,
     "{PSI}": (
         "arraySum((a, b) -> (if(b = 0, 1e-4, b) - if(a = 0, 1e-4, a)) * log(if(b = 0, 1e-4, b) / if(a = 0, 1e-4, a)), p, q)"
     ),

@@ -1,7 +1,9 @@
 -- Per-minute calls, errors and latency quantiles (ns) per model, version and operation.
+-- {version} is ModelVersion, or '' to pool the versions; with pooled = 1 the version named by
+-- exclude is left out (the baseline of a version too new to have its own).
 SELECT
     ModelName AS model,
-    ModelVersion AS version,
+    {version} AS version,
     Operation AS operation,
     toUnixTimestamp(Minute) * 1000 AS minute_ms,
     sum(Calls) AS calls,
@@ -10,5 +12,7 @@ SELECT
 FROM {db}.ml_latency_minutes
 WHERE Minute >= toDateTime(intDiv({start:Int64}, 1000), 'UTC') AND Minute < toDateTime(intDiv({end:Int64}, 1000), 'UTC')
   AND ({model:String} = '' OR ModelName = {model:String})
+  AND ({operation:String} = '' OR Operation = {operation:String})
+  AND ({pooled:UInt8} = 0 OR ModelVersion != {exclude:String})
 GROUP BY model, version, operation, minute_ms
 ORDER BY model, version, operation, minute_ms

@@ -14,7 +14,7 @@ SELECT
 FROM ({calls})
 ARRAY JOIN arrayConcat(
     [('model.version', ModelVersion), ('host.name', HostName),
-     ('input.rows', if(InputRows <= 1, '1', concat('<= ', toString(toUInt64(exp2(ceil(log2(InputRows))))))))],
+     ('input.rows', {ROWS_BUCKET})],
     arrayFilter(
         x -> x.1 != 'host.name' AND NOT match(x.1, '^(telemetry|process|os|service\\.name|service\\.version)'),
         arrayMap(k -> (k, ResourceAttributes[k]), mapKeys(ResourceAttributes)))
