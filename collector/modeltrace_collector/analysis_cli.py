@@ -7,23 +7,9 @@ import argparse
 import datetime as dt
 import json
 import math
-import urllib.parse
-import urllib.request
 from typing import Any
 
-from .cli import _api_call, _api_get, _print_table
-
-
-def _post(base: str, path: str, params: dict[str, Any], body: Any = None) -> Any:
-    query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
-    data = json.dumps(body).encode() if body is not None else b""
-    request = urllib.request.Request(
-        f"{base.rstrip('/')}{path}" + (f"?{query}" if query else ""),
-        data=data,
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    return _api_call(request)
+from .cli import _api_get, _api_post, _print_table
 
 
 def _when(ms: Any) -> str:
@@ -84,7 +70,7 @@ def run(args: argparse.Namespace, base: str) -> int:
         rows = _finding_rows(data["anomalies"])
         cols = ["id", "kind", "model", "version", "subject", "severity", "status", "opened", "summary"]
     elif args.command == "analyze":
-        data = _post(base, "/api/analysis/run", {"model": args.model, "at": args.at})
+        data = _api_post(base, "/api/analysis/run", {"model": args.model, "at": args.at})
         rows = _finding_rows(data["opened"]) + _finding_rows(data["resolved"])
         cols = ["id", "kind", "model", "version", "subject", "severity", "status", "summary"]
     elif args.command == "drift":
@@ -196,7 +182,7 @@ def run(args: argparse.Namespace, base: str) -> int:
             "outputs": {k: v for k, v in table.items() if k in outputs},
             "source": f"file:{args.file}",
         }
-        data = _post(base, "/api/references", {}, body)
+        data = _api_post(base, "/api/references", {}, body)
         rows, cols = [data], ["reference_id", "model", "version", "features", "values"]
     if args.json:
         print(json.dumps(data, indent=2, default=str))

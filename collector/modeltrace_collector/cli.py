@@ -92,10 +92,19 @@ def _print_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
 
 
-def _api_get(base: str, path: str, params: dict[str, Any]) -> Any:
+def _api_url(base: str, path: str, params: dict[str, Any]) -> str:
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
-    url = f"{base.rstrip('/')}{path}" + (f"?{query}" if query else "")
-    return _api_call(urllib.request.Request(url))
+    return f"{base.rstrip('/')}{path}" + (f"?{query}" if query else "")
+
+
+def _api_get(base: str, path: str, params: dict[str, Any]) -> Any:
+    return _api_call(urllib.request.Request(_api_url(base, path, params)))
+
+
+def _api_post(base: str, path: str, params: dict[str, Any], body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else b""
+    headers = {"Content-Type": "application/json"}
+    return _api_call(urllib.request.Request(_api_url(base, path, params), data=data, headers=headers, method="POST"))
 
 
 def _api_call(request: urllib.request.Request) -> Any:
@@ -256,11 +265,7 @@ def _read(args: argparse.Namespace) -> int:
         return analysis_run(args, base)
     else:
         params = dict(p.split("=", 1) for p in args.param if "=" in p)
-        body = json.dumps({"query": args.query, "parameters": params}).encode()
-        request = urllib.request.Request(
-            f"{base.rstrip('/')}/api/sql", data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
-        data = _api_call(request)
+        data = _api_post(base, "/api/sql", {}, {"query": args.query, "parameters": params})
         rows = [dict(zip(data["columns"], r)) for r in data["rows"]]
         cols = data["columns"]
     if args.json:
