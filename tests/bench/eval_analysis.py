@@ -13,38 +13,29 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 import tempfile
 import time
-import urllib.request
 from typing import Any
 
-import grpc
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc  # noqa: E402
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
 
-from tests.bench.scenarios import FAULTS, MINUTE_NS, Scenario, matches, requests  # noqa: E402
+from tests.bench.scenarios import FAULTS, MINUTE_NS, Scenario, matches, requests, send  # noqa: E402
 from tests.integration.collector_proc import CollectorProcess  # noqa: E402
 
 DRIFT_SHIFTS = (0.15, 0.3, 0.5, 0.8)
 
 
-def post(api: str, path: str) -> Any:
-    req = urllib.request.Request(api + path, data=b"", method="POST")
-    with urllib.request.urlopen(req, timeout=300) as r:
-        return json.loads(r.read())
-
-
-def get(api: str, path: str) -> Any:
-    with urllib.request.urlopen(api + path, timeout=300) as r:
-        return json.loads(r.read())
+def fetch(collector: CollectorProcess, path: str) -> Any:
+    status, body = collector.get(path)
+    if status != 200:
+        raise RuntimeError(f"GET {path} answered {status}: {body}")
+    return body
 
 
 def build(seeds: int) -> list[Scenario]:
@@ -67,41 +58,38 @@ def evaluate(seeds: int) -> None:
             tmp, "analysis.enabled=false", f"drift.window_seconds={fault_minutes * 60}", "log_level=warning"
         ).start()
         try:
-            channel = grpc.insecure_channel(collector.grpc_endpoint.replace("http://", ""))
-            stub = trace_service_pb2_grpc.TraceServiceStub(channel)
             t = time.perf_counter()
             total = 0
             for sc in scenarios:
-                for body in requests(sc):
-                    stub.Export(ExportTraceServiceRequest.FromString(body), timeout=60)
+                send(collector.grpc_endpoint, requests(sc))
                 total += (sc.baseline_minutes + sc.fault_minutes) * sc.calls_per_minute
             collector.wait_stored("ml_predictions", total, timeout=600)
             time.sleep(2)
             print(
                 f"{len(scenarios)} scenarios, {total} calls ({4 * total} spans) stored in {time.perf_counter() - t:.0f} s"
             )
-            results = [run_scenario(collector.api, sc) for sc in scenarios]
+            results = [run_scenario(collector, sc) for sc in scenarios]
         finally:
             collector.stop()
     report(results)
 
 
-def run_scenario(api: str, sc: Scenario) -> dict[str, Any]:
+def run_scenario(collector: CollectorProcess, sc: Scenario) -> dict[str, Any]:
     opened: list[tuple[int, dict[str, Any]]] = []
     last: dict[str, dict[str, Any]] = {}
     seconds = []
     for k in range(1, sc.fault_minutes + 1):
         at = (sc.fault_start_ns + k * MINUTE_NS) // 1_000_000
         t = time.perf_counter()
-        result = post(api, f"/api/analysis/run?at={at}&model={sc.model}")
+        result = collector.post(f"/api/analysis/run?at={at}&model={sc.model}")
         seconds.append(time.perf_counter() - t)
         for f in result["opened"]:
             opened.append((k, f))
             last[f["id"]] = f
     # the root causes as stored at the end of the fault
     for fid in list(last):
-        last[fid] = get(api, f"/api/findings/{fid}")
-    drift = get(api, f"/api/drift?model={sc.model}&at={sc.end_ns // 1_000_000}")
+        last[fid] = fetch(collector, f"/api/findings/{fid}")
+    drift = fetch(collector, f"/api/drift?model={sc.model}&at={sc.end_ns // 1_000_000}")
     return {"scenario": sc, "opened": opened, "final": last, "drift": drift, "run_seconds": seconds}
 
 
@@ -196,6 +184,7 @@ def speed(total_values: int = 10_000_000, features: int = 10) -> None:
     from modeltrace_collector.storage.client import resolve
     from modeltrace_collector.storage.migrate import SchemaOptions
     from modeltrace_collector.storage.store import Store
+    from tests.collector.features import insert_values
 
     per_side = total_values // features // 2
     with tempfile.TemporaryDirectory() as tmp:
@@ -203,45 +192,9 @@ def speed(total_values: int = 10_000_000, features: int = 10) -> None:
         store.migrate()
         rng = np.random.default_rng(0)
         t0 = dt.datetime(2026, 10, 1)
-        spans = 10_000
-        rows_per_span = per_side // spans
-        for tag, offset in ((0, 0), (1, 1)):
+        for tag in (0, 1):
             values = {f"f{i}": rng.normal(0.1 * i * tag, 1, per_side) for i in range(features)}
-            names = list(values)
-            cols: dict[str, list[Any]] = {
-                k: []
-                for k in (
-                    "Timestamp",
-                    "TraceId",
-                    "SpanId",
-                    "ModelName",
-                    "ModelVersion",
-                    "Operation",
-                    "Side",
-                    "NumFeature",
-                    "NumRow",
-                    "NumValue",
-                    "CatFeature",
-                    "CatRow",
-                    "CatValue",
-                )
-            }
-            for s in range(spans):
-                lo = s * rows_per_span
-                cols["Timestamp"].append(t0 + dt.timedelta(hours=2 * offset, seconds=s % 3000))
-                cols["TraceId"].append(f"{s:032x}")
-                cols["SpanId"].append(f"{tag}{s:015x}")
-                cols["ModelName"].append("big")
-                cols["ModelVersion"].append("1")
-                cols["Operation"].append("predict")
-                cols["Side"].append("input")
-                cols["NumFeature"].append([n for n in names for _ in range(rows_per_span)])
-                cols["NumRow"].append([r for _ in names for r in range(rows_per_span)])
-                cols["NumValue"].append(np.concatenate([values[n][lo : lo + rows_per_span] for n in names]).tolist())
-                cols["CatFeature"].append([])
-                cols["CatRow"].append([])
-                cols["CatValue"].append([])
-            store.insert("ml_features", list(cols.values()), tuple(cols), token=f"speed-{tag}")
+            insert_values(store, t0 + dt.timedelta(hours=2 * tag), "big", "1", "input", num=values, spans=10_000)
         store.client.command("OPTIMIZE TABLE speed.ml_features FINAL")
         end_ms = int((t0 + dt.timedelta(hours=3)).replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
         analyzer = DriftAnalyzer(store, DriftSettings(window=3600, reference_window=7200))

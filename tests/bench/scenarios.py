@@ -158,6 +158,18 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
     return out
 
 
+def send(grpc_endpoint: str, bodies: list[bytes]) -> None:
+    """Export encoded requests to a collector's OTLP/gRPC receiver (``http://host:port``)."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    with grpc.insecure_channel(grpc_endpoint.removeprefix("http://")) as channel:
+        stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+        for body in bodies:
+            stub.Export(ExportTraceServiceRequest.FromString(body), timeout=60)
+
+
 def matches(cause: dict, fault: str) -> bool:
     """Whether a root-cause candidate names the scenario's true cause."""
     dim, value = TRUTH[fault]

@@ -11,6 +11,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from modeltrace_collector.analysis.drift import DriftAnalyzer, DriftSettings, default_test, holm
+from tests.collector.features import insert_values
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, 0)
 HOUR_MS = 3_600_000
@@ -18,37 +19,6 @@ HOUR_MS = 3_600_000
 
 def ms(t: dt.datetime) -> int:
     return int(t.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
-
-
-def insert_values(store, at, model, version, side, num=None, cat=None, spans=None):
-    """One ml_features row per value position: feature columns sampled over ``spans`` spans."""
-    num = num or {}
-    cat = cat or {}
-    n = max([len(v) for v in num.values()] + [len(v) for v in cat.values()])
-    spans = spans or n
-    cols = {k: [] for k in ("Timestamp", "TraceId", "SpanId", "ModelName", "ModelVersion", "Operation", "Side")}
-    cols.update({k: [] for k in ("NumFeature", "NumRow", "NumValue", "CatFeature", "CatRow", "CatValue")})
-    chunks = np.array_split(np.arange(n), spans)
-    for s, idx in enumerate(chunks):
-        cols["Timestamp"].append(at + dt.timedelta(seconds=s % 600))
-        cols["TraceId"].append(f"{s:032x}")
-        cols["SpanId"].append(f"{s:016x}")
-        cols["ModelName"].append(model)
-        cols["ModelVersion"].append(version)
-        cols["Operation"].append("predict")
-        cols["Side"].append(side)
-        nf, nr, nv, cf, cr, cv = [], [], [], [], [], []
-        for name, values in num.items():
-            for row, i in enumerate(idx):
-                nf.append(name), nr.append(row), nv.append(float(values[i]))
-        for name, values in cat.items():
-            for row, i in enumerate(idx):
-                cf.append(name), cr.append(row), cv.append(values[i])
-        for key, v in zip(
-            ("NumFeature", "NumRow", "NumValue", "CatFeature", "CatRow", "CatValue"), (nf, nr, nv, cf, cr, cv)
-        ):
-            cols[key].append(v)
-    store.insert("ml_features", list(cols.values()), tuple(cols), token=f"{model}-{version}-{side}-{at}-{n}")
 
 
 def scipy_numeric(r, c):

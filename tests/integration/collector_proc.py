@@ -93,14 +93,19 @@ class CollectorProcess:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
 
-    def sql(self, query: str, **parameters: Any) -> list[list[Any]]:
-        body = json.dumps({"query": query, "parameters": parameters}).encode()
+    def post(self, path: str, body: Any = None, timeout: float = 300) -> Any:
+        """POST ``body`` as JSON (an empty body when None) and return the JSON answer; raises
+        urllib's HTTPError on an error status."""
+        data = json.dumps(body).encode() if body is not None else b""
         request = urllib.request.Request(
-            self.api + "/api/sql", data=body, headers={"Content-Type": "application/json"}, method="POST"
+            self.api + path, data=data, headers={"Content-Type": "application/json"}, method="POST"
         )
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return json.loads(r.read())
+
+    def sql(self, query: str, **parameters: Any) -> list[list[Any]]:
         try:
-            with urllib.request.urlopen(request, timeout=30) as r:
-                return json.loads(r.read())["rows"]  # type: ignore[no-any-return]
+            return self.post("/api/sql", {"query": query, "parameters": parameters}, timeout=30)["rows"]  # type: ignore[no-any-return]
         except urllib.error.HTTPError as exc:
             raise AssertionError(f"SQL failed ({exc.code}): {exc.read().decode()}\n{query}") from None
 

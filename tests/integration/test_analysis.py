@@ -12,12 +12,10 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import grpc
 import pytest
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.bench.scenarios import MINUTE_NS, Scenario, matches, requests
+from tests.bench.scenarios import send as export
 from tests.integration.collector_proc import ROOT, CollectorProcess
 
 
@@ -50,17 +48,8 @@ def webhook():
     server.shutdown()
 
 
-def post(url: str, body: object = None) -> dict:
-    data = json.dumps(body).encode() if body is not None else b""
-    req = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as r:
-        return json.loads(r.read())
-
-
 def send(collector: CollectorProcess, sc: Scenario) -> None:
-    stub = trace_service_pb2_grpc.TraceServiceStub(grpc.insecure_channel(collector.grpc_endpoint[len("http://") :]))
-    for body in requests(sc):
-        stub.Export(ExportTraceServiceRequest.FromString(body), timeout=60)
+    export(collector.grpc_endpoint, requests(sc))
     n = (sc.baseline_minutes + sc.fault_minutes) * sc.calls_per_minute
     collector.wait_stored("ml_predictions", n, f"ModelName = '{sc.model}'", timeout=120)
     collector.wait_stored("ml_latency_minutes", 1, f"ModelName = '{sc.model}'", timeout=30)
@@ -74,10 +63,10 @@ def test_slow_host_is_found_explained_and_announced(tmp_path, webhook):
         sc = Scenario("slow_host", 5, "scorer", start, baseline_minutes=60, fault_minutes=8, calls_per_minute=16)
         send(collector, sc)
         # before the fault: nothing to report
-        quiet = post(f"{collector.api}/api/analysis/run?model=scorer&at={sc.fault_start_ns // 1_000_000}")
+        quiet = collector.post(f"/api/analysis/run?model=scorer&at={sc.fault_start_ns // 1_000_000}")
         assert quiet["opened"] == []
         at = (sc.fault_start_ns + 5 * MINUTE_NS) // 1_000_000
-        result = post(f"{collector.api}/api/analysis/run?model=scorer&at={at}")
+        result = collector.post(f"/api/analysis/run?model=scorer&at={at}")
         latency = [f for f in result["opened"] if f["kind"] == "latency"]
         assert len(latency) == 1, result
         finding = latency[0]
@@ -88,7 +77,7 @@ def test_slow_host_is_found_explained_and_announced(tmp_path, webhook):
         assert matches(causes[0], "slow_host"), causes[0]
         assert "node-3" in causes[0]["evidence"]
         # the same run again: no new finding, no storm
-        again = post(f"{collector.api}/api/analysis/run?model=scorer&at={at + 60_000}")
+        again = collector.post(f"/api/analysis/run?model=scorer&at={at + 60_000}")
         assert again["opened"] == []
         status, stored = collector.get("/api/findings?model=scorer&status=open")
         assert status == 200 and [f["id"] for f in stored["findings"] if f["kind"] == "latency"] == [finding["id"]]
@@ -110,7 +99,7 @@ def test_slow_host_is_found_explained_and_announced(tmp_path, webhook):
         ).stdout
         assert finding["id"] in table and "node-3" in table
         # long after the fault ended, the finding resolves
-        later = post(f"{collector.api}/api/analysis/run?model=scorer&at={(sc.end_ns + 30 * MINUTE_NS) // 1_000_000}")
+        later = collector.post(f"/api/analysis/run?model=scorer&at={(sc.end_ns + 30 * MINUTE_NS) // 1_000_000}")
         assert [f["id"] for f in later["resolved"]] == [finding["id"]]
         collector.wait_until(lambda: len(Hook.received) >= 2, timeout=30, what="two webhook deliveries")
         assert [(e["event"], e["finding"]["id"]) for e in Hook.received] == [
@@ -138,7 +127,7 @@ def test_uploaded_reference_drives_drift(tmp_path):
         send(collector, sc)
         rng = np.random.default_rng(1)
         reference = {f"f{i}": rng.normal(0, 1, 2000).round(6).tolist() for i in range(6)}
-        ref = post(f"{collector.api}/api/references", {"model": "scorer", "features": reference})
+        ref = collector.post("/api/references", {"model": "scorer", "features": reference})
         assert ref["features"] == 6 and ref["values"] == 12000
         status, drift = collector.get(f"/api/drift?model=scorer&at={sc.end_ns // 1_000_000}&window=30m")
         assert status == 200
