@@ -6,7 +6,7 @@
 * baseline: version 1.0 serves wine samples like those it was trained on;
 * incident: version 2.0 is deployed, and the incoming ``alcohol`` values have drifted upwards.
   On node-b version 2.0 is slow (it runs without the accelerated kernels that host lacks; the
-  demo stands in for that with a 30 ms stall inside predict).
+  demo stands in for that with a 100 ms stall inside predict).
 
 So that the demo takes a minute instead of an afternoon, each phase's calls are stamped as if
 spread over ``--minutes`` of wall time ending ``--ends-ago`` minutes before now: the calls and
@@ -38,7 +38,7 @@ class StalledModel:
         self.classes_ = model.classes_
 
     def predict_proba(self, x: object) -> np.ndarray:
-        time.sleep(0.03)
+        time.sleep(0.1)
         return self.model.predict_proba(x)  # type: ignore[no-any-return]
 
 

@@ -165,6 +165,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "open_after_minutes": (_positive(int), 2),
         "close_after_minutes": (_positive(int), 5),
         "min_relative": (_positive(float), 0.2),
+        "season_days": (_positive(int), 7),
+        "error_window_minutes": (_positive(int), 3),
         "rca_baseline_seconds": (_positive(float), 3600.0),
     },
     "api": {

@@ -43,9 +43,9 @@ def build(seeds: int) -> list[Scenario]:
     out = []
     for seed in range(seeds):
         for fault in FAULTS:
-            out.append(Scenario(fault, 100 + seed, f"{fault}-{seed}", start))
+            out.append(Scenario(fault, 1000 * seed + FAULTS.index(fault), f"{fault}-{seed}", start))
         for shift in DRIFT_SHIFTS:
-            sc = Scenario("drift_only", 200 + seed, f"drift-{shift}-{seed}", start, drift_shift=shift)
+            sc = Scenario("drift_only", 1000 * seed + 100 + DRIFT_SHIFTS.index(shift), f"drift-{shift}-{seed}", start, drift_shift=shift)
             out.append(sc)
     return out
 

@@ -4,20 +4,23 @@ Reads the per-minute rollup ``ml_latency_minutes`` (calls, errors, t-digest p50/
 walks each series minute by minute:
 
 * the baseline of a minute is the robust centre and spread (median, MAD) of earlier *normal*
-  minutes: the last ``baseline_seconds`` or, once ``season_days`` of history exist, the same
-  time of day on earlier days. Minutes that were anomalous never enter a baseline, so an
-  incident does not teach the detector that it is normal;
+  minutes in the last ``baseline_seconds`` (or the last normal minutes before an incident
+  longer than that). Minutes that were anomalous never enter it, so an incident does not teach
+  the detector that it is normal;
+* once three days of history exist, the baseline is the same time of day on each of up to
+  ``season_days`` earlier days instead: a busy hour that comes back every day is learnt;
 * a version with too little history of its own is compared with the model's other traffic
   (a new version against the one it replaces);
 * latency is scored on the log scale, z = (log x - median) / scale, with a floor on the scale
   so that a very steady series needs at least ``min_relative`` growth; errors are scored with
-  a binomial tail against the baseline error rate;
+  a binomial tail against the baseline error rate, over the last ``error_window`` minutes;
 * hysteresis: an episode opens after ``open_after`` anomalous minutes in a row and resolves
   after ``close_after`` normal minutes in a row, so one incident is one finding.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +49,7 @@ class LatencySettings:
     min_delta_ms: float = 1.0
     error_p: float = 1e-6
     error_min_rate: float = 0.02
+    error_window: int = 3
 
 
 @dataclass
@@ -67,13 +71,16 @@ class Episode:
     opened_ms: int
     resolved_ms: int | None = None
     peak: float = 0.0
-    minutes: list[int] = field(default_factory=list)
+    minutes: list[int] = field(default_factory=list)  # the anomalous minutes (ms)
     baseline: dict[str, float] = field(default_factory=dict)
     observed: dict[str, float] = field(default_factory=dict)
     metric: str = ""
 
 
 METRICS = ("p50", "p95", "p99")
+KINDS = ("latency", "error_rate")
+MAX_CHECKPOINTS = 10_000
+SEASON_MIN_DAYS = 3  # earlier days needed before the baseline follows the time of day
 
 
 def load_series(
@@ -116,44 +123,66 @@ def load_pool(store: Store, start_ms: int, end_ms: int, model: str, operation: s
 class LatencyDetector:
     def __init__(self, settings: LatencySettings) -> None:
         self.s = settings
+        self._checkpoints: dict[tuple[str, str, str], _Checkpoint] = {}
 
     def _baseline_idx(self, walk: _Walk, t: int) -> np.ndarray:
         """Indices of the normal minutes before ``t`` that form its baseline."""
         minutes = walk.minutes
         if not len(minutes):
             return np.array([], dtype=np.int64)
-        earlier = (minutes < t) & walk.normal & walk.ok
-        if (t - minutes[0]) / DAY_MS >= 2:
-            # same time of day (within 30 minutes) on each earlier day
-            offset = (t - minutes) % DAY_MS
-            seasonal = (
-                earlier
-                & ((offset < 30 * MINUTE_MS) | (offset > DAY_MS - 30 * MINUTE_MS))
-                & (t - minutes >= DAY_MS - 30 * MINUTE_MS)
-            )
-            if seasonal.sum() >= self.s.min_history:
-                return np.flatnonzero(seasonal)
-        recent = earlier & (minutes >= t - self.s.baseline_seconds * 1000)
-        return np.flatnonzero(recent)
+        half_hour = 30 * MINUTE_MS
+        if self.s.season_days >= SEASON_MIN_DAYS and t - minutes[0] >= SEASON_MIN_DAYS * DAY_MS:
+            # The same time of day (within half an hour) on each of the earlier days. These
+            # minutes count whatever they were flagged: a slow hour that comes back every day
+            # is flagged on the first days, and is the pattern to learn; a one-off incident on
+            # one of three or more days moves the median little.
+            centres = t - DAY_MS * np.arange(1, self.s.season_days + 1)
+            lo = np.searchsorted(minutes, centres - half_hour, side="right")
+            hi = np.searchsorted(minutes, centres + half_hour, side="left")
+            seasonal = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)])
+            seasonal = seasonal[walk.ok[seasonal]]
+            if len(seasonal) >= self.s.min_history:
+                return seasonal
+        lo, hi = np.searchsorted(minutes, [t - self.s.baseline_seconds * 1000, t])
+        usable = walk.usable
+        recent = np.arange(lo, hi)
+        recent = recent[usable[recent]]
+        if len(recent) < self.s.min_history:
+            # an incident longer than the baseline span: the normal minutes before it still count
+            recent = np.flatnonzero(usable[:hi])[-self.s.min_history :]
+        return recent
 
-    def detect(self, series: Series, pool: Series | None, eval_from_ms: int, at_ms: int) -> list[Episode]:
+    def detect(
+        self, series: Series, pool: Series | None, eval_from_ms: int, at_ms: int, resume: bool = True
+    ) -> list[Episode]:
         """Episodes of ``series`` that are ongoing at ``at_ms`` or ended after ``eval_from_ms``.
 
         ``pool`` is the model's other traffic (same operation, other versions), used as the
         baseline while this version has fewer than ``min_history`` normal minutes.
+
+        The walk over the history before ``eval_from_ms`` is kept (the normal flags and the
+        hysteresis state), so the next run over the same series starts from there instead of
+        from the start of its history: with a week of seasonal history that is the difference
+        between about a second and a few milliseconds per series.
         """
         s = self.s
+        key = (series.model, series.version, series.operation)
         own = _Walk(series, s)
         other = _Walk(pool, s) if pool is not None else None
-        episodes: list[Episode] = []
-        state: dict[str, Any] = {"latency": None, "error_rate": None}
-        run: dict[str, list[int]] = {"latency": [], "error_rate": []}
-        quiet: dict[str, int] = {"latency": 0, "error_rate": 0}
+        cp = self._checkpoints.get(key) if resume else None
+        if cp is not None and len(series.minute_ms) and series.minute_ms[0] <= cp.minute_ms <= eval_from_ms:
+            st = cp.restore(own)
+        else:
+            st = _State()
         n = len(series.minute_ms)
-        for i in range(n):
+        saved = False
+        for i in range(st.next_index(series), n):
+            t = int(series.minute_ms[i])
+            if not saved and t >= eval_from_ms:
+                self._save(key, _Checkpoint.take(t, own, st))
+                saved = True
             if series.calls[i] < s.min_calls:
                 continue  # too few calls to say anything: neither counts nor breaks a run
-            t = int(series.minute_ms[i])
             base = self._baseline_idx(own, t)
             source = own
             if len(base) < s.min_history and other is not None:
@@ -161,7 +190,7 @@ class LatencyDetector:
                 if len(idx) >= s.min_history:
                     base, source = idx, other
             if len(base) < s.min_history:
-                own.normal[i] = True  # warm-up: nothing to compare with yet
+                own.normal[i] = not st.in_episode()  # warm-up: nothing to compare with yet
                 continue
             verdicts = {
                 "latency": self._latency(series, i, source, base),
@@ -169,58 +198,35 @@ class LatencyDetector:
             }
             anomalous_any = False
             for kind, (verdict, z, detail) in verdicts.items():
-                ep = state[kind]
-                if verdict == "anomalous":
-                    anomalous_any = True
-                    quiet[kind] = 0
-                    if ep is None:
-                        run[kind].append(i)
-                        if len(run[kind]) >= s.open_after:
-                            first = run[kind][0]
-                            ep = Episode(
-                                kind,
-                                int(series.minute_ms[first]),
-                                int(series.minute_ms[i]) + MINUTE_MS,
-                                opened_ms=int(series.minute_ms[i]) + MINUTE_MS,
-                                minutes=list(run[kind]),
-                                baseline=detail["baseline"],
-                            )
-                            state[kind] = ep
-                            episodes.append(ep)
-                    else:
-                        ep.end_ms = int(series.minute_ms[i]) + MINUTE_MS
-                        ep.minutes.append(i)
-                    if ep is not None and z > ep.peak:
-                        ep.peak, ep.metric = z, detail["metric"]
-                elif verdict == "normal":
-                    run[kind] = []
-                    if ep is not None:
-                        quiet[kind] += 1
-                        if quiet[kind] >= s.close_after:
-                            ep.resolved_ms = int(series.minute_ms[i]) + MINUTE_MS
-                            state[kind] = None
-                            quiet[kind] = 0
-                else:  # in between: keeps an open episode open, does not start one
-                    run[kind] = []
-                    if ep is not None:
-                        quiet[kind] = 0
-            in_episode = any(state[k] is not None for k in state)
-            own.normal[i] = not anomalous_any and not in_episode
+                anomalous_any |= st.step(kind, verdict, z, detail, t, s)
+            own.normal[i] = not anomalous_any and not st.in_episode()
+        if not saved and n:
+            self._save(key, _Checkpoint.take(int(series.minute_ms[-1]) + MINUTE_MS, own, st))
         # Traffic that stops ends an episode too: nothing is slow or failing any more.
         active = series.minute_ms[series.calls >= s.min_calls]
         quiet_from = int(active[-1]) + MINUTE_MS if len(active) else 0
-        for ep in episodes:
+        out = []
+        for ep in st.episodes:
             if ep.resolved_ms is None and at_ms - quiet_from >= s.close_after * MINUTE_MS:
                 ep.resolved_ms = quiet_from + s.close_after * MINUTE_MS
-        for ep in episodes:
-            idx = np.array(ep.minutes)
+            if ep.resolved_ms is not None and ep.resolved_ms <= eval_from_ms:
+                continue
+            idx = np.searchsorted(series.minute_ms, ep.minutes)
+            idx = idx[(idx < n) & (series.minute_ms[np.minimum(idx, n - 1)] == ep.minutes)]
             calls = series.calls[idx]
             ep.observed = {
                 "calls": float(calls.sum()),
                 "error_rate": float(series.errors[idx].sum() / max(calls.sum(), 1)),
                 **{m: float(np.median(series.q[idx, j])) for j, m in enumerate(METRICS)},
             }
-        return [ep for ep in episodes if ep.resolved_ms is None or ep.resolved_ms > eval_from_ms]
+            out.append(ep)
+        return out
+
+    def _save(self, key: tuple[str, str, str], cp: _Checkpoint) -> None:
+        self._checkpoints.pop(key, None)
+        self._checkpoints[key] = cp
+        while len(self._checkpoints) > MAX_CHECKPOINTS:  # the series least recently walked go first
+            self._checkpoints.pop(next(iter(self._checkpoints)))
 
     def _latency(self, series: Series, i: int, source: _Walk, base: np.ndarray) -> tuple[str, float, dict[str, Any]]:
         s = self.s
@@ -228,13 +234,14 @@ class LatencyDetector:
         best_z, best_metric = -math.inf, "p95"
         all_quiet = True
         baseline = {}
+        hist = source.logq[base]
+        centre = np.median(hist, axis=0)
+        spread = np.median(np.abs(hist - centre), axis=0)
         for j, metric in enumerate(METRICS):
             if metric == "p99" and series.calls[i] < 20:
                 continue
-            hist = source.logq[base, j]
-            med = float(np.median(hist))
-            mad = float(np.median(np.abs(hist - med)))
-            scale = max(1.4826 * mad, floor)
+            med = float(centre[j])
+            scale = max(1.4826 * float(spread[j]), floor)
             x = series.q[i, j]
             z = (math.log(max(x, 1e-6)) - med) / scale
             delta = x - math.exp(med)
@@ -254,13 +261,19 @@ class LatencyDetector:
         from scipy import stats
 
         s = self.s
-        calls, errors = series.calls[i], series.errors[i]
+        # errors of the last ``error_window`` minutes: at low traffic a burst gives a few
+        # errors a minute, too few for any one minute to prove anything
+        t = series.minute_ms[i]
+        lo = i
+        while lo > 0 and series.minute_ms[lo - 1] > t - s.error_window * MINUTE_MS:
+            lo -= 1
+        calls, errors = series.calls[lo : i + 1].sum(), series.errors[lo : i + 1].sum()
         p0 = (source.errors[base].sum() + 0.5) / (source.calls[base].sum() + 1.0)
         rate = errors / calls
         tail = float(stats.binom.sf(errors - 1, calls, p0)) if errors > 0 else 1.0
         z = -math.log10(max(tail, 1e-300))
         detail = {"metric": "error_rate", "baseline": {"error_rate": float(p0)}}
-        if errors >= 3 and tail < s.error_p and rate >= p0 + s.error_min_rate:
+        if errors >= 3 and series.errors[i] > 0 and tail < s.error_p and rate >= p0 + s.error_min_rate:
             return "anomalous", z, detail
         if tail > 1e-3 or rate < p0 + s.error_min_rate / 2:
             return "normal", z, detail
@@ -278,3 +291,88 @@ class _Walk:
         self.ok = series.calls >= s.min_calls
         # a pooled series is taken as it is: its minutes count as normal unless its own walk says otherwise
         self.normal = np.ones(len(series.minute_ms), dtype=bool)
+
+    @property
+    def usable(self) -> np.ndarray:
+        return self.normal & self.ok
+
+
+@dataclass
+class _State:
+    """Hysteresis state of a walk: the open episode and the current runs per kind."""
+
+    episodes: list[Episode] = field(default_factory=list)
+    open: dict[str, Episode | None] = field(default_factory=lambda: dict.fromkeys(KINDS))
+    run: dict[str, list[int]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    quiet: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    resume_ms: int = 0  # the first minute not yet walked
+
+    def next_index(self, series: Series) -> int:
+        return int(np.searchsorted(series.minute_ms, self.resume_ms, side="left"))
+
+    def in_episode(self) -> bool:
+        return any(ep is not None for ep in self.open.values())
+
+    def step(self, kind: str, verdict: str, z: float, detail: dict[str, Any], t: int, s: LatencySettings) -> bool:
+        """One minute's verdict for one kind; True when it is anomalous."""
+        ep = self.open[kind]
+        if verdict == "anomalous":
+            self.quiet[kind] = 0
+            if ep is None:
+                self.run[kind].append(t)
+                if len(self.run[kind]) >= s.open_after:
+                    ep = Episode(
+                        kind,
+                        self.run[kind][0],
+                        t + MINUTE_MS,
+                        opened_ms=t + MINUTE_MS,
+                        minutes=list(self.run[kind]),
+                        baseline=detail["baseline"],
+                    )
+                    self.open[kind] = ep
+                    self.episodes.append(ep)
+            else:
+                ep.end_ms = t + MINUTE_MS
+                ep.minutes.append(t)
+            if ep is not None and z > ep.peak:
+                ep.peak, ep.metric = z, detail["metric"]
+            return True
+        self.run[kind] = []
+        if verdict == "normal":
+            if ep is not None:
+                self.quiet[kind] += 1
+                if self.quiet[kind] >= s.close_after:
+                    ep.resolved_ms = t + MINUTE_MS
+                    self.open[kind] = None
+                    self.quiet[kind] = 0
+        elif ep is not None:  # in between: keeps an open episode open, does not start one
+            self.quiet[kind] = 0
+        return False
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    """A walk stopped before ``minute_ms``: its state and the normal flags of earlier minutes."""
+
+    minute_ms: int
+    minutes: np.ndarray
+    normal: np.ndarray
+    state: _State
+
+    @staticmethod
+    def take(minute_ms: int, walk: _Walk, st: _State) -> _Checkpoint:
+        kept = walk.minutes < minute_ms
+        state = copy.deepcopy(st)
+        state.episodes = [ep for ep in state.episodes if ep.resolved_ms is None or ep.resolved_ms > minute_ms]
+        state.resume_ms = minute_ms
+        return _Checkpoint(minute_ms, walk.minutes[kept].copy(), walk.normal[kept].copy(), state)
+
+    def restore(self, walk: _Walk) -> _State:
+        """Copies the flags into ``walk`` (minutes the checkpoint never saw stay normal)."""
+        before = walk.minutes < self.minute_ms
+        pos = np.searchsorted(self.minutes, walk.minutes[before])
+        pos = np.minimum(pos, max(len(self.minutes) - 1, 0))
+        if len(self.minutes):
+            seen = self.minutes[pos] == walk.minutes[before]
+            walk.normal[np.flatnonzero(before)[seen]] = self.normal[pos[seen]]
+        return copy.deepcopy(self.state)

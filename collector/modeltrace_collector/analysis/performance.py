@@ -7,7 +7,8 @@ when the labels are strings or a few whole numbers.
 Without it: a confidence-based estimate of accuracy (NannyML's CBPE idea). Each call's score
 (the model's probability for its predicted class) is mapped to the accuracy observed at that
 score where labels exist (decile calibration), else taken as is; the expected accuracy is
-their mean and its 95% interval comes from the Poisson-binomial variance sum p(1 - p).
+their mean. Its 95% interval adds the Poisson-binomial variance of the outcomes, sum p(1 - p),
+and the sampling error of each calibrated accuracy (n^2 p(1 - p) / labelled calls at that score).
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ class Performance:
             if cal is not None and cal[0] >= 30:
                 p = cal[1]  # observed accuracy at this score
                 g["expected"] += n * p
-                g["variance"] += n * p * (1 - p)
+                # the calls' own outcomes, plus the error of p itself (measured on cal[0] calls)
+                g["variance"] += n * p * (1 - p) + n * n * p * (1 - p) / cal[0]
                 g["calibrated_n"] += n
             else:
                 g["expected"] += score_sum

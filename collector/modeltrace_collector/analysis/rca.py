@@ -20,6 +20,8 @@ new capacity) rank above symptoms that merely correlate with them.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -185,8 +187,7 @@ class RootCause:
                 delta = float(d["window_p99_ms"]) - totals["baseline_p99_ms"]
                 text += f"; p99 {float(d['window_p99_ms']):.1f} ms ({delta:+.1f} ms)"
             if change:
-                ago = (win_start - seen) / 60_000
-                text += f"; first seen {abs(ago):.0f} min {'before' if ago >= 0 else 'after'} the window began"
+                text += f"; first seen {_when_first_seen(seen, win_start)}"
             out.append(
                 {
                     "type": "change" if change else "attribute",
@@ -322,3 +323,12 @@ class RootCause:
     def _hotspots(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         rows = self._q("rca_hotspots", params)
         return self._location(rows, "function", "profiled_calls", "self_ms", "function")
+
+
+def _when_first_seen(seen_ms: int, start_ms: int) -> str:
+    """When a value first appeared, relative to the start of the trouble."""
+    clock = dt.datetime.fromtimestamp(seen_ms / 1000, dt.timezone.utc).strftime("%H:%M UTC")
+    ago = round((start_ms - seen_ms) / 60_000)
+    if ago == 0:
+        return f"at {clock}, as the trouble began"
+    return f"at {clock}, {abs(ago)} min {'before' if ago > 0 else 'after'} the trouble began"

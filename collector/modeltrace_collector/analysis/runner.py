@@ -41,6 +41,8 @@ def settings_from_config(config: Any) -> tuple[DriftSettings, LatencySettings, R
         open_after=a["open_after_minutes"],
         close_after=a["close_after_minutes"],
         min_relative=a["min_relative"],
+        season_days=a["season_days"],
+        error_window=a["error_window_minutes"],
     )
     return drift, latency, RcaSettings(baseline_seconds=a["rca_baseline_seconds"])
 
@@ -73,7 +75,7 @@ class Analyzer:
         s = self.latency_settings
         at_ms = at_ms if at_ms is not None else int(time.time() * 1000)
         at_ms -= at_ms % MINUTE_MS  # whole minutes only: the current one is still filling
-        history = max(s.baseline_seconds, 2 * 86400 if s.season_days else 0) + s.evaluate_seconds
+        history = max(s.baseline_seconds, s.season_days * 86400) + s.evaluate_seconds
         start = at_ms - int(history * 1000)
         eval_from = at_ms - int(s.evaluate_seconds * 1000)
         series = load_series(self.store, start, at_ms, model)
@@ -99,8 +101,14 @@ class Analyzer:
                     "detected_at_ms": ep.opened_ms,
                 }
                 if ep.kind == "latency":
+                    shown = [m for m in ("p50", "p95", "p99") if m in ep.baseline]
                     evidence["summary"] = (
-                        f"{ep.metric} {ep.observed.get(ep.metric, 0):.1f} ms vs baseline {ep.baseline.get(ep.metric, 0):.1f} ms"
+                        "/".join(shown)
+                        + " "
+                        + " / ".join(f"{ep.observed.get(m, 0):.3g}" for m in shown)
+                        + " ms vs baseline "
+                        + " / ".join(f"{ep.baseline[m]:.3g}" for m in shown)
+                        + " ms"
                     )
                 else:
                     evidence["summary"] = (

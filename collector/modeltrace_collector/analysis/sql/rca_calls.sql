@@ -2,6 +2,7 @@
 -- target (slow, or failed for an error anomaly) or not. Shared by the RCA queries below as
 -- a sub-query.
 SELECT
+    TraceId,
     SpanId,
     Timestamp,
     Duration,

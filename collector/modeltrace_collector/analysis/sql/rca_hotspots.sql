@@ -7,7 +7,8 @@ SELECT
     any(profiled.n) AS profiled_calls,
     any(profiled.parent_ms) AS parent_ms
 FROM {db}.ml_hotspots AS h
-INNER JOIN (SELECT SpanId, target FROM ({calls}) WHERE ProfileSampled AND (target OR NOT in_window)) AS p ON h.SpanId = p.SpanId
+INNER JOIN (SELECT TraceId, SpanId, target FROM ({calls}) WHERE ProfileSampled AND (target OR NOT in_window)) AS p
+    ON h.TraceId = p.TraceId AND h.SpanId = p.SpanId
 INNER JOIN (
     SELECT target, count() AS n, sum(Duration) / 1e6 AS parent_ms FROM ({calls})
     WHERE ProfileSampled AND (target OR NOT in_window) GROUP BY target

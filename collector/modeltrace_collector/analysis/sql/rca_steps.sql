@@ -7,7 +7,8 @@ SELECT
     any(parents.n) AS parents,
     any(parents.parent_ms) AS parent_ms
 FROM {db}.otel_traces AS c
-INNER JOIN (SELECT SpanId, target, in_window FROM ({calls}) WHERE target OR NOT in_window) AS p ON c.ParentSpanId = p.SpanId
+INNER JOIN (SELECT TraceId, SpanId, target, in_window FROM ({calls}) WHERE target OR NOT in_window) AS p
+    ON c.TraceId = p.TraceId AND c.ParentSpanId = p.SpanId
 INNER JOIN (
     SELECT target, count() AS n, sum(Duration) / 1e6 AS parent_ms FROM ({calls}) WHERE target OR NOT in_window GROUP BY target
 ) AS parents ON parents.target = p.target

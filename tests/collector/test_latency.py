@@ -1,0 +1,122 @@
+"""The latency and error-rate detector on per-minute series with known faults."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from modeltrace_collector.analysis.latency import DAY_MS, MINUTE_MS, LatencyDetector, LatencySettings, Series
+
+T0 = 1_790_000_000_000 - 1_790_000_000_000 % DAY_MS  # midnight UTC
+
+
+def series(
+    minutes: int,
+    calls: float = 24,
+    p50: float = 10.0,
+    seed: int = 0,
+    slow: dict[int, float] | None = None,
+    errors: dict[int, float] | None = None,
+    version: str = "1",
+) -> Series:
+    """A steady series with multiplicative noise; ``slow`` maps minute -> latency factor."""
+    rng = np.random.default_rng(seed)
+    factor = np.ones(minutes)
+    for k, f in (slow or {}).items():
+        factor[k] = f
+    q = np.outer(factor, [p50, 1.5 * p50, 2 * p50]) * np.exp(rng.normal(0, 0.05, (minutes, 1)))
+    err = np.zeros(minutes)
+    for k, e in (errors or {}).items():
+        err[k] = e
+    return Series(
+        "m", version, "predict", T0 + np.arange(minutes, dtype=np.int64) * MINUTE_MS, np.full(minutes, calls), err, q
+    )
+
+
+def at(minute: int) -> int:
+    return T0 + minute * MINUTE_MS
+
+
+def test_a_slowdown_opens_one_episode_and_resolves_after_quiet_minutes() -> None:
+    slow = dict.fromkeys(range(200, 220), 3.0)
+    s = series(240, slow=slow)
+    eps = LatencyDetector(LatencySettings()).detect(s, None, at(0), at(240))
+    assert len(eps) == 1
+    ep = eps[0]
+    assert (ep.kind, ep.start_ms, ep.opened_ms) == ("latency", at(200), at(202))
+    assert ep.end_ms == at(220)
+    assert ep.resolved_ms == at(225)  # five normal minutes after the last slow one
+    assert ep.observed["p50"] == pytest.approx(30, rel=0.15)
+    assert ep.baseline["p50"] == pytest.approx(10, rel=0.1)
+
+
+def test_steady_noise_opens_nothing() -> None:
+    for seed in range(5):
+        s = series(600, seed=seed)
+        assert LatencyDetector(LatencySettings()).detect(s, None, at(0), at(600)) == []
+
+
+def test_a_long_incident_stays_one_open_episode() -> None:
+    """Anomalous minutes never enter the baseline, so after hours it is still anomalous."""
+    slow = dict.fromkeys(range(100, 700), 2.0)
+    eps = LatencyDetector(LatencySettings(baseline_seconds=3600)).detect(series(700, slow=slow), None, at(0), at(700))
+    assert len(eps) == 1
+    assert eps[0].start_ms == at(100) and eps[0].resolved_ms is None
+    assert len(eps[0].minutes) == 600
+
+
+def test_daily_seasonality_is_learnt() -> None:
+    """A busy hour at 12:00 every day is normal by day 4; the same slowdown at 03:00 is not."""
+    days = 4
+    minutes = days * 1440
+    daily_peak = {d * 1440 + m: 2.0 for d in range(days) for m in range(720, 780)}
+    s = series(minutes, slow=daily_peak, seed=3)
+    det = LatencyDetector(LatencySettings())
+    last_day = (days - 1) * 1440
+    eps = det.detect(s, None, at(last_day), at(minutes))
+    assert eps == [], [(ep.start_ms - T0) / MINUTE_MS for ep in eps]
+    # the same shape without history (a single day) is an anomaly
+    one_day = series(1440, slow={m: 2.0 for m in range(720, 780)}, seed=3)
+    eps = LatencyDetector(LatencySettings()).detect(one_day, None, at(0), at(1440))
+    assert len(eps) == 1 and eps[0].start_ms == at(720)
+    # and on day 4 a slowdown at 03:00, which the earlier days never had, is found
+    unusual = dict(daily_peak)
+    unusual.update({last_day + m: 2.0 for m in range(180, 200)})
+    eps = LatencyDetector(LatencySettings()).detect(series(minutes, slow=unusual, seed=3), None, at(last_day), at(minutes))
+    assert [ep.start_ms for ep in eps] == [at(last_day + 180)]
+
+
+def test_resumed_walks_find_what_full_walks_find() -> None:
+    slow = {**dict.fromkeys(range(300, 330), 3.0), **dict.fromkeys(range(400, 402), 4.0), **dict.fromkeys(range(500, 560), 1.8)}
+    errors = dict.fromkeys(range(450, 460), 6)
+    s = series(600, slow=slow, errors=errors, seed=7)
+    settings = LatencySettings(evaluate_seconds=1800)
+    resumed = LatencyDetector(settings)
+    for end in range(240, 601, 7):
+        part = Series(s.model, s.version, s.operation, s.minute_ms[:end], s.calls[:end], s.errors[:end], s.q[:end])
+        eval_from = at(end) - int(settings.evaluate_seconds * 1000)
+        fresh = LatencyDetector(settings).detect(part, None, eval_from, at(end), resume=False)
+        again = resumed.detect(part, None, eval_from, at(end))
+        summary = [(e.kind, e.start_ms, e.end_ms, e.opened_ms, e.resolved_ms, round(e.peak, 9)) for e in fresh]
+        assert summary == [(e.kind, e.start_ms, e.end_ms, e.opened_ms, e.resolved_ms, round(e.peak, 9)) for e in again]
+        assert [e.observed for e in fresh] == [e.observed for e in again]
+
+
+def test_an_error_burst_at_low_traffic_is_found_within_minutes() -> None:
+    """Six calls a minute with two failing: no single minute proves it, three minutes do."""
+    s = series(200, calls=6, errors=dict.fromkeys(range(150, 170), 2))
+    eps = LatencyDetector(LatencySettings()).detect(s, None, at(0), at(200))
+    assert [ep.kind for ep in eps] == ["error_rate"]
+    assert at(150) <= eps[0].start_ms and eps[0].opened_ms <= at(154)
+    assert eps[0].observed["error_rate"] == pytest.approx(2 / 6)
+
+
+def test_a_new_version_is_judged_against_the_traffic_it_replaces() -> None:
+    old = series(200, seed=1, version="")
+    new = series(10, p50=25.0, seed=2, version="2")
+    new.minute_ms = new.minute_ms + 200 * MINUTE_MS
+    det = LatencyDetector(LatencySettings())
+    eps = det.detect(new, old, at(200), at(210))
+    assert len(eps) == 1 and eps[0].start_ms == at(200)
+    # without the other versions' traffic a new version has nothing to be compared with
+    assert LatencyDetector(LatencySettings()).detect(new, None, at(200), at(210)) == []
