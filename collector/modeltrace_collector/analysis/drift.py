@@ -167,19 +167,24 @@ class DriftAnalyzer:
         few_values = [p for p in both if p["distinct_values"] <= 5]
         by_name = {p["feature"]: p for p in profile}
         if continuous:
-            big = any(max(p["n_ref"], p["n_cur"]) > KS_EXACT_MAX for p in continuous)
-            numeric = self.store.query(
-                sql("drift_numeric", db, source=num_source, ks_method="asymp" if big else "exact"),
-                {
-                    **params,
-                    "edges": [list(p["edges"]) for p in continuous],
-                    "ref_min": [_finite(p["ref_min"]) for p in continuous],
-                    "ref_max": [_finite(p["ref_max"]) for p in continuous],
-                    "features": [p["feature"] for p in continuous],
-                },
+            # ClickHouse's exact KS p-value (as scipy's 'auto' mode) where the samples are small
+            exact = all(max(p["n_ref"], p["n_cur"]) <= KS_EXACT_MAX for p in continuous)
+            feature_params = {
+                **params,
+                "features": [p["feature"] for p in continuous],
+                "n_ref": [float(p["n_ref"]) for p in continuous],
+                "n_cur": [float(p["n_cur"]) for p in continuous],
+                "ref_min": [_finite(p["ref_min"]) for p in continuous],
+                "ref_max": [_finite(p["ref_max"]) for p in continuous],
+                "edges": [e for p in continuous for e in list(p["edges"]) + [math.inf] * (9 - len(p["edges"]))],
+                "bins": [len(p["edges"]) + 1 for p in continuous],
+            }
+            ks_exact = "kolmogorovSmirnovTest('two-sided', 'exact')(value, tag).2" if exact else "nan"
+            rows = self.store.query(
+                sql("drift_numeric", db, source=num_source, ks_exact=ks_exact), feature_params
             ).named_results()
-            for row in numeric:
-                out.append(self._numeric_result(model, by_name[row["feature"]], row, big))
+            for row in rows:
+                out.append(self._numeric_result(model, by_name[row["feature"]], row))
         if few_values:
             out.extend(
                 self._categorical(
@@ -231,17 +236,14 @@ class DriftAnalyzer:
         )
         return result
 
-    def _numeric_result(
-        self, model: str, prof: dict[str, Any], row: dict[str, Any], asymptotic: bool
-    ) -> dict[str, Any]:
+    def _numeric_result(self, model: str, prof: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
         from scipy import stats
 
         n, m = int(row["n"]), int(row["m"])
-        ks = row["ks"]
-        ks_d, ks_p = (ks["d_statistic"], ks["p_value"]) if isinstance(ks, dict) else ks
-        ks_d = float(ks_d)
-        # asymptotic: scipy's two-sided p-value for the statistic ClickHouse computed
-        ks_p = float(stats.kstwo.sf(ks_d, round(n * m / (n + m)))) if asymptotic else float(ks_p)
+        ks_d = float(row["ks_statistic"])
+        ks_p = float(row["ks_exact"])
+        if math.isnan(ks_p):  # large samples: scipy's asymptotic two-sided p-value for the statistic
+            ks_p = float(stats.kstwo.sf(ks_d, round(n * m / (n + m))))
         std = float(prof["ref_std"] or 0.0)
         w = float(row["wasserstein"])
         w_norm = w / std if std > 0 else (0.0 if w == 0 else math.inf)
