@@ -154,7 +154,8 @@ def run(args: argparse.Namespace, base: str) -> int:
         if not args.json:
             print(
                 f"{data['model']} {data['operation']} {data['kind']}: {data['target_calls']} "
-                f"{'failed' if data['kind'] == 'error_rate' else 'slow'} calls from {_when(data['window']['start_ms'])} "
+                f"{'failed' if data['kind'] == 'error_rate' else 'slow'} calls "
+                f"from {_when(data['window']['start_ms'])} "
                 f"to {_when(data['window']['end_ms'])} UTC against {data['baseline']['calls']} baseline calls"
             )
     elif args.command == "performance":

@@ -153,6 +153,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "reference_window_seconds": (_positive(float), 86400.0),
         "min_samples": (_positive(int), 30),
         "drift_share": (_fraction, 0.5),
+        "significance": (_fraction, 0.01),
         "thresholds": (_thresholds, {}),
     },
     "anomaly": {

@@ -45,7 +45,13 @@ def build(seeds: int) -> list[Scenario]:
         for fault in FAULTS:
             out.append(Scenario(fault, 1000 * seed + FAULTS.index(fault), f"{fault}-{seed}", start))
         for shift in DRIFT_SHIFTS:
-            sc = Scenario("drift_only", 1000 * seed + 100 + DRIFT_SHIFTS.index(shift), f"drift-{shift}-{seed}", start, drift_shift=shift)
+            sc = Scenario(
+                "drift_only",
+                1000 * seed + 100 + DRIFT_SHIFTS.index(shift),
+                f"drift-{shift}-{seed}",
+                start,
+                drift_shift=shift,
+            )
             out.append(sc)
     return out
 
@@ -66,7 +72,8 @@ def evaluate(seeds: int) -> None:
             collector.wait_stored("ml_predictions", total, timeout=600)
             time.sleep(2)
             print(
-                f"{len(scenarios)} scenarios, {total} calls ({4 * total} spans) stored in {time.perf_counter() - t:.0f} s"
+                f"{len(scenarios)} scenarios, {total} calls ({4 * total} spans) "
+                f"stored in {time.perf_counter() - t:.0f} s"
             )
             results = [run_scenario(collector, sc) for sc in scenarios]
         finally:
@@ -166,10 +173,12 @@ def report(results: list[dict[str, Any]]) -> None:
     print(f"root cause top-1 at first detection  {top1_first}/{detected} = {top1_first / max(detected, 1):.0%}")
     print(f"findings on no-fault controls  {control_alerts}   (target 0)")
     print(
-        f"drift recall, PSI >= 0.2    {shifted_hits}/{shifted_total} = {shifted_hits / max(shifted_total, 1):.0%}   (target >= 95%)"
+        f"drift recall, PSI >= 0.2    {shifted_hits}/{shifted_total} = "
+        f"{shifted_hits / max(shifted_total, 1):.0%}   (target >= 95%)"
     )
     print(
-        f"drift false-positive rate   {clean_flags}/{clean_total} = {clean_flags / max(clean_total, 1):.1%} of unshifted features"
+        f"drift false-positive rate   {clean_flags}/{clean_total} = "
+        f"{clean_flags / max(clean_total, 1):.1%} of unshifted features"
     )
     print(f"shifts with PSI < 0.2 (psi, flagged): {sorted(small)}")
     print(f"analysis run time per model  median {np.median(runs):.2f} s, max {max(runs):.2f} s")

@@ -82,12 +82,18 @@ def test_daily_seasonality_is_learnt() -> None:
     # and on day 4 a slowdown at 03:00, which the earlier days never had, is found
     unusual = dict(daily_peak)
     unusual.update({last_day + m: 2.0 for m in range(180, 200)})
-    eps = LatencyDetector(LatencySettings()).detect(series(minutes, slow=unusual, seed=3), None, at(last_day), at(minutes))
+    eps = LatencyDetector(LatencySettings()).detect(
+        series(minutes, slow=unusual, seed=3), None, at(last_day), at(minutes)
+    )
     assert [ep.start_ms for ep in eps] == [at(last_day + 180)]
 
 
 def test_resumed_walks_find_what_full_walks_find() -> None:
-    slow = {**dict.fromkeys(range(300, 330), 3.0), **dict.fromkeys(range(400, 402), 4.0), **dict.fromkeys(range(500, 560), 1.8)}
+    slow = {
+        **dict.fromkeys(range(300, 330), 3.0),
+        **dict.fromkeys(range(400, 402), 4.0),
+        **dict.fromkeys(range(500, 560), 1.8),
+    }
     errors = dict.fromkeys(range(450, 460), 6)
     s = series(600, slow=slow, errors=errors, seed=7)
     settings = LatencySettings(evaluate_seconds=1800)

@@ -58,7 +58,9 @@ def test_classification_metrics_match_sklearn(store) -> None:
     x, y = make_classification(600, n_features=6, n_informative=4, n_classes=3, random_state=0)
     clf = LogisticRegression(max_iter=500).fit(x[:200], y[:200])
     predict = {
-        v: modeltrace.trace_model(name="clf", version=v, output="scores", profile_rate=0, profile_after_slow=0)(clf.predict_proba)
+        v: modeltrace.trace_model(name="clf", version=v, output="scores", profile_rate=0, profile_after_slow=0)(
+            clf.predict_proba
+        )
         for v in ("1", "2")
     }
     truth: dict[tuple[str, int], tuple[list[int], list[int]]] = {}
@@ -113,7 +115,9 @@ def test_estimated_accuracy_without_labels_covers_the_real_accuracy(store) -> No
     scores (calibrated on the first hour) and its interval holds the accuracy it really had."""
     x, y = make_classification(3200, n_features=8, n_informative=3, n_classes=2, flip_y=0.1, random_state=2)
     clf = LogisticRegression(max_iter=500).fit(x[:800], y[:800])
-    predict = modeltrace.trace_model(name="cbpe", version="1", output="scores", profile_rate=0, profile_after_slow=0)(clf.predict_proba)
+    predict = modeltrace.trace_model(name="cbpe", version="1", output="scores", profile_rate=0, profile_after_slow=0)(
+        clf.predict_proba
+    )
     hidden_pred, hidden_true = [], []
     with Recorder(store):
         for i in range(800, 3200):

@@ -23,10 +23,16 @@ from .sqlfiles import sql
 
 NUMERIC_TESTS = ("ks", "wasserstein", "psi", "js", "chisquare")
 P_VALUE_TESTS = ("ks", "chisquare")
-DEFAULT_THRESHOLDS = {"ks": 0.05, "chisquare": 0.05, "wasserstein": 0.1, "psi": 0.1, "js": 0.1}
+# Evidently's thresholds, but 0.01 rather than 0.05 for the p-value tests: the collector tests
+# every minute over overlapping windows, and at 0.05 a model of a few features drifts by chance
+# about once a day.
+DEFAULT_THRESHOLDS = {"ks": 0.01, "chisquare": 0.01, "wasserstein": 0.1, "psi": 0.1, "js": 0.1}
 # scipy's ks_2samp computes the exact p-value up to this sample size ('auto'), asymptotic above.
 KS_EXACT_MAX = 10_000
-SIGNIFICANCE = 0.05
+# A drift that was found stays found until it is clearly gone: its adjusted p-value above this
+# many times the significance, or its distance below this share of the threshold.
+HOLD_P_FACTOR = 5.0
+HOLD_SCORE_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class DriftSettings:
     reference_window: float = 86400.0
     min_samples: int = 30
     drift_share: float = 0.5
+    significance: float = 0.01
     thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def rule(self, model: str, feature: str) -> dict[str, Any]:
@@ -341,13 +348,18 @@ class DriftAnalyzer:
         gates = [f["metrics"].get("ks_pvalue", f["metrics"].get("chisquare_pvalue", 1.0)) for f in tested]
         for f, adjusted in zip(tested, holm([float(p) for p in gates])):
             f["adjusted_p"] = adjusted
+        alpha = self.settings.significance
         for f in features:
             if not f["tested"]:
-                f["drifted"] = False
+                f["drifted"] = f["holding"] = False
             elif f["p_value_test"]:
                 f["drifted"] = f["adjusted_p"] < f["threshold"]
+                f["holding"] = f["adjusted_p"] < HOLD_P_FACTOR * f["threshold"]
             else:
-                f["drifted"] = f["score"] >= f["threshold"] and f["adjusted_p"] < SIGNIFICANCE
+                f["drifted"] = f["score"] >= f["threshold"] and f["adjusted_p"] < alpha
+                f["holding"] = (
+                    f["score"] >= HOLD_SCORE_SHARE * f["threshold"] and f["adjusted_p"] < HOLD_P_FACTOR * alpha
+                )
             f["quality"] = quality_issues(f)
         inputs = [f for f in tested if f["side"] == "input"]
         share = sum(f["drifted"] for f in inputs) / len(inputs) if inputs else 0.0

@@ -71,7 +71,8 @@ class Performance:
         rows = self.store.query(
             f"SELECT DISTINCT arrayJoin(arrayConcat(NumFeature, CatFeature)) FROM `{self.store.database}`.ml_features "
             "WHERE ModelName = {model:String} AND Side = 'output' "
-            "AND Timestamp >= fromUnixTimestamp64Milli({start:Int64}) AND Timestamp < fromUnixTimestamp64Milli({end:Int64}) LIMIT 50",
+            "AND Timestamp >= fromUnixTimestamp64Milli({start:Int64}) "
+            "AND Timestamp < fromUnixTimestamp64Milli({end:Int64}) LIMIT 50",
             params,
         ).result_rows
         names = [r[0] for r in rows]

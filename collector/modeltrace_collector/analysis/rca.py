@@ -21,7 +21,6 @@ new capacity) rank above symptoms that merely correlate with them.
 from __future__ import annotations
 
 import datetime as dt
-
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -216,7 +215,8 @@ class RootCause:
         for i, a in enumerate(picked):
             for b in picked[i + 1 :]:
                 row = self.store.query(
-                    f"SELECT countIf(target), countIf(NOT target), countIf(NOT in_window) FROM ({sql('rca_calls', self.store.database)}) "
+                    "SELECT countIf(target), countIf(NOT target), countIf(NOT in_window) "
+                    f"FROM ({sql('rca_calls', self.store.database)}) "
                     f"WHERE {self._match('a')} AND {self._match('b')}",
                     {
                         **params,
@@ -241,7 +241,8 @@ class RootCause:
                         "change": a["change"] or b["change"],
                         **stats,
                         "evidence": f"{a['dimension']}={a['value']} on {b['dimension']}={b['value']} carries "
-                        f"{_pct(stats['target_share'])} of {what} calls vs {_pct(stats['normal_share'])} of normal calls",
+                        f"{_pct(stats['target_share'])} of {what} calls "
+                        f"vs {_pct(stats['normal_share'])} of normal calls",
                     }
                 )
         return out
@@ -249,7 +250,8 @@ class RootCause:
     @staticmethod
     def _match(side: str) -> str:
         return (
-            f"multiIf({{dim_{side}:String}} = 'model.version', ModelVersion, {{dim_{side}:String}} = 'host.name', HostName, "
+            f"multiIf({{dim_{side}:String}} = 'model.version', ModelVersion, "
+            f"{{dim_{side}:String}} = 'host.name', HostName, "
             f"{{dim_{side}:String}} = 'input.rows', {ROWS_BUCKET}, "
             f"ResourceAttributes[{{dim_{side}:String}}]) = {{val_{side}:String}}"
         )
@@ -311,7 +313,8 @@ class RootCause:
                     "score": explained - usual,
                     "explained": explained,
                     "baseline_time_share": usual,
-                    "evidence": f"{label} {name}: {step_b:.1f} -> {step_t:.1f} ms per call ({step_t - step_b:+.1f} ms), "
+                    "evidence": f"{label} {name}: {step_b:.1f} -> {step_t:.1f} ms per call "
+                    f"({step_t - step_b:+.1f} ms), "
                     f"{_pct(explained)} of the latency growth while it takes {_pct(usual)} of baseline time",
                 }
             )

@@ -29,6 +29,7 @@ def settings_from_config(config: Any) -> tuple[DriftSettings, LatencySettings, R
         reference_window=d["reference_window_seconds"],
         min_samples=d["min_samples"],
         drift_share=d["drift_share"],
+        significance=d["significance"],
         thresholds=dict(d["thresholds"]),
     )
     latency = LatencySettings(
@@ -149,13 +150,20 @@ class Analyzer:
     def active_versions(self, end_ms: int, window: float, model: str = "") -> list[tuple[str, str]]:
         rows = self.store.query(
             f"SELECT DISTINCT ModelName, ModelVersion FROM `{self.store.database}`.ml_features "
-            "WHERE Timestamp >= fromUnixTimestamp64Milli({s:Int64}) AND Timestamp < fromUnixTimestamp64Milli({e:Int64}) "
+            "WHERE Timestamp >= fromUnixTimestamp64Milli({s:Int64}) "
+            "AND Timestamp < fromUnixTimestamp64Milli({e:Int64}) "
             "AND ({model:String} = '' OR ModelName = {model:String}) ORDER BY ModelName, ModelVersion",
             {"s": end_ms - int(window * 1000), "e": end_ms, "model": model},
         ).result_rows
         return [(r[0], r[1]) for r in rows]
 
-    def drift_findings(self, at_ms: int, model: str = "") -> tuple[list[Finding], set[tuple[str, str]]]:
+    def drift_findings(
+        self, at_ms: int, model: str = "", open_now: list[Finding] | None = None
+    ) -> tuple[list[Finding], set[tuple[str, str]]]:
+        """Drift, dataset drift and data-quality findings of the versions active before ``at_ms``.
+        A drift among ``open_now`` stays while it holds (``holding``), even below the bar
+        that opens one: one shift is one finding, not one per crossing of the threshold."""
+        held = {f.key() for f in open_now or [] if f.kind == "drift"}
         out: list[Finding] = []
         scope = set()
         for m, version in self.active_versions(at_ms, self.drift.settings.window, model):
@@ -167,7 +175,7 @@ class Analyzer:
             win = report["window"]
             for f in report["features"]:
                 subject = f"{f['side']}.{f['feature']}"
-                if f["drifted"]:
+                if f["drifted"] or (f["holding"] and ("drift", m, version, "", subject) in held):
                     score = float(f["score"])
                     far = (score < f["threshold"] / 100) if f["p_value_test"] else (score >= 2 * f["threshold"])
                     out.append(
@@ -257,8 +265,9 @@ class Analyzer:
             # with a model filter, only that model's open findings may be resolved
             scope = None if not model else {(f.model, f.version) for f in known.values() if f.model == model}
             events = self.findings.reconcile(ANOMALY_KINDS, anomalies, now_ms, scope, existing=list(known.values()))
-            drift, scope = self.drift_findings(now_ms, model)
-            events += self.findings.reconcile(DRIFT_KINDS, drift, now_ms, scope)
+            open_drift = self.findings.open_findings(DRIFT_KINDS)
+            drift, scope = self.drift_findings(now_ms, model, open_drift)
+            events += self.findings.reconcile(DRIFT_KINDS, drift, now_ms, scope, existing=open_drift)
             self.last_run = {
                 "at_ms": now_ms,
                 "seconds": round(time.perf_counter() - started, 3),

@@ -19,7 +19,8 @@ ROWS_BUCKET = "if(InputRows <= 1, '1', concat('<= ', toString(toUInt64(exp2(ceil
 _FRAGMENTS = {
     "{ROWS_BUCKET}": ROWS_BUCKET,
     "{PSI}": (
-        "arraySum((a, b) -> (if(b = 0, 1e-4, b) - if(a = 0, 1e-4, a)) * log(if(b = 0, 1e-4, b) / if(a = 0, 1e-4, a)), p, q)"
+        "arraySum((a, b) -> (if(b = 0, 1e-4, b) - if(a = 0, 1e-4, a))"
+        " * log(if(b = 0, 1e-4, b) / if(a = 0, 1e-4, a)), p, q)"
     ),
     "{JS}": (
         "sqrt(greatest(0, arraySum((a, b) -> if(a > 0, a * log(2 * a / (a + b)), 0)"

@@ -137,9 +137,11 @@ def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: 
         if method == "POST":
             return 201, store_reference(api, body)
         rows = svc.store.query(
-            f"SELECT ReferenceId AS reference_id, ModelName AS model, ModelVersion AS version, any(Source) AS source, "
-            "max(CreatedAt) AS created, groupArray(Side || '.' || Feature) AS features, max(length(NumValue) + length(CatValue)) AS rows "
-            f"FROM `{svc.store.database}`.ml_references FINAL WHERE ({{model:String}} = '' OR ModelName = {{model:String}}) "
+            "SELECT ReferenceId AS reference_id, ModelName AS model, ModelVersion AS version, "
+            "any(Source) AS source, max(CreatedAt) AS created, groupArray(Side || '.' || Feature) AS features, "
+            "max(length(NumValue) + length(CatValue)) AS rows "
+            f"FROM `{svc.store.database}`.ml_references FINAL "
+            "WHERE ({model:String} = '' OR ModelName = {model:String}) "
             "GROUP BY reference_id, model, version ORDER BY created DESC LIMIT 100",
             {"model": model},
         )
