@@ -10,6 +10,9 @@ three child steps: ``fetch_features``, ``predict`` and ``postprocess``. Faults:
 * slow_step: fetch_features becomes 6x slower everywhere;
 * batch_surge: a third of the calls carry 64-256 rows, and predict time grows with rows;
 * error_burst: node-2 fails 40% of its calls;
+
+``strength`` scales each effect: at 0.3 the slow version, host or step is 1.6x, 1.6x and
+2.5x slower, and node-2 fails 12% of its calls.
 * drift_only: f2 shifts by ``drift_shift`` sd with no effect on latency;
 * control: nothing changes.
 """
@@ -51,6 +54,7 @@ class Scenario:
     fault_minutes: int = 20
     calls_per_minute: int = 24
     drift_shift: float = 2.0
+    strength: float = 1.0  # 1: the faults described above; smaller: milder versions of them
 
     @property
     def fault_start_ns(self) -> int:
@@ -87,17 +91,18 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
         rows = 1
         if faulty and sc.fault == "batch_surge" and rng.random() < 1 / 3:
             rows = int(rng.integers(64, 257))
+        k = sc.strength
         noise = float(rng.lognormal(0, 0.15))
-        fetch = 3.0 * noise * (6 if faulty and sc.fault == "slow_step" else 1)
-        predict = 8.0 * noise * (1 + 0.05 * (rows - 1))
+        fetch = 3.0 * noise * (1 + 5 * k if faulty and sc.fault == "slow_step" else 1)
+        predict = 8.0 * noise * (1 + 0.05 * (k if faulty else 1) * (rows - 1))
         if faulty and sc.fault == "version_regression":
-            predict *= 3
+            predict *= 1 + 2 * k
         if faulty and sc.fault == "drifted_feature" and x[2] > 1.5:
-            predict *= 1 + 1.5 * (x[2] - 1.5)
+            predict *= 1 + 1.5 * k * (x[2] - 1.5)
         post = 1.0 * noise
-        scale = 3.0 if faulty and sc.fault == "slow_host" and host == "node-3" else 1.0
+        scale = 1 + 2 * k if faulty and sc.fault == "slow_host" and host == "node-3" else 1.0
         fetch, predict, post = fetch * scale, predict * scale, post * scale
-        failed = faulty and sc.fault == "error_burst" and host == "node-2" and rng.random() < 0.4
+        failed = faulty and sc.fault == "error_burst" and host == "node-2" and rng.random() < 0.4 * k
         trace_id = rng.bytes(16)
         root_id = rng.bytes(8)
         total_ms = fetch + predict + post + 0.2

@@ -152,3 +152,31 @@ def test_dataset_drift_share_thresholds_and_overrides(store):
 def test_holm_adjustment():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert holm([]) == []
+
+
+def test_an_open_drift_holds_until_clearly_gone(store):
+    """A feature just under the bar that opens a drift keeps an open finding open; far under
+    it, or with no finding open, nothing is reported."""
+    from modeltrace_collector.analysis.findings import Finding
+    from modeltrace_collector.analysis.runner import Analyzer
+
+    rng = np.random.default_rng(5)
+    insert_values(store, T0, "m", "1", "input", num={"x": rng.normal(0, 1, 3000)}, spans=1000)
+    insert_values(store, T0 + dt.timedelta(hours=2), "m", "1", "input", num={"x": rng.normal(0.5, 1, 2000)}, spans=1000)
+    end = ms(T0) + 3 * HOUR_MS
+    settings = DriftSettings(window=3600, reference_window=7200)
+    psi = next(f for f in DriftAnalyzer(store, settings).analyze("m", "1", end_ms=end)["features"])["metrics"]["psi"]
+    assert psi > 0.1
+
+    def findings(threshold: float, open_now: list[Finding]) -> list[str]:
+        rules = {"m": {"test": "psi", "threshold": threshold}}
+        rule = DriftSettings(window=3600, reference_window=7200, thresholds=rules)
+        out, scope = Analyzer(store, drift=rule).drift_findings(end, "m", open_now)
+        assert scope == {("m", "1")}
+        return [f.subject for f in out if f.kind == "drift"]
+
+    opened = Finding("drift", "m", "1", "", "input.x", psi, psi, "warning", end - HOUR_MS, end)
+    assert findings(psi * 0.9, []) == ["input.x"]  # over the threshold: drift
+    assert findings(psi * 1.1, []) == []  # just under it: not enough to open one
+    assert findings(psi * 1.1, [opened]) == ["input.x"]  # but an open one holds
+    assert findings(psi * 1.5, [opened]) == []  # clearly under it: resolved

@@ -117,6 +117,18 @@ def test_an_error_burst_at_low_traffic_is_found_within_minutes() -> None:
     assert eps[0].observed["error_rate"] == pytest.approx(2 / 6)
 
 
+def test_a_weak_error_burst_is_found_over_the_long_window() -> None:
+    """Two errors every three minutes out of 24 calls a minute (2.8%): never three in the
+    short window, plenty in the long one."""
+    errors = {150 + k: 1 for k in range(50) if k % 3 != 2}
+    eps = LatencyDetector(LatencySettings()).detect(series(200, errors=errors), None, at(0), at(200))
+    assert [ep.kind for ep in eps] == ["error_rate"]
+    assert at(150) <= eps[0].start_ms and eps[0].opened_ms <= at(165)
+    # at a third of that rate it stays quiet
+    rare = {150 + k: 1 for k in range(0, 50, 5)}
+    assert LatencyDetector(LatencySettings()).detect(series(200, errors=rare), None, at(0), at(200)) == []
+
+
 def test_a_new_version_is_judged_against_the_traffic_it_replaces() -> None:
     old = series(200, seed=1, version="")
     new = series(10, p50=25.0, seed=2, version="2")

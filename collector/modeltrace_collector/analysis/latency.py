@@ -13,7 +13,8 @@ walks each series minute by minute:
   (a new version against the one it replaces);
 * latency is scored on the log scale, z = (log x - median) / scale, with a floor on the scale
   so that a very steady series needs at least ``min_relative`` growth; errors are scored with
-  a binomial tail against the baseline error rate, over the last ``error_window`` minutes;
+  a binomial tail against the baseline error rate, over the last ``error_window`` minutes
+  and over five times as many (a weak burst);
 * hysteresis: an episode opens after ``open_after`` anomalous minutes in a row and resolves
   after ``close_after`` normal minutes in a row, so one incident is one finding.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +82,7 @@ class Episode:
 METRICS = ("p50", "p95", "p99")
 KINDS = ("latency", "error_rate")
 MAX_CHECKPOINTS = 10_000
+LONG_ERROR_WINDOWS = 5  # the long error window, in short ones
 SEASON_MIN_DAYS = 3  # earlier days needed before the baseline follows the time of day
 
 
@@ -124,6 +127,7 @@ class LatencyDetector:
     def __init__(self, settings: LatencySettings) -> None:
         self.s = settings
         self._checkpoints: dict[tuple[str, str, str], _Checkpoint] = {}
+        self._lock = threading.Lock()  # the scheduler and API requests walk series at once
 
     def _baseline_idx(self, walk: _Walk, t: int) -> np.ndarray:
         """Indices of the normal minutes before ``t`` that form its baseline."""
@@ -169,7 +173,8 @@ class LatencyDetector:
         key = (series.model, series.version, series.operation)
         own = _Walk(series, s)
         other = _Walk(pool, s) if pool is not None else None
-        cp = self._checkpoints.get(key) if resume else None
+        with self._lock:
+            cp = self._checkpoints.get(key) if resume else None
         if cp is not None and len(series.minute_ms) and series.minute_ms[0] <= cp.minute_ms <= eval_from_ms:
             st = cp.restore(own)
         else:
@@ -223,10 +228,11 @@ class LatencyDetector:
         return out
 
     def _save(self, key: tuple[str, str, str], cp: _Checkpoint) -> None:
-        self._checkpoints.pop(key, None)
-        self._checkpoints[key] = cp
-        while len(self._checkpoints) > MAX_CHECKPOINTS:  # the series least recently walked go first
-            self._checkpoints.pop(next(iter(self._checkpoints)))
+        with self._lock:
+            self._checkpoints.pop(key, None)
+            self._checkpoints[key] = cp
+            while len(self._checkpoints) > MAX_CHECKPOINTS:  # the series least recently walked go first
+                self._checkpoints.pop(next(iter(self._checkpoints)))
 
     def _latency(self, series: Series, i: int, source: _Walk, base: np.ndarray) -> tuple[str, float, dict[str, Any]]:
         s = self.s
@@ -258,23 +264,25 @@ class LatencyDetector:
         return ("normal" if all_quiet else "between"), best_z, detail
 
     def _errors(self, series: Series, i: int, source: _Walk, base: np.ndarray) -> tuple[str, float, dict[str, Any]]:
+        """Errors of the last ``error_window`` minutes, and of five times as many: at low traffic
+        a burst gives a few errors a minute, too few for any one minute to prove anything, and a
+        weak one needs the longer window. Either window opens; the short one alone closes."""
         from scipy import stats
 
         s = self.s
-        # errors of the last ``error_window`` minutes: at low traffic a burst gives a few
-        # errors a minute, too few for any one minute to prove anything
-        t = series.minute_ms[i]
-        lo = i
-        while lo > 0 and series.minute_ms[lo - 1] > t - s.error_window * MINUTE_MS:
-            lo -= 1
-        calls, errors = series.calls[lo : i + 1].sum(), series.errors[lo : i + 1].sum()
         p0 = (source.errors[base].sum() + 0.5) / (source.calls[base].sum() + 1.0)
-        rate = errors / calls
-        tail = float(stats.binom.sf(errors - 1, calls, p0)) if errors > 0 else 1.0
-        z = -math.log10(max(tail, 1e-300))
         detail = {"metric": "error_rate", "baseline": {"error_rate": float(p0)}}
-        if errors >= 3 and series.errors[i] > 0 and tail < s.error_p and rate >= p0 + s.error_min_rate:
-            return "anomalous", z, detail
+        verdicts = []
+        for minutes in (s.error_window, LONG_ERROR_WINDOWS * s.error_window):
+            lo = np.searchsorted(series.minute_ms, series.minute_ms[i] - minutes * MINUTE_MS, side="right")
+            calls, errors = series.calls[lo : i + 1].sum(), series.errors[lo : i + 1].sum()
+            rate = errors / calls
+            tail = float(stats.binom.sf(errors - 1, calls, p0)) if errors > 0 else 1.0
+            z = -math.log10(max(tail, 1e-300))
+            if errors >= 3 and series.errors[i] > 0 and tail < s.error_p and rate >= p0 + s.error_min_rate:
+                return "anomalous", z, detail
+            verdicts.append((tail, rate, z))
+        tail, rate, z = verdicts[0]
         if tail > 1e-3 or rate < p0 + s.error_min_rate / 2:
             return "normal", z, detail
         return "between", z, detail
