@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # The CPU build of PyTorch used by the torch tests and examples.
 TORCH ?= torch==2.13.0
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test bench lint format proto clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,13 +38,17 @@ bench: $(VENV)/.bench
 	$(PY) tests/bench/eval_analysis.py
 
 lint: $(VENV)/.dev
-	$(PY) -m ruff check sdk collector tests examples
-	$(PY) -m ruff format --check sdk collector tests examples
+	$(PY) -m ruff check sdk collector tests examples proto
+	$(PY) -m ruff format --check sdk collector tests examples proto
 	$(PY) -m mypy
 
+# Regenerates collector/modeltrace_collector/proto_gen from proto/ (a test fails when it is stale).
+proto: $(VENV)/.dev
+	$(PY) proto/generate.py
+
 format: $(VENV)/.dev
-	$(PY) -m ruff format sdk collector tests examples
-	$(PY) -m ruff check --fix sdk collector tests examples
+	$(PY) -m ruff format sdk collector tests examples proto
+	$(PY) -m ruff check --fix sdk collector tests examples proto
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -107,10 +107,12 @@ def main() -> int:
     parser.add_argument("--data-dir", default="modeltrace-data")
     args = parser.parse_args()
     grpc_port, http_port, api_port = free_port(4317), free_port(4318), free_port(8080)
+    jaeger_port = free_port(17271)
     api = f"http://127.0.0.1:{api_port}"
     cmd = [
         sys.executable, "-m", "modeltrace_collector", "collector", "run", "--data-dir", args.data_dir,
         "--grpc", f"127.0.0.1:{grpc_port}", "--http", f"127.0.0.1:{http_port}", "--api", f"127.0.0.1:{api_port}",
+        "--jaeger-grpc", f"127.0.0.1:{jaeger_port}",
         "--set", "writer.max_delay_seconds=0.5", "--set", "log_level=warning",
     ]  # fmt: skip
     print(f"starting the collector (embedded ClickHouse in {args.data_dir}/chdb) ...")

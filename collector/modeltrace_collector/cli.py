@@ -45,6 +45,7 @@ def _collector_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grpc", help="OTLP/gRPC listen address (host:port, '' to disable)")
     p.add_argument("--http", help="OTLP/HTTP listen address")
     p.add_argument("--api", help="API listen address")
+    p.add_argument("--jaeger-grpc", help="Jaeger remote storage gRPC listen address ('' to disable)")
 
 
 def _load_config(args: argparse.Namespace) -> Any:
@@ -62,6 +63,7 @@ def _load_config(args: argparse.Namespace) -> Any:
         ("grpc", "receivers.grpc"),
         ("http", "receivers.http"),
         ("api", "api.listen"),
+        ("jaeger_grpc", "jaeger.grpc"),
     ):
         value = getattr(args, flag)
         if value is not None:

@@ -74,6 +74,29 @@ def _url(value: Any) -> str:
     return text
 
 
+def _endpoint(value: Any) -> str:
+    """An OTLP/gRPC target: host:port, http://host:port (plaintext) or https://host:port (TLS)."""
+    text = str(value)
+    if text:
+        _listen(text.removeprefix("http://").removeprefix("https://").rstrip("/"))
+    return text.rstrip("/")
+
+
+def _headers(value: Any) -> dict[str, str]:
+    """Headers as a table, or "k1=v1,k2=v2" as in OTEL_EXPORTER_OTLP_HEADERS."""
+    if isinstance(value, str):
+        pairs = [p for p in value.split(",") if p.strip()]
+        value = {}
+        for p in pairs:
+            k, sep, v = p.partition("=")
+            if not sep or not k.strip():
+                raise ValueError(f"expected key=value pairs, got {p!r}")
+            value[k.strip()] = v.strip()
+    if not isinstance(value, Mapping):
+        raise ValueError("expected a table of header = value")
+    return {str(k): str(v) for k, v in value.items()}
+
+
 def _identifier(value: Any) -> str:
     text = str(value)
     if not text.replace("_", "a").isalnum() or text[0].isdigit():
@@ -169,6 +192,18 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "season_days": (_positive(int), 7),
         "error_window_minutes": (_positive(int), 3),
         "rca_baseline_seconds": (_positive(float), 3600.0),
+    },
+    "jaeger": {
+        # Jaeger v2 remote storage (jaeger.storage.v2 TraceReader/DependencyReader); empty: off
+        "grpc": (_listen, "127.0.0.1:17271"),
+        "max_trace_spans": (_positive(int), 10_000),
+    },
+    "forward": {
+        # another OTLP/gRPC endpoint that gets a copy of every accepted request; empty: off
+        "endpoint": (_endpoint, ""),
+        "headers": (_headers, {}),
+        "max_queue_bytes": (_positive(int), 64 << 20),
+        "timeout_seconds": (_positive(float), 10.0),
     },
     "api": {
         "listen": (_listen, "127.0.0.1:8080"),

@@ -15,6 +15,9 @@ _HELP = {
     "spool_records_undecodable": ("counter", "Spool records that could not be decoded"),
     "write_seconds_sum": ("counter", "Total time spent in storage writes"),
     "write_seconds_count": ("counter", "Storage write batches"),
+    "forward_sent_requests": ("counter", "Export requests forwarded to forward.endpoint"),
+    "forward_retries": ("counter", "Forwarding attempts that failed and are retried"),
+    "forward_dropped_requests": ("counter", "Requests not forwarded: rejected by the target or queue full"),
 }
 
 

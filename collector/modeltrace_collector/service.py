@@ -15,7 +15,10 @@ from .analysis.findings import Webhook
 from .analysis.runner import Analyzer, Scheduler, settings_from_config
 from .api.server import ApiServer
 from .config import Config
+from .jaeger.grpc_storage import JaegerStorageServer
+from .jaeger.traces import TraceReader
 from .metrics import Metrics
+from .pipeline.forward import Forwarder
 from .pipeline.spool import Spool
 from .pipeline.writer import Writer
 from .receivers.otlp_grpc import GrpcReceiver
@@ -53,6 +56,9 @@ class Collector:
             else None
         )
         self.analyzer = Analyzer(self.store, drift, latency, rca, self.webhook)
+        self.trace_reader = TraceReader(self.store, max_trace_spans=config["jaeger"]["max_trace_spans"])
+        self.jaeger: JaegerStorageServer | None = None
+        self.forwarder: Forwarder | None = None
         self.scheduler: Scheduler | None = None
         self._stopped = threading.Event()
 
@@ -82,11 +88,26 @@ class Collector:
             max_delay=writer_cfg["max_delay_seconds"],
         )
         self.writer.start()
+        fwd = self.config["forward"]
+        if fwd["endpoint"]:
+            self.forwarder = Forwarder(
+                fwd["endpoint"],
+                self.metrics,
+                max_queue_bytes=fwd["max_queue_bytes"],
+                timeout=fwd["timeout_seconds"],
+                headers=fwd["headers"],
+            )
+            self.forwarder.start()
+        forward = self.forwarder.submit if self.forwarder else None
         rcv = self.config["receivers"]
         if rcv["grpc"]:
-            self.receivers.append(GrpcReceiver(rcv["grpc"], spool, self.metrics, rcv["max_request_bytes"]))
+            self.receivers.append(
+                GrpcReceiver(rcv["grpc"], spool, self.metrics, rcv["max_request_bytes"], forward=forward)
+            )
         if rcv["http"]:
-            self.receivers.append(HttpReceiver(rcv["http"], spool, self.metrics, rcv["max_request_bytes"]))
+            self.receivers.append(
+                HttpReceiver(rcv["http"], spool, self.metrics, rcv["max_request_bytes"], forward=forward)
+            )
         for receiver in self.receivers:
             receiver.start()
         if self.config["analysis"]["enabled"]:
@@ -98,11 +119,16 @@ class Collector:
         if self.config["api"]["listen"]:
             self.api = ApiServer(self.config["api"]["listen"], self)
             self.api.start()
+        if self.config["jaeger"]["grpc"]:
+            self.jaeger = JaegerStorageServer(self.config["jaeger"]["grpc"], self.trace_reader)
+            self.jaeger.start()
         log.info(
-            "collector ready: OTLP gRPC %s, OTLP HTTP %s, API %s, storage %s",
+            "collector ready: OTLP gRPC %s, OTLP HTTP %s, API %s, Jaeger storage gRPC %s, forwarding to %s, storage %s",
             rcv["grpc"] or "off",
             rcv["http"] or "off",
             self.config["api"]["listen"] or "off",
+            self.config["jaeger"]["grpc"] or "off",
+            fwd["endpoint"] or "nowhere",
             self.store.target.dsn,
         )
 
@@ -124,6 +150,10 @@ class Collector:
         log.info("shutting down: receivers first, then draining the spool")
         for receiver in self.receivers:
             receiver.shutdown()
+        if self.forwarder is not None:
+            self.forwarder.shutdown()
+        if self.jaeger is not None:
+            self.jaeger.shutdown()
         if self.scheduler is not None:
             self.scheduler.shutdown()
         if self.writer is not None:

@@ -21,6 +21,7 @@ class CollectorProcess:
     def __init__(self, data_dir: str, *settings: str, dsn: str | None = None) -> None:
         self.data_dir = data_dir
         self.grpc_port, self.http_port, self.api_port = free_port(), free_port(), free_port()
+        self.jaeger_port = free_port()
         self.settings = list(settings)
         self.dsn = dsn
         self.proc: subprocess.Popen[bytes] | None = None
@@ -46,6 +47,7 @@ class CollectorProcess:
             "--grpc", f"127.0.0.1:{self.grpc_port}",
             "--http", f"127.0.0.1:{self.http_port}",
             "--api", f"127.0.0.1:{self.api_port}",
+            "--jaeger-grpc", f"127.0.0.1:{self.jaeger_port}",
             "--set", "writer.max_delay_seconds=0.2",
         ]  # fmt: skip
         if self.dsn:

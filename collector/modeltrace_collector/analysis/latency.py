@@ -266,12 +266,14 @@ class LatencyDetector:
     def _errors(self, series: Series, i: int, source: _Walk, base: np.ndarray) -> tuple[str, float, dict[str, Any]]:
         """Errors of the last ``error_window`` minutes, and of five times as many: at low traffic
         a burst gives a few errors a minute, too few for any one minute to prove anything, and a
-        weak one needs the longer window. Either window opens; the short one alone closes."""
+        weak one needs the longer window. The short window counts while this minute has errors,
+        the long one while the short one has any (a weak burst gives none in many minutes);
+        the short one alone closes."""
         from scipy import stats
 
         s = self.s
         p0 = (source.errors[base].sum() + 0.5) / (source.calls[base].sum() + 1.0)
-        detail = {"metric": "error_rate", "baseline": {"error_rate": float(p0)}}
+        detail = {"metric": "error_rate", "baseline": {"error_rate": float(p0)}, "failing": bool(series.errors[i] > 0)}
         verdicts = []
         for minutes in (s.error_window, LONG_ERROR_WINDOWS * s.error_window):
             lo = np.searchsorted(series.minute_ms, series.minute_ms[i] - minutes * MINUTE_MS, side="right")
@@ -279,10 +281,12 @@ class LatencyDetector:
             rate = errors / calls
             tail = float(stats.binom.sf(errors - 1, calls, p0)) if errors > 0 else 1.0
             z = -math.log10(max(tail, 1e-300))
-            if errors >= 3 and series.errors[i] > 0 and tail < s.error_p and rate >= p0 + s.error_min_rate:
+            # still failing: this minute (short window), or the last few minutes (long window)
+            ongoing = series.errors[i] > 0 if not verdicts else verdicts[0][3] > 0
+            if errors >= 3 and ongoing and tail < s.error_p and rate >= p0 + s.error_min_rate:
                 return "anomalous", z, detail
-            verdicts.append((tail, rate, z))
-        tail, rate, z = verdicts[0]
+            verdicts.append((tail, rate, z, errors))
+        tail, rate, z, _ = verdicts[0]
         if tail > 1e-3 or rate < p0 + s.error_min_rate / 2:
             return "normal", z, detail
         return "between", z, detail
@@ -324,6 +328,11 @@ class _State:
     def step(self, kind: str, verdict: str, z: float, detail: dict[str, Any], t: int, s: LatencySettings) -> bool:
         """One minute's verdict for one kind; True when it is anomalous."""
         ep = self.open[kind]
+        if verdict == "anomalous" and not detail.get("failing", True):
+            # the error rate of the window is still high, but nothing failed this minute: the
+            # minute neither extends the episode's window nor breaks a run that may open one
+            self.quiet[kind] = 0
+            return True
         if verdict == "anomalous":
             self.quiet[kind] = 0
             if ep is None:

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from ..httpserver import BackgroundHttpServer
+from ..jaeger import http_api as jaeger_http
 from . import analysis_routes, queries
 
 log = logging.getLogger("modeltrace.api")
@@ -105,6 +106,11 @@ class ApiServer:
         try:
             if url.path == "/metrics":
                 return self._send(h, 200, "text/plain; version=0.0.4", self.service.metrics.render().encode())
+            if url.path.startswith(jaeger_http.PREFIX + "/"):
+                status, payload = jaeger_http.route(
+                    self.service.trace_reader, url.path[len(jaeger_http.PREFIX) :], url.query
+                )
+                return self._send_json(h, status, payload)
             status, payload = self.route(method, url.path, params, body)
         except ApiError as exc:
             status, payload = exc.status, {"error": str(exc)}

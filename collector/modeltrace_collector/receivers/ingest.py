@@ -7,6 +7,7 @@ RESOURCE_EXHAUSTED / 413.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,8 +51,15 @@ def decode(raw: bytes) -> ExportTraceServiceRequest:
     return request
 
 
-def ingest(spool: Spool, request: ExportTraceServiceRequest, raw: bytes | None, metrics: Any) -> Accepted:
-    """Spool a decoded request (``raw`` is its encoding when the client's bytes can be kept)."""
+def ingest(
+    spool: Spool,
+    request: ExportTraceServiceRequest,
+    raw: bytes | None,
+    metrics: Any,
+    forward: Callable[[bytes], None] | None = None,
+) -> Accepted:
+    """Spool a decoded request (``raw`` is its encoding when the client's bytes can be kept),
+    then hand it to ``forward`` (which must not block) when forwarding is on."""
     total = 0
     bad = 0
     for rs in request.resource_spans:
@@ -76,6 +84,8 @@ def ingest(spool: Spool, request: ExportTraceServiceRequest, raw: bytes | None, 
             metrics.inc("spans_rejected", total)
             metrics.inc("requests_rejected", reason="spool_full")
             raise Overloaded(str(exc)) from exc
+        if forward is not None:
+            forward(payload)
     metrics.inc("spans_received", accepted)
     if bad:
         metrics.inc("spans_rejected", bad)

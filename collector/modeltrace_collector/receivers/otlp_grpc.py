@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent import futures
 from typing import Any
 
@@ -37,8 +38,17 @@ def retry_status(message: str) -> grpc.Status:
 
 
 class GrpcReceiver:
-    def __init__(self, listen: str, spool: Spool, metrics: Any, max_request_bytes: int, workers: int = 8) -> None:
+    def __init__(
+        self,
+        listen: str,
+        spool: Spool,
+        metrics: Any,
+        max_request_bytes: int,
+        workers: int = 8,
+        forward: Callable[[bytes], None] | None = None,
+    ) -> None:
         self.listen = listen
+        self.forward = forward
         self.spool = spool
         self.metrics = metrics
         self._server = grpc.server(
@@ -72,7 +82,7 @@ class GrpcReceiver:
     def _export(self, raw: bytes, context: Any) -> ExportTraceServiceResponse:
         try:
             request = decode(raw)
-            accepted = ingest(self.spool, request, raw, self.metrics)
+            accepted = ingest(self.spool, request, raw, self.metrics, self.forward)
         except Malformed as exc:
             self.metrics.inc("requests_rejected", reason="malformed")
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))

@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import zlib
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -81,8 +82,15 @@ def gunzip(body: bytes, limit: int) -> bytes:
 
 class HttpReceiver:
     def __init__(
-        self, listen: str, spool: Spool, metrics: Any, max_request_bytes: int, max_concurrent: int = 16
+        self,
+        listen: str,
+        spool: Spool,
+        metrics: Any,
+        max_request_bytes: int,
+        max_concurrent: int = 16,
+        forward: Callable[[bytes], None] | None = None,
     ) -> None:
+        self.forward = forward
         self.spool = spool
         self.metrics = metrics
         self.max_request_bytes = max_request_bytes
@@ -145,7 +153,7 @@ class HttpReceiver:
             else:
                 request = decode(body)
                 raw = body
-            accepted = ingest(self.spool, request, raw, self.metrics)
+            accepted = ingest(self.spool, request, raw, self.metrics, self.forward)
         except Malformed as exc:
             self.metrics.inc("requests_rejected", reason="malformed")
             return self._error(h, 400, reply_type, code_pb2.INVALID_ARGUMENT, str(exc))

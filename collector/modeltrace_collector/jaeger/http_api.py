@@ -1,0 +1,271 @@
+"""Jaeger's v1 HTTP query API (the JSON the Jaeger UI and Grafana's Jaeger data source read),
+served under ``/jaeger`` on the collector's API port: point a Grafana Jaeger data source at
+``http://collector:8080/jaeger``.
+
+Routes: ``/api/services``, ``/api/services/{service}/operations``, ``/api/operations``,
+``/api/traces`` (search), ``/api/traces/{id}``, ``/api/dependencies``. Responses use Jaeger's
+envelope ``{"data", "total", "limit", "offset", "errors"}`` and its trace model: hex ids,
+microsecond times, typed tags, ``references`` and ``processes``. A span's kind, status and
+scope become the tags Jaeger's own OTLP translation gives them (``span.kind``, ``error``,
+``otel.status_code``, ``otel.status_description``, ``otel.scope.name``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status, TracesData
+
+from .traces import WARNINGS_ATTRIBUTE, TraceQuery, TraceReader, traces_data
+
+PREFIX = "/jaeger"
+_TRACE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
+_GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
+            "h": 3600 * 10**9}  # fmt: skip
+DEFAULT_LOOKBACK_NS = 48 * 3600 * 10**9
+_KIND_NAMES = ("", "internal", "server", "client", "producer", "consumer")
+
+
+class JaegerError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def go_duration(text: str) -> int:
+    """A Go duration string ("100ms", "1.5s", "1h30m") in nanoseconds."""
+    text = text.strip()
+    if text in ("0", ""):
+        return 0
+    pos, total = 0, 0.0
+    for m in _GO_DURATION.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNIT_NS[m.group(2)]
+        pos = m.end()
+    if pos != len(text):
+        raise JaegerError(400, f"cannot parse duration {text!r}: expected a Go duration like 100ms, 1.5s or 2m")
+    return int(total)
+
+
+def envelope(data: Any, status: int = 200, errors: list[dict[str, Any]] | None = None) -> tuple[int, Any]:
+    total = len(data) if isinstance(data, list) else 0
+    return status, {"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors}
+
+
+def error(status: int, message: str) -> tuple[int, Any]:
+    return envelope(None, status, [{"code": status, "msg": message}])
+
+
+def route(reader: TraceReader, path: str, query: str) -> tuple[int, Any]:
+    """Answer one Jaeger API request; ``path`` without the ``/jaeger`` prefix."""
+    params = parse_qs(query, keep_blank_values=True)
+    try:
+        return _route(reader, path, params)
+    except JaegerError as exc:
+        return error(exc.status, str(exc))
+
+
+def _one(params: dict[str, list[str]], name: str, default: str = "") -> str:
+    values = params.get(name)
+    return values[-1] if values else default
+
+
+def _int(params: dict[str, list[str]], name: str, default: int) -> int:
+    text = _one(params, name)
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise JaegerError(400, f"{name} must be an integer, got {text!r}")
+
+
+def _route(reader: TraceReader, path: str, params: dict[str, list[str]]) -> tuple[int, Any]:
+    if path == "/api/services":
+        return envelope(reader.services())
+    if path.startswith("/api/services/") and path.endswith("/operations"):
+        service = unquote(path[len("/api/services/") : -len("/operations")])
+        return envelope(sorted({name for name, _ in reader.operations(service)}))
+    if path == "/api/operations":
+        service = _one(params, "service")
+        if not service:
+            raise JaegerError(400, "parameter 'service' is required")
+        ops = reader.operations(service, _one(params, "spanKind"))
+        return envelope([{"name": n, "spanKind": k} for n, k in ops])
+    if path == "/api/traces":
+        return _search(reader, params)
+    if path.startswith("/api/traces/"):
+        raw = path[len("/api/traces/") :]
+        if not _TRACE_ID.fullmatch(raw):
+            raise JaegerError(400, f"malformed trace id {raw!r}")
+        trace_id = raw.lower().rjust(32, "0")
+        start, end = _int(params, "start", 0) * 1000, _int(params, "end", 0) * 1000
+        rows, totals = reader.spans([trace_id], start, end)
+        if trace_id not in rows:
+            return error(404, "trace not found")
+        return envelope([jaeger_trace(traces_data(rows[trace_id], totals.get(trace_id)))])
+    if path == "/api/dependencies":
+        end_ms = _int(params, "endTs", int(time.time() * 1000))
+        lookback_ms = _int(params, "lookback", 24 * 3600 * 1000)
+        deps = reader.dependencies((end_ms - lookback_ms) * 1_000_000, end_ms * 1_000_000)
+        return envelope([{"parent": p, "child": c, "callCount": n} for p, c, n in deps])
+    raise JaegerError(404, f"no route {PREFIX}{path}")
+
+
+def _search(reader: TraceReader, params: dict[str, list[str]]) -> tuple[int, Any]:
+    ids = [i for v in params.get("traceID", []) for i in v.split(",") if i]
+    if ids:  # a search by ids fetches those traces
+        bad = [i for i in ids if not _TRACE_ID.fullmatch(i)]
+        if bad:
+            raise JaegerError(400, f"malformed trace id {bad[0]!r}")
+        wanted = [i.lower().rjust(32, "0") for i in ids]
+        rows, totals = reader.spans(wanted)
+        return envelope([jaeger_trace(traces_data(rows[t], totals.get(t))) for t in wanted if t in rows])
+    service = _one(params, "service")
+    if not service:
+        raise JaegerError(400, "parameter 'service' is required")
+    tags: dict[str, str] = {}
+    for text in params.get("tags", []):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            raise JaegerError(400, f"malformed tags parameter {text!r}: expected a JSON object")
+        if not isinstance(parsed, dict):
+            raise JaegerError(400, "tags must be a JSON object")
+        tags.update({str(k): _tag_text(v) for k, v in parsed.items()})
+    for text in params.get("tag", []):
+        key, sep, value = text.partition(":")
+        if not sep:
+            raise JaegerError(400, f"malformed tag {text!r}: expected key:value")
+        tags[key] = value
+    end_us = _int(params, "end", int(time.time() * 1e6))
+    lookback = _one(params, "lookback")
+    start_default = end_us * 1000 - (
+        go_duration(lookback) if lookback and lookback != "custom" else DEFAULT_LOOKBACK_NS
+    )
+    start_us = _int(params, "start", start_default // 1000)
+    operation = _one(params, "operation")
+    query = TraceQuery(
+        service=service,
+        operation="" if operation == "all" else operation,
+        attributes=tags,
+        start_min_ns=start_us * 1000,
+        start_max_ns=end_us * 1000,
+        duration_min_ns=go_duration(_one(params, "minDuration")),
+        duration_max_ns=go_duration(_one(params, "maxDuration")),
+        limit=_int(params, "limit", 20),
+    )
+    found = reader.find_trace_ids(query)
+    if not found:
+        return envelope([])
+    rows, totals = reader.spans(
+        [f.trace_id for f in found], min(f.start_ns for f in found), max(f.end_ns for f in found)
+    )
+    return envelope(
+        [jaeger_trace(traces_data(rows[f.trace_id], totals.get(f.trace_id))) for f in found if f.trace_id in rows]
+    )
+
+
+def _tag_text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _tag(key: str, v: AnyValue) -> dict[str, Any]:
+    kind = v.WhichOneof("value")
+    if kind == "bool_value":
+        return {"key": key, "type": "bool", "value": v.bool_value}
+    if kind == "int_value":
+        return {"key": key, "type": "int64", "value": v.int_value}
+    if kind == "double_value":
+        return {"key": key, "type": "float64", "value": v.double_value}
+    if kind == "bytes_value":
+        return {"key": key, "type": "binary", "value": base64.b64encode(v.bytes_value).decode()}
+    if kind in ("array_value", "kvlist_value"):
+        from ..pipeline.flatten import any_value_str
+
+        return {"key": key, "type": "string", "value": any_value_str(v)}
+    return {"key": key, "type": "string", "value": v.string_value}
+
+
+def jaeger_trace(data: TracesData) -> dict[str, Any]:
+    """One trace's OTLP data in Jaeger's JSON model."""
+    spans: list[dict[str, Any]] = []
+    processes: dict[str, dict[str, Any]] = {}
+    trace_warnings: list[str] = []
+    trace_id = ""
+    for n, rs in enumerate(data.resource_spans, start=1):
+        pid = f"p{n}"
+        resource = {kv.key: kv.value for kv in rs.resource.attributes}
+        service = resource.get("service.name")
+        processes[pid] = {
+            "serviceName": service.string_value if service is not None else "",
+            "tags": [_tag(k, v) for k, v in resource.items() if k != "service.name"],
+        }
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                trace_id = span.trace_id.hex()
+                spans.append(_span(span, pid, ss.scope.name, ss.scope.version, trace_warnings))
+    spans.sort(key=lambda s: s["startTime"])
+    return {"traceID": trace_id, "spans": spans, "processes": processes, "warnings": trace_warnings or None}
+
+
+def _span(span: Span, pid: str, scope: str, scope_version: str, trace_warnings: list[str]) -> dict[str, Any]:
+    trace_id = span.trace_id.hex()
+    tags = []
+    warnings: list[str] = []
+    for kv in span.attributes:
+        if kv.key == WARNINGS_ATTRIBUTE:
+            warnings += [v.string_value for v in kv.value.array_value.values]
+            continue
+        tags.append(_tag(kv.key, kv.value))
+    kind = _KIND_NAMES[span.kind] if 0 <= span.kind < len(_KIND_NAMES) else ""
+    if kind:
+        tags.append({"key": "span.kind", "type": "string", "value": kind})
+    if scope:
+        tags.append({"key": "otel.scope.name", "type": "string", "value": scope})
+    if scope_version:
+        tags.append({"key": "otel.scope.version", "type": "string", "value": scope_version})
+    if span.status.code == Status.STATUS_CODE_ERROR:
+        tags.append({"key": "error", "type": "bool", "value": True})
+        tags.append({"key": "otel.status_code", "type": "string", "value": "ERROR"})
+    elif span.status.code == Status.STATUS_CODE_OK:
+        tags.append({"key": "otel.status_code", "type": "string", "value": "OK"})
+    if span.status.message:
+        tags.append({"key": "otel.status_description", "type": "string", "value": span.status.message})
+    references = []
+    if span.parent_span_id:
+        references.append({"refType": "CHILD_OF", "traceID": trace_id, "spanID": span.parent_span_id.hex()})
+    for link in span.links:
+        references.append({"refType": "FOLLOWS_FROM", "traceID": link.trace_id.hex(), "spanID": link.span_id.hex()})
+    logs = [
+        {
+            "timestamp": e.time_unix_nano // 1000,
+            "fields": [{"key": "event", "type": "string", "value": e.name}]
+            + [_tag(kv.key, kv.value) for kv in e.attributes],
+        }
+        for e in span.events
+    ]
+    trace_warnings += warnings
+    return {
+        "traceID": trace_id,
+        "spanID": span.span_id.hex(),
+        "flags": 1,
+        "operationName": span.name,
+        "references": references,
+        "startTime": span.start_time_unix_nano // 1000,
+        "duration": (span.end_time_unix_nano - span.start_time_unix_nano) // 1000,
+        "tags": tags,
+        "logs": logs,
+        "processID": pid,
+        "warnings": warnings or None,
+    }

@@ -1,0 +1,324 @@
+"""Traces read back from ``otel_traces`` for Jaeger: services, operations, searches, whole
+traces as OTLP, and service dependencies, all as parameterised ClickHouse queries.
+
+``otel_traces`` keeps every attribute value as a string (the OpenTelemetry Collector's
+ClickHouse exporter does the same). Types are restored for the attributes whose type is
+known: the ints and bools of the ``ml.*`` span contract and common OpenTelemetry
+conventions; everything else comes back as the string it was stored as.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status, TracesData
+
+from ..pipeline.flatten import SPAN_KINDS, STATUS_CODES
+from ..storage.store import Store
+
+log = logging.getLogger("modeltrace.jaeger")
+
+INT_ATTRIBUTES = frozenset(
+    {
+        "ml.input.rows",
+        "ml.input.columns",
+        "ml.output.rows",
+        "http.status_code",
+        "http.response.status_code",
+        "http.request.body.size",
+        "http.response.body.size",
+        "rpc.grpc.status_code",
+        "server.port",
+        "client.port",
+        "net.peer.port",
+        "net.host.port",
+        "network.peer.port",
+        "process.pid",
+        "thread.id",
+        "code.lineno",
+        "code.line.number",
+        "messaging.batch.message_count",
+    }
+)
+BOOL_ATTRIBUTES = frozenset({"ml.profile.sampled", "ml.input.truncated", "exception.escaped", "error"})
+FLOAT_ATTRIBUTES = frozenset({"sampling.probability"})
+# Jaeger's span attribute for warnings about a span or trace (a list of strings).
+WARNINGS_ATTRIBUTE = "@jaeger@warnings"
+# Jaeger's names for span kinds, and the stored ones (the exporter's "Server", ...).
+JAEGER_KINDS = {"Internal": "internal", "Server": "server", "Client": "client", "Producer": "producer",
+                "Consumer": "consumer", "Unspecified": ""}  # fmt: skip
+STORED_KINDS = {v: k for k, v in JAEGER_KINDS.items() if v}
+
+SPAN_COLUMNS = """
+    Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
+    ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode, StatusMessage,
+    Events.Timestamp, Events.Name, Events.Attributes, Links.TraceId, Links.SpanId, Links.TraceState,
+    Links.Attributes
+"""
+
+
+def kind_number(kind: str) -> int:
+    """A stored span kind ("Server", or "SPAN_KIND_SERVER" from other writers) as the OTLP enum."""
+    name = kind.removeprefix("SPAN_KIND_").capitalize()
+    return SPAN_KINDS.index(name) if name in SPAN_KINDS else Span.SPAN_KIND_UNSPECIFIED
+
+
+def status_number(code: str) -> int:
+    name = code.removeprefix("STATUS_CODE_").capitalize()
+    return STATUS_CODES.index(name) if name in STATUS_CODES else Status.STATUS_CODE_UNSET
+
+
+def typed(key: str, value: str) -> AnyValue:
+    """The stored string of an attribute as an OTLP AnyValue of its known type."""
+    try:
+        if key in INT_ATTRIBUTES:
+            return AnyValue(int_value=int(value))
+        if key in BOOL_ATTRIBUTES and value in ("true", "false"):
+            return AnyValue(bool_value=value == "true")
+        if key in FLOAT_ATTRIBUTES:
+            return AnyValue(double_value=float(value))
+    except ValueError:
+        pass
+    return AnyValue(string_value=value)
+
+
+def key_values(attrs: dict[str, str]) -> list[KeyValue]:
+    return [KeyValue(key=k, value=typed(k, v)) for k, v in sorted(attrs.items())]
+
+
+def _ns(t: Any) -> int:
+    """DateTime64(9) as read by clickhouse-connect (a naive UTC datetime, microseconds) to ns."""
+    if isinstance(t, int):
+        return t
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000
+
+
+@dataclass
+class TraceQuery:
+    """A search: every set condition must hold for one span of a trace."""
+
+    service: str = ""
+    operation: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    start_min_ns: int = 0
+    start_max_ns: int = 0
+    duration_min_ns: int = 0
+    duration_max_ns: int = 0
+    limit: int = 20
+
+
+@dataclass
+class FoundTrace:
+    trace_id: str
+    start_ns: int
+    end_ns: int
+
+
+class TraceReader:
+    """Read-side queries over ``otel_traces`` shared by the Jaeger gRPC storage API and the
+    Jaeger HTTP API."""
+
+    def __init__(self, store: Store, max_trace_spans: int = 10_000, max_search_traces: int = 1000) -> None:
+        self.store = store
+        self.max_trace_spans = max_trace_spans
+        self.max_search_traces = max_search_traces
+
+    @property
+    def _db(self) -> str:
+        return f"`{self.store.database}`"
+
+    def services(self) -> list[str]:
+        rows = self.store.query(
+            f"SELECT DISTINCT ServiceName FROM {self._db}.otel_traces WHERE ServiceName != '' ORDER BY ServiceName"
+        ).result_rows
+        return [r[0] for r in rows]
+
+    def operations(self, service: str, span_kind: str = "") -> list[tuple[str, str]]:
+        """(name, Jaeger span kind) pairs of a service; ``span_kind`` ("server", ...) narrows them."""
+        stored = STORED_KINDS.get(span_kind.lower(), "") if span_kind else ""
+        if span_kind and not stored:
+            return []
+        rows = self.store.query(
+            f"SELECT DISTINCT SpanName, SpanKind FROM {self._db}.otel_traces "
+            "WHERE ServiceName = {service:String} "
+            "AND ({kind:String} = '' OR SpanKind IN ({kind:String}, concat('SPAN_KIND_', upper({kind:String})))) "
+            "ORDER BY SpanName, SpanKind",
+            {"service": service, "kind": stored},
+        ).result_rows
+        return sorted({(r[0], JAEGER_KINDS[SPAN_KINDS[kind_number(r[1])]]) for r in rows})
+
+    def find_trace_ids(self, q: TraceQuery) -> list[FoundTrace]:
+        """Traces with a span matching ``q``, newest first, each with the range its spans start
+        in (from ``otel_traces_trace_id_ts``, whole seconds: a hint for fetching them)."""
+        conditions = ["TraceId != ''"]
+        params: dict[str, Any] = {"limit": max(1, min(q.limit or 20, self.max_search_traces))}
+        if q.service:
+            conditions.append("ServiceName = {service:String}")
+            params["service"] = q.service
+        if q.operation:
+            conditions.append("SpanName = {operation:String}")
+            params["operation"] = q.operation
+        if q.start_min_ns:
+            conditions.append("Timestamp >= fromUnixTimestamp64Nano({start_min:Int64})")
+            params["start_min"] = q.start_min_ns
+        if q.start_max_ns:
+            conditions.append("Timestamp <= fromUnixTimestamp64Nano({start_max:Int64})")
+            params["start_max"] = q.start_max_ns
+        if q.duration_min_ns:
+            conditions.append("Duration >= {duration_min:UInt64}")
+            params["duration_min"] = q.duration_min_ns
+        if q.duration_max_ns:
+            conditions.append("Duration <= {duration_max:UInt64}")
+            params["duration_max"] = q.duration_max_ns
+        for i, (key, value) in enumerate(sorted(q.attributes.items())):
+            params[f"k{i}"], params[f"v{i}"] = key, value
+            if key == "error" and value in ("true", "false"):
+                # Jaeger's error tag is the span status here
+                op = "IN" if value == "true" else "NOT IN"
+                conditions.append(f"StatusCode {op} ('Error', 'STATUS_CODE_ERROR')")
+            elif key == "span.kind":
+                conditions.append(f"SpanKind IN ({{v{i}:String}}, concat('SPAN_KIND_', upper({{v{i}:String}})))")
+                params[f"v{i}"] = STORED_KINDS.get(value.lower(), value)
+            else:
+                conditions.append(
+                    f"(SpanAttributes[{{k{i}:String}}] = {{v{i}:String}} "
+                    f"OR ResourceAttributes[{{k{i}:String}}] = {{v{i}:String}})"
+                )
+        rows = self.store.query(
+            "SELECT TraceId, toUnixTimestamp64Nano(min(Timestamp)) AS first, "
+            "max(toUnixTimestamp64Nano(Timestamp) + Duration) AS last "
+            f"FROM {self._db}.otel_traces WHERE {' AND '.join(conditions)} "
+            "GROUP BY TraceId ORDER BY last DESC LIMIT {limit:UInt32}",
+            params,
+        ).result_rows
+        if not rows:
+            return []
+        bounds = {
+            r[0]: (int(r[1]), int(r[2]))
+            for r in self.store.query(
+                "SELECT TraceId, toUnixTimestamp(min(Start)), toUnixTimestamp(max(End)) + 1 "
+                f"FROM {self._db}.otel_traces_trace_id_ts WHERE TraceId IN {{ids:Array(String)}} GROUP BY TraceId",
+                {"ids": [r[0] for r in rows]},
+            ).result_rows
+        }
+        out = []
+        for trace_id, first, last in rows:
+            lo, hi = bounds.get(trace_id, (int(first) // 10**9, int(last) // 10**9 + 1))
+            out.append(FoundTrace(trace_id, min(lo * 10**9, int(first)), max(hi * 10**9, int(first))))
+        return out
+
+    def spans(
+        self, trace_ids: list[str], start_ns: int = 0, end_ns: int = 0
+    ) -> tuple[dict[str, list[tuple[Any, ...]]], dict[str, int]]:
+        """The stored rows of these traces, per trace id in start order, capped at
+        ``max_trace_spans`` each; also how many spans each capped trace really has.
+
+        Without a time range, each trace's range comes from ``otel_traces_trace_id_ts``
+        (as Grafana does), so the scan touches the trace's partitions only."""
+        if not trace_ids:
+            return {}, {}
+        params: dict[str, Any] = {"ids": trace_ids, "cap": self.max_trace_spans}
+        if start_ns and end_ns:
+            time_filter = (
+                "Timestamp >= fromUnixTimestamp64Nano({start:Int64}) "
+                "AND Timestamp <= fromUnixTimestamp64Nano({end:Int64})"
+            )
+            params.update(start=start_ns, end=end_ns)
+        else:
+            bounds = f"FROM {self._db}.otel_traces_trace_id_ts WHERE TraceId IN {{ids:Array(String)}}"
+            time_filter = f"Timestamp >= (SELECT min(Start) {bounds}) AND Timestamp <= (SELECT max(End) + 1 {bounds})"
+        where = f"TraceId IN {{ids:Array(String)}} AND {time_filter}"
+        rows = self.store.query(
+            f"SELECT {SPAN_COLUMNS} FROM {self._db}.otel_traces WHERE {where} "
+            "ORDER BY TraceId, Timestamp LIMIT {cap:UInt32} BY TraceId",
+            params,
+        ).result_rows
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        for r in rows:
+            out.setdefault(r[1], []).append(r)
+        totals: dict[str, int] = {}
+        full = [t for t, rs in out.items() if len(rs) >= self.max_trace_spans]
+        if full:
+            counted = self.store.query(
+                f"SELECT TraceId, count() FROM {self._db}.otel_traces "
+                f"WHERE {where} AND TraceId IN {{full:Array(String)}} GROUP BY TraceId",
+                {**params, "full": full},
+            ).result_rows
+            totals = {r[0]: int(r[1]) for r in counted if int(r[1]) > self.max_trace_spans}
+            for trace_id, n in totals.items():
+                log.warning("trace %s has %d spans; returning the first %d", trace_id, n, self.max_trace_spans)
+        return out, totals
+
+    def dependencies(self, start_ns: int, end_ns: int) -> list[tuple[str, str, int]]:
+        """(parent service, child service, calls): spans whose parent span belongs to another
+        service, in the time range."""
+        rows = self.store.query(
+            f"SELECT p.ServiceName AS parent, c.ServiceName AS child, count() AS calls "
+            f"FROM {self._db}.otel_traces AS c "
+            f"INNER JOIN (SELECT TraceId, SpanId, ServiceName FROM {self._db}.otel_traces "
+            "  WHERE Timestamp >= fromUnixTimestamp64Nano({start:Int64}) - toIntervalHour(1) "
+            "    AND Timestamp <= fromUnixTimestamp64Nano({end:Int64})) AS p "
+            "ON c.TraceId = p.TraceId AND c.ParentSpanId = p.SpanId "
+            "WHERE c.Timestamp >= fromUnixTimestamp64Nano({start:Int64}) "
+            "  AND c.Timestamp <= fromUnixTimestamp64Nano({end:Int64}) "
+            "  AND c.ParentSpanId != '' AND p.ServiceName != c.ServiceName "
+            "GROUP BY parent, child ORDER BY parent, child",
+            {"start": start_ns, "end": end_ns},
+        ).result_rows
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+
+def traces_data(rows: list[tuple[Any, ...]], total: int | None = None) -> TracesData:
+    """Stored rows of one trace as OTLP ``TracesData``, grouped by resource and scope.
+    ``total``: the trace's real span count when ``rows`` were capped."""
+    data = TracesData()
+    resources: dict[tuple[str, tuple[tuple[str, str], ...]], ResourceSpans] = {}
+    scopes: dict[tuple[int, str, str], ScopeSpans] = {}
+    for i, r in enumerate(rows):
+        (ts, trace_id, span_id, parent, trace_state, name, kind, service, res_attrs, scope_name, scope_version,
+         span_attrs, duration, status, status_message, ev_ts, ev_names, ev_attrs, ln_trace, ln_span, ln_state,
+         ln_attrs) = r  # fmt: skip
+        res_key = (service, tuple(sorted(res_attrs.items())))
+        rs = resources.get(res_key)
+        if rs is None:
+            rs = data.resource_spans.add(resource=Resource(attributes=key_values(res_attrs)))
+            resources[res_key] = rs
+        scope_key = (id(rs), scope_name, scope_version)
+        ss = scopes.get(scope_key)
+        if ss is None:
+            ss = rs.scope_spans.add(scope=InstrumentationScope(name=scope_name, version=scope_version))
+            scopes[scope_key] = ss
+        start = _ns(ts)
+        span = ss.spans.add(
+            trace_id=bytes.fromhex(trace_id),
+            span_id=bytes.fromhex(span_id),
+            parent_span_id=bytes.fromhex(parent) if parent else b"",
+            trace_state=trace_state,
+            name=name,
+            kind=kind_number(kind),
+            start_time_unix_nano=start,
+            end_time_unix_nano=start + int(duration),
+            attributes=key_values(span_attrs),
+            status=Status(code=status_number(status), message=status_message),
+        )
+        for t, ev_name, attrs in zip(ev_ts, ev_names, ev_attrs):
+            span.events.add(time_unix_nano=_ns(t), name=ev_name, attributes=key_values(attrs))
+        for tid, sid, state, attrs in zip(ln_trace, ln_span, ln_state, ln_attrs):
+            span.links.add(
+                trace_id=bytes.fromhex(tid), span_id=bytes.fromhex(sid), trace_state=state,
+                attributes=key_values(attrs),
+            )  # fmt: skip
+        if i == 0 and total is not None and total > len(rows):
+            warning = f"trace has {total} spans; only the first {len(rows)} are shown"
+            span.attributes.add(
+                key=WARNINGS_ATTRIBUTE,
+                value=AnyValue(array_value=ArrayValue(values=[AnyValue(string_value=warning)])),
+            )
+    return data
