@@ -180,3 +180,10 @@ def test_an_open_drift_holds_until_clearly_gone(store):
     assert findings(psi * 1.1, []) == []  # just under it: not enough to open one
     assert findings(psi * 1.1, [opened]) == ["input.x"]  # but an open one holds
     assert findings(psi * 1.5, [opened]) == []  # clearly under it: resolved
+    # a run leaves each tested feature's scores in ml_drift_scores; a re-run at the same time
+    # (the same model, version and minute) is stored once
+    rows = store.query(
+        f"SELECT Feature, Test, Threshold, Drifted, PSI, NCurrent FROM {store.database}.ml_drift_scores"
+    ).result_rows
+    assert [(r[0], r[1], r[3], r[5]) for r in rows] == [("x", "psi", True, 2000)]
+    assert rows[0][2] == pytest.approx(psi * 0.9) and rows[0][4] == pytest.approx(psi)

@@ -18,6 +18,7 @@ EXPECTED_TABLES = {
     "ml_actuals_mv",
     "ml_latency_minutes",
     "ml_latency_minutes_mv",
+    "ml_drift_scores",
     "modeltrace_schema_migrations",
 }
 

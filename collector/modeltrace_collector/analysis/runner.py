@@ -3,6 +3,7 @@ in step with what they find."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -157,6 +158,45 @@ class Analyzer:
         ).result_rows
         return [(r[0], r[1]) for r in rows]
 
+    def record_scores(self, at_ms: int, report: dict[str, Any]) -> None:
+        """Every tested feature's scores into ``ml_drift_scores``: the history dashboards draw."""
+        tested = [f for f in report["features"] if f["tested"]]
+        if not tested:
+            return
+        at = dt.datetime.fromtimestamp(at_ms / 1000, dt.timezone.utc).replace(tzinfo=None)
+        rows = [
+            [
+                at,
+                report["model"],
+                report["version"],
+                f["side"],
+                f["feature"],
+                f["type"],
+                f["test"],
+                _number(f["score"]),
+                _number(f["threshold"]),
+                bool(f["drifted"]),
+                _number(f.get("adjusted_p")),
+                _number(f["metrics"].get("psi")),
+                _number(f["metrics"].get("js")),
+                _number(f["metrics"].get("wasserstein_norm")),
+                _number(f["null_rate_current"]),
+                _number(f.get("out_of_range_rate")),
+                int(f["n_reference"]),
+                int(f["n_current"]),
+            ]
+            for f in tested
+        ]
+        try:
+            self.store.insert(
+                "ml_drift_scores",
+                [list(c) for c in zip(*rows)],
+                SCORE_COLUMNS,
+                f"drift:{report['model']}:{report['version']}:{at_ms}",
+            )
+        except Exception as exc:  # the findings matter more than their history
+            log.warning("could not record drift scores of %s %s: %s", report["model"], report["version"], exc)
+
     def drift_findings(
         self, at_ms: int, model: str = "", open_now: list[Finding] | None = None
     ) -> tuple[list[Finding], set[tuple[str, str]]]:
@@ -172,6 +212,7 @@ class Analyzer:
             except LookupError:
                 continue
             scope.add((m, version))
+            self.record_scores(at_ms, report)
             win = report["window"]
             for f in report["features"]:
                 subject = f"{f['side']}.{f['feature']}"
@@ -275,6 +316,17 @@ class Analyzer:
                 "resolved": [f.as_dict() for e, f in events if e == "resolved"],
             }
             return self.last_run
+
+
+SCORE_COLUMNS = (
+    "Timestamp", "ModelName", "ModelVersion", "Side", "Feature", "FeatureType", "Test", "Score", "Threshold",
+    "Drifted", "PValue", "PSI", "JS", "WassersteinNorm", "NullRate", "OutOfRangeRate", "NReference", "NCurrent",
+)  # fmt: skip
+
+
+def _number(v: Any) -> float:
+    """A float for a Float64 column: NaN for a missing value, infinities kept."""
+    return float("nan") if v is None else float(v)
 
 
 def _drift_summary(f: dict[str, Any]) -> str:
