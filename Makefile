@@ -38,8 +38,8 @@ bench: $(VENV)/.bench
 	$(PY) tests/bench/eval_analysis.py
 
 lint: $(VENV)/.dev
-	$(PY) -m ruff check sdk collector tests examples proto
-	$(PY) -m ruff format --check sdk collector tests examples proto
+	$(PY) -m ruff check sdk collector tests examples proto deploy
+	$(PY) -m ruff format --check sdk collector tests examples proto deploy
 	$(PY) -m mypy
 
 # Regenerates collector/modeltrace_collector/proto_gen from proto/ (a test fails when it is stale).
@@ -47,8 +47,8 @@ proto: $(VENV)/.dev
 	$(PY) proto/generate.py
 
 format: $(VENV)/.dev
-	$(PY) -m ruff format sdk collector tests examples proto
-	$(PY) -m ruff check --fix sdk collector tests examples proto
+	$(PY) -m ruff format sdk collector tests examples proto deploy
+	$(PY) -m ruff check --fix sdk collector tests examples proto deploy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
