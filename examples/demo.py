@@ -119,7 +119,10 @@ def main() -> int:
     collector = subprocess.Popen(cmd)
     try:
         wait_ready(api, collector)
-        print(f"collector ready: OTLP gRPC :{grpc_port}, OTLP HTTP :{http_port}, API {api}\n")
+        print(
+            f"collector ready: OTLP gRPC :{grpc_port}, OTLP HTTP :{http_port}, API {api}, "
+            f"Jaeger storage gRPC :{jaeger_port}\n"
+        )
         print("running the wine model: 200 online requests with ground truth, then a batch job ...")
         subprocess.run(
             [sys.executable, os.path.join(HERE, "sklearn_wine.py"), "--endpoint", f"http://127.0.0.1:{grpc_port}",
