@@ -349,6 +349,11 @@ def test_dependencies_and_unimplemented_summaries(jaeger_env):
     with pytest.raises(grpc.RpcError) as err:
         list(reader.FindTraceSummaries(trace_storage_pb2.FindTraceSummariesRequest()))
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    # the optional Capabilities service is not served: Jaeger takes that as "least capable"
+    capabilities = channel.unary_unary("/jaeger.storage.v2.Capabilities/GetCapabilities")
+    with pytest.raises(grpc.RpcError) as err:
+        capabilities(b"", timeout=10)
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 # -- HTTP: Jaeger's v1 JSON API for Grafana -------------------------------------------------
