@@ -114,6 +114,17 @@ class TraceQuery:
     limit: int = 20
 
 
+# TraceQuery fields and the condition each puts on a span when set
+SEARCH_FILTERS = (
+    ("service", "ServiceName = {service:String}"),
+    ("operation", "SpanName = {operation:String}"),
+    ("start_min_ns", "Timestamp >= fromUnixTimestamp64Nano({start_min_ns:Int64})"),
+    ("start_max_ns", "Timestamp <= fromUnixTimestamp64Nano({start_max_ns:Int64})"),
+    ("duration_min_ns", "Duration >= {duration_min_ns:UInt64}"),
+    ("duration_max_ns", "Duration <= {duration_max_ns:UInt64}"),
+)
+
+
 @dataclass
 class FoundTrace:
     trace_id: str
@@ -159,24 +170,11 @@ class TraceReader:
         in (from ``otel_traces_trace_id_ts``, whole seconds: a hint for fetching them)."""
         conditions = ["TraceId != ''"]
         params: dict[str, Any] = {"limit": max(1, min(q.limit or 20, self.max_search_traces))}
-        if q.service:
-            conditions.append("ServiceName = {service:String}")
-            params["service"] = q.service
-        if q.operation:
-            conditions.append("SpanName = {operation:String}")
-            params["operation"] = q.operation
-        if q.start_min_ns:
-            conditions.append("Timestamp >= fromUnixTimestamp64Nano({start_min:Int64})")
-            params["start_min"] = q.start_min_ns
-        if q.start_max_ns:
-            conditions.append("Timestamp <= fromUnixTimestamp64Nano({start_max:Int64})")
-            params["start_max"] = q.start_max_ns
-        if q.duration_min_ns:
-            conditions.append("Duration >= {duration_min:UInt64}")
-            params["duration_min"] = q.duration_min_ns
-        if q.duration_max_ns:
-            conditions.append("Duration <= {duration_max:UInt64}")
-            params["duration_max"] = q.duration_max_ns
+        for name, condition in SEARCH_FILTERS:
+            value = getattr(q, name)
+            if value:
+                conditions.append(condition)
+                params[name] = value
         for i, (key, value) in enumerate(sorted(q.attributes.items())):
             params[f"k{i}"], params[f"v{i}"] = key, value
             if key == "error" and value in ("true", "false"):
