@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, unquote
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status, TracesData
 
+from ..pipeline.flatten import any_value_str
 from .traces import WARNINGS_ATTRIBUTE, TraceQuery, TraceReader, traces_data
 
 PREFIX = "/jaeger"
@@ -191,8 +192,6 @@ def _tag(key: str, v: AnyValue) -> dict[str, Any]:
     if kind == "bytes_value":
         return {"key": key, "type": "binary", "value": base64.b64encode(v.bytes_value).decode()}
     if kind in ("array_value", "kvlist_value"):
-        from ..pipeline.flatten import any_value_str
-
         return {"key": key, "type": "string", "value": any_value_str(v)}
     return {"key": key, "type": "string", "value": v.string_value}
 
