@@ -138,3 +138,47 @@ def test_a_new_version_is_judged_against_the_traffic_it_replaces() -> None:
     assert len(eps) == 1 and eps[0].start_ms == at(200)
     # without the other versions' traffic a new version has nothing to be compared with
     assert LatencyDetector(LatencySettings()).detect(new, None, at(200), at(210)) == []
+
+
+def _spans(model: str, minute_ms: int, durations_ms: list[float], profiled: list[bool]) -> bytes:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+    spans = []
+    for i, (ms, prof) in enumerate(zip(durations_ms, profiled)):
+        start = (minute_ms + i * 100) * 1_000_000
+        attrs = {"ml.model.name": model, "ml.model.version": "1", "ml.operation.name": "predict"}
+        kvs = [KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in attrs.items()]
+        kvs.append(KeyValue(key="ml.profile.sampled", value=AnyValue(bool_value=prof)))
+        spans.append(
+            Span(
+                trace_id=(minute_ms * 1000 + i).to_bytes(16, "big"), span_id=(i + 1).to_bytes(8, "big"),
+                name=f"predict {model}", start_time_unix_nano=start, end_time_unix_nano=start + int(ms * 1e6),
+                attributes=kvs,
+            )
+        )  # fmt: skip
+    return ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])]
+    ).SerializeToString()
+
+
+def test_the_rollup_leaves_profiled_calls_out_of_the_quantiles(store):
+    """Profiled calls carry cProfile's overhead: with enough plain calls in a minute they do
+    not move its percentiles; a minute of profiled calls only is measured on them."""
+    from modeltrace_collector.analysis.latency import load_series
+    from modeltrace_collector.pipeline.flatten import TABLES, flatten
+
+    rng = np.random.default_rng(1)
+    plain = list(rng.uniform(9, 11, 40))
+    bodies = [
+        _spans("m", T0, plain + [50.0] * 4, [False] * 40 + [True] * 4),  # 9% profiled, 5x slower
+        _spans("m", T0 + MINUTE_MS, [50.0] * 6, [True] * 6),  # only profiled calls
+    ]
+    batch = flatten(bodies)
+    store.insert("otel_traces", batch.columns["otel_traces"], TABLES["otel_traces"], "profiled-rollup")
+    [s] = load_series(store, T0, T0 + 2 * MINUTE_MS, "m").values()
+    assert list(s.calls) == [44, 6]
+    p50, p95, p99 = s.q[0]
+    assert 9 <= p50 <= 11 and p95 <= 11.5 and p99 <= 11.5
+    assert s.q[1] == pytest.approx([50, 50, 50], rel=0.01)

@@ -1,0 +1,1 @@
+DROP VIEW IF EXISTS {database}.ml_latency_minutes_mv {on_cluster}

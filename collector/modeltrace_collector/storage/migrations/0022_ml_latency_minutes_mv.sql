@@ -1,0 +1,14 @@
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.ml_latency_minutes_mv {on_cluster}
+TO {database}.ml_latency_minutes
+AS SELECT
+    toStartOfMinute(toDateTime(Timestamp, 'UTC')) AS Minute,
+    ModelName,
+    ModelVersion,
+    Operation,
+    toUInt64(count()) AS Calls,
+    toUInt64(countIf(StatusCode IN ('Error', 'STATUS_CODE_ERROR'))) AS Errors,
+    quantilesTDigestState(0.5, 0.95, 0.99)(Duration) AS Durations,
+    toUInt64(countIf(NOT ProfileSampled)) AS UnprofiledCalls,
+    quantilesTDigestStateIf(0.5, 0.95, 0.99)(Duration, NOT ProfileSampled) AS UnprofiledDurations
+FROM {database}.ml_predictions
+GROUP BY Minute, ModelName, ModelVersion, Operation
