@@ -306,6 +306,23 @@ def test_find_trace_ids_and_find_traces_filter_like_jaeger(jaeger_env):
     newest = find(service_name="frontend", search_depth=2, **window)
     roots = sorted((s for s in sent if s.name == "GET /score"), key=lambda s: -s.end_time)
     assert newest == {format(s.context.trace_id, "032x") for s in roots[:2]}
+    # pages: page_size traces each, newest first, until a short page without a token
+    pages, token = [], ""
+    while True:
+        q = trace_storage_pb2.TraceQueryParameters(
+            service_name="frontend", pagination=trace_storage_pb2.Pagination(page_size=4, page_token=token), **window
+        )
+        answer = reader.FindTraceIDs(trace_storage_pb2.FindTraceIDsRequest(query=q))
+        pages.append([t.trace_id.hex() for t in answer.trace_ids])
+        token = answer.next_page_token
+        if not token:
+            break
+    assert [len(p) for p in pages] == [4, 2]
+    assert [t for p in pages for t in p] == [format(s.context.trace_id, "032x") for s in roots]
+    with pytest.raises(grpc.RpcError) as bad:
+        q = trace_storage_pb2.TraceQueryParameters(service_name="frontend", pagination={"page_token": "%%"})
+        reader.FindTraceIDs(trace_storage_pb2.FindTraceIDsRequest(query=q))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     # FindTraces streams the same traces, whole
     q = trace_storage_pb2.TraceQueryParameters(
         service_name="scorer", operation_name="predict fraud", search_depth=3, **window

@@ -6,6 +6,7 @@ endpoint at the collector's OTLP/gRPC receiver.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Iterator
 from concurrent import futures
@@ -33,6 +34,21 @@ def _ns(ts: Timestamp) -> int:
 
 def _timestamp(ns: int) -> Timestamp:
     return Timestamp(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000)
+
+
+def page_token(offset: int) -> str:
+    """An opaque, UTF-8 continuation token: where the next page starts."""
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
+
+
+def page_offset(token: str) -> int:
+    if not token:
+        return 0
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    kind, _, value = raw.partition(":")
+    if kind != "offset" or not value.isdigit():
+        raise ValueError(token)
+    return int(value)
 
 
 def query_from_proto(q: trace_storage_pb2.TraceQueryParameters) -> TraceQuery:
@@ -90,14 +106,25 @@ class _Storage(trace_storage_pb2_grpc.TraceReaderServicer, dependency_storage_pb
             yield from self._chunks(rows.get(f.trace_id, []), totals.get(f.trace_id))
 
     def FindTraceIDs(self, request: Any, context: Any) -> Any:
-        found = _call(context, self.reader.find_trace_ids, query_from_proto(request.query))
+        query = query_from_proto(request.query)
+        paged = request.query.HasField("pagination")
+        if paged:
+            page = request.query.pagination
+            query.limit = page.page_size or query.limit
+            try:
+                query.offset = page_offset(page.page_token)
+            except ValueError:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed page_token {page.page_token!r}")
+        found = _call(context, self.reader.find_trace_ids, query)
+        full_page = len(found) == max(1, min(query.limit or 20, self.reader.max_search_traces))
         return trace_storage_pb2.FindTraceIDsResponse(
             trace_ids=[
                 trace_storage_pb2.FoundTraceID(
                     trace_id=bytes.fromhex(f.trace_id), start=_timestamp(f.start_ns), end=_timestamp(f.end_ns)
                 )
                 for f in found
-            ]
+            ],
+            next_page_token=page_token(query.offset + len(found)) if paged and full_page else "",
         )
 
     def FindTraceSummaries(self, request: Any, context: Any) -> Iterator[Any]:

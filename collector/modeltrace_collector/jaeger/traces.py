@@ -112,6 +112,7 @@ class TraceQuery:
     duration_min_ns: int = 0
     duration_max_ns: int = 0
     limit: int = 20
+    offset: int = 0  # traces of earlier pages to skip (newest first)
 
 
 # TraceQuery fields and the condition each puts on a span when set
@@ -169,7 +170,10 @@ class TraceReader:
         """Traces with a span matching ``q``, newest first, each with the range its spans start
         in (from ``otel_traces_trace_id_ts``, whole seconds: a hint for fetching them)."""
         conditions = ["TraceId != ''"]
-        params: dict[str, Any] = {"limit": max(1, min(q.limit or 20, self.max_search_traces))}
+        params: dict[str, Any] = {
+            "limit": max(1, min(q.limit or 20, self.max_search_traces)),
+            "offset": max(0, q.offset),
+        }
         for name, condition in SEARCH_FILTERS:
             value = getattr(q, name)
             if value:
@@ -193,7 +197,7 @@ class TraceReader:
             "SELECT TraceId, toUnixTimestamp64Nano(min(Timestamp)) AS first, "
             "max(toUnixTimestamp64Nano(Timestamp) + Duration) AS last "
             f"FROM {self._db}.otel_traces WHERE {' AND '.join(conditions)} "
-            "GROUP BY TraceId ORDER BY last DESC LIMIT {limit:UInt32}",
+            "GROUP BY TraceId ORDER BY last DESC, TraceId LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
             params,
         ).result_rows
         if not rows:
