@@ -73,6 +73,25 @@ def _two_proportion(t: int, tn: int, n: int, nn: int) -> tuple[float, float]:
     return z, float(2 * stats.norm.sf(abs(z)))
 
 
+def _merge_twins(ranked: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An attribute that splits the calls exactly as a better-ranked candidate does (a process
+    id beside "this version on this host") names the same calls: it is folded into that
+    candidate's evidence instead of taking a rank of its own."""
+    out: list[dict[str, Any]] = []
+    for c in ranked:
+        shares = (c.get("target_share"), c.get("normal_share"))
+        twin = None
+        if c["type"] == "attribute" and None not in shares:
+            twin = next((o for o in out if (o.get("target_share"), o.get("normal_share")) == shares), None)
+        if twin is None:
+            out.append(c)
+            continue
+        name = f"{c['dimension']}={c['value']}"
+        twin.setdefault("same_calls", []).append(name)
+        twin["evidence"] += f" (the same calls as {name})"
+    return out
+
+
 class RootCause:
     def __init__(self, store: Store, settings: RcaSettings | None = None) -> None:
         self.store = store
@@ -134,7 +153,7 @@ class RootCause:
         for c in kept:
             c["rank_score"] = c["score"] + (CHANGE_BONUS if c.get("change") and c["score"] >= 0.3 else 0.0)
         kept.sort(key=lambda c: -c["rank_score"])
-        return {**result, "causes": kept[: self.s.top]}
+        return {**result, "causes": _merge_twins(kept)[: self.s.top]}
 
     @staticmethod
     def _totals(dims: list[dict[str, Any]]) -> dict[str, int]:
