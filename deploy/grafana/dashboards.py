@@ -360,11 +360,12 @@ def traces() -> dict[str, Any]:
         [
             panel(
                 "Slowest calls of $model (click a trace id)",
-                f"""SELECT TraceId AS traceID, ServiceName AS serviceName, SpanName AS operationName,
+                f"""SELECT TraceId AS traceID, ServiceName AS serviceName,
+                    concat(Operation, ' ', ModelName) AS operationName,
                     multiply(toUnixTimestamp64Nano(Timestamp), 0.000001) AS startTime,
                     multiply(Duration, 0.000001) AS duration
-                FROM {DB}.otel_traces
-                WHERE $__timeFilter(Timestamp) AND SpanAttributes['ml.model.name'] = ${{model:singlequote}}
+                FROM {DB}.ml_predictions
+                WHERE $__timeFilter(Timestamp) AND ModelName = ${{model:singlequote}}
                 ORDER BY Duration DESC LIMIT 100""",
                 ["traceID", "serviceName", "operationName", "startTime", "duration"],
                 kind="table",
