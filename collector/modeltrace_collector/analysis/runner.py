@@ -158,11 +158,9 @@ class Analyzer:
         ).result_rows
         return [(r[0], r[1]) for r in rows]
 
-    def record_scores(self, at_ms: int, report: dict[str, Any]) -> None:
-        """Every tested feature's scores into ``ml_drift_scores``: the history dashboards draw."""
-        tested = [f for f in report["features"] if f["tested"]]
-        if not tested:
-            return
+    def record_scores(self, at_ms: int, reports: list[dict[str, Any]], model: str = "") -> None:
+        """Every tested feature's scores of one run into ``ml_drift_scores`` (one insert): the
+        history dashboards draw. A repeat run at the same time stores nothing new."""
         at = dt.datetime.fromtimestamp(at_ms / 1000, dt.timezone.utc).replace(tzinfo=None)
         rows = [
             [
@@ -185,17 +183,18 @@ class Analyzer:
                 int(f["n_reference"]),
                 int(f["n_current"]),
             ]
-            for f in tested
+            for report in reports
+            for f in report["features"]
+            if f["tested"]
         ]
+        if not rows:
+            return
         try:
             self.store.insert(
-                "ml_drift_scores",
-                [list(c) for c in zip(*rows)],
-                SCORE_COLUMNS,
-                f"drift:{report['model']}:{report['version']}:{at_ms}",
+                "ml_drift_scores", [list(c) for c in zip(*rows)], SCORE_COLUMNS, f"drift:{model or '*'}:{at_ms}"
             )
         except Exception as exc:  # the findings matter more than their history
-            log.warning("could not record drift scores of %s %s: %s", report["model"], report["version"], exc)
+            log.warning("could not record drift scores: %s", exc)
 
     def drift_findings(
         self, at_ms: int, model: str = "", open_now: list[Finding] | None = None
@@ -206,13 +205,14 @@ class Analyzer:
         held = {f.key() for f in open_now or [] if f.kind == "drift"}
         out: list[Finding] = []
         scope = set()
+        reports: list[dict[str, Any]] = []
         for m, version in self.active_versions(at_ms, self.drift.settings.window, model):
             try:
                 report = self.drift.analyze(m, version, end_ms=at_ms)
             except LookupError:
                 continue
             scope.add((m, version))
-            self.record_scores(at_ms, report)
+            reports.append(report)
             win = report["window"]
             for f in report["features"]:
                 subject = f"{f['side']}.{f['feature']}"
@@ -280,6 +280,7 @@ class Analyzer:
                         },
                     )
                 )
+        self.record_scores(at_ms, reports, model)
         return out, scope
 
     # -- the scheduled run ----------------------------------------------------------------
