@@ -187,3 +187,20 @@ def test_an_open_drift_holds_until_clearly_gone(store):
     ).result_rows
     assert [(r[0], r[1], r[3], r[5]) for r in rows] == [("x", "psi", True, 2000)]
     assert rows[0][2] == pytest.approx(psi * 0.9) and rows[0][4] == pytest.approx(psi)
+
+
+def test_out_of_range_rate_matches_its_expectation_on_unchanged_data(store):
+    """A fresh value falls outside the range of n reference values with probability 2/(n+1):
+    on unchanged data the measured rate averages that, and no data-quality issue is raised."""
+    rng = np.random.default_rng(3)
+    rates = []
+    for k in range(12):
+        model = f"m{k}"
+        insert_values(store, T0, model, "1", "input", num={"x": rng.normal(0, 1, 80)})
+        cur = {"x": rng.normal(0, 1, 2000)}
+        insert_values(store, T0 + dt.timedelta(hours=2), model, "1", "input", num=cur, spans=500)
+        report = DriftAnalyzer(store, DriftSettings()).analyze(model, "1", end_ms=ms(T0) + 3 * HOUR_MS, window=3600)
+        [f] = report["features"]
+        assert not f["quality"]
+        rates.append(f["out_of_range_rate"])
+    assert np.mean(rates) == pytest.approx(2 / 81, abs=0.012)
