@@ -17,7 +17,7 @@ _HELP = {
     "write_seconds_count": ("counter", "Storage write batches"),
     "forward_sent_requests": ("counter", "Export requests forwarded to forward.endpoint"),
     "forward_retries": ("counter", "Forwarding attempts that failed and are retried"),
-    "forward_dropped_requests": ("counter", "Requests not forwarded: rejected by the target or queue full"),
+    "forward_dropped_requests": ("counter", "Requests not forwarded: rejected by the target, or the queue was full"),
 }
 
 

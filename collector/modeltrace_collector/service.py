@@ -93,6 +93,7 @@ class Collector:
             self.forwarder = Forwarder(
                 fwd["endpoint"],
                 self.metrics,
+                os.path.join(self.config.data_dir, "forward"),
                 max_queue_bytes=fwd["max_queue_bytes"],
                 timeout=fwd["timeout_seconds"],
                 headers=fwd["headers"],

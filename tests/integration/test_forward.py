@@ -17,7 +17,7 @@ def metric(collector: CollectorProcess, name: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
-def test_a_down_target_is_retried_and_never_blocks_storage(tmp_path):
+def test_a_down_target_is_retried_across_a_restart_and_never_blocks_storage(tmp_path):
     target = CollectorProcess(str(tmp_path / "target"), "analysis.enabled=false")  # ports chosen, not started
     source = CollectorProcess(
         str(tmp_path / "source"),
@@ -33,10 +33,15 @@ def test_a_down_target_is_retried_and_never_blocks_storage(tmp_path):
         source.wait_stored("otel_traces", spans)
         source.wait_until(lambda: metric(source, "forward_retries") >= 1, what="a forwarding retry")
         assert metric(source, "forward_sent_requests") == 0
+        # the source restarts while the target is still down: the queue is on disk and survives
+        assert source.stop() == 0
+        source.start()
+        assert metric(source, "forward_queue_requests") == len(bodies)
         target.start()  # the target comes up: the queued requests arrive
         try:
             target.wait_stored("otel_traces", spans, timeout=90)
             source.wait_until(lambda: metric(source, "forward_sent_requests") == len(bodies), what="all forwarded")
+            source.wait_until(lambda: metric(source, "forward_queue_requests") == 0, what="an empty queue")
             assert target.count("otel_traces") == spans
             assert metric(source, "forward_dropped_requests") == 0
             # and what arrives later goes straight through, the same spans on both sides
@@ -44,6 +49,7 @@ def test_a_down_target_is_retried_and_never_blocks_storage(tmp_path):
             send(source.grpc_endpoint, requests(later))
             more = 4 * later.baseline_minutes * later.calls_per_minute
             target.wait_stored("otel_traces", spans + more)
+            source.wait_stored("otel_traces", spans + more)
             ids = "SELECT groupArray(SpanId) FROM (SELECT SpanId FROM modeltrace.otel_traces ORDER BY SpanId)"
             assert source.sql(ids) == target.sql(ids)
         finally:

@@ -1,17 +1,18 @@
 """Forwarding of received traces to another OTLP/gRPC endpoint (a Jaeger's 4317, another
 collector), after they are safe in the spool.
 
-The forwarder has its own bounded queue and thread: the receivers hand it the request
-bytes they just spooled and return at once. Retryable failures (UNAVAILABLE, a deadline,
-throttling) are retried with exponential backoff; requests the target rejects as bad are
-dropped. When the queue is full the oldest requests are dropped and counted
-(``forward_dropped_spans``): a slow or dead target never holds up receiving or storage,
-which remain the record of truth.
+The forwarder keeps its own queue on disk (a second spool, under ``data_dir/forward``) and its
+own thread: the receivers append the request bytes they just spooled and return at once, and
+what has not been sent when the collector stops is sent after the next start. Retryable
+failures (UNAVAILABLE, a deadline, throttling) are retried with exponential backoff; requests
+the target rejects as bad are dropped. When the queue holds ``max_queue_bytes`` new requests
+are dropped and counted (``forward_dropped_requests``): a slow or dead target never holds up
+receiving or storage, which remain the record of truth. Delivery is at least once: a request
+whose answer was lost, or that was sent just before a crash, can arrive twice.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
@@ -19,6 +20,8 @@ from typing import Any
 
 import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from .spool import Spool, SpoolFull
 
 log = logging.getLogger("modeltrace.forward")
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -45,6 +48,7 @@ class Forwarder:
         self,
         endpoint: str,
         metrics: Any,
+        queue_dir: str,
         max_queue_bytes: int = 64 << 20,
         timeout: float = 10.0,
         headers: dict[str, str] | None = None,
@@ -52,87 +56,80 @@ class Forwarder:
     ) -> None:
         self.endpoint = endpoint
         self.metrics = metrics
-        self.max_queue_bytes = max_queue_bytes
         self.timeout = timeout
         self.metadata = tuple((k.lower(), v) for k, v in (headers or {}).items())
         self.max_backoff = max_backoff
-        self._queue: collections.deque[bytes] = collections.deque()
-        self._bytes = 0
-        self._cond = threading.Condition()
-        self._stop = False
+        # the page cache is enough here: the spool proper holds the data durably
+        self._queue = Spool(
+            queue_dir, max_bytes=max_queue_bytes, segment_bytes=max(1 << 20, max_queue_bytes // 8), fsync="never"
+        )
+        self._stop = threading.Event()
         self._channel = channel_for(endpoint)
         self._export = self._channel.unary_unary(
             EXPORT, request_serializer=None, response_deserializer=ExportTraceServiceResponse.FromString
         )
         self._thread = threading.Thread(target=self._loop, name="otlp-forward", daemon=True)
-        metrics.gauge("forward_queue_bytes", lambda: self._bytes)
+        metrics.gauge("forward_queue_bytes", lambda: self._queue.depth()[0])
+        metrics.gauge("forward_queue_requests", lambda: self._queue.depth()[1])
+        if self.depth():
+            log.info("forwarding %d request(s) left from the last run to %s", self.depth(), endpoint)
 
     def start(self) -> None:
         self._thread.start()
 
     def submit(self, payload: bytes) -> None:
-        """Queue one encoded ExportTraceServiceRequest; never blocks."""
-        with self._cond:
+        """Queue one encoded ExportTraceServiceRequest; never blocks on the target."""
+        try:
             self._queue.append(payload)
-            self._bytes += len(payload)
-            while self._bytes > self.max_queue_bytes and len(self._queue) > 1:
-                dropped = self._queue.popleft()
-                self._bytes -= len(dropped)
-                self.metrics.inc("forward_dropped_requests")
-            self._cond.notify()
+        except SpoolFull as exc:
+            self.metrics.inc("forward_dropped_requests")
+            log.warning("forward queue full, a request is not forwarded: %s", exc)
 
     def depth(self) -> int:
-        with self._cond:
-            return len(self._queue)
-
-    def _next(self) -> bytes | None:
-        with self._cond:
-            while not self._queue and not self._stop:
-                self._cond.wait()
-            return self._queue[0] if self._queue else None
-
-    def _done(self, payload: bytes) -> None:
-        with self._cond:
-            if self._queue and self._queue[0] is payload:
-                self._queue.popleft()
-                self._bytes -= len(payload)
+        return self._queue.depth()[1]
 
     def _loop(self) -> None:
+        while not self._stop.is_set():
+            position = self._queue.committed
+            records = self._queue.read(position, 256, 8 << 20)
+            if not records:
+                self._queue.wait(position, 0.5)
+                continue
+            for record in records:
+                if not self._send(record.payload):
+                    return  # stopping: the rest stays queued for the next start
+            # one cursor write per batch: a crash before it resends the batch (at least once)
+            self._queue.commit(records[-1].end, len(records))
+
+    def _send(self, payload: bytes) -> bool:
+        """Deliver one request, retrying while the failure is retryable; False when stopping."""
         backoff = 0.5
-        while True:
-            payload = self._next()
-            if payload is None:
-                return
+        while not self._stop.is_set():
             try:
                 self._export(payload, timeout=self.timeout, metadata=self.metadata)
                 self.metrics.inc("forward_sent_requests")
-                self._done(payload)
-                backoff = 0.5
+                return True
             except grpc.RpcError as exc:
                 code = exc.code() if hasattr(exc, "code") else None
-                if code in RETRYABLE:
-                    self.metrics.inc("forward_retries")
-                    log.warning("forwarding to %s failed (%s); retrying in %.1f s", self.endpoint, code, backoff)
-                    with self._cond:
-                        if self._cond.wait_for(lambda: self._stop, backoff):
-                            return
-                    backoff = min(backoff * 2, self.max_backoff)
-                else:
+                if code not in RETRYABLE:
                     log.warning("forwarding target %s rejected a request (%s): dropped", self.endpoint, code)
                     self.metrics.inc("forward_dropped_requests")
-                    self._done(payload)
+                    return True
+                self.metrics.inc("forward_retries")
+                log.warning("forwarding to %s failed (%s); retrying in %.1f s", self.endpoint, code, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+        return False
 
     def shutdown(self, drain_seconds: float = 5.0) -> None:
-        """Give the queue ``drain_seconds`` to empty, then stop; what is left is dropped."""
+        """Give the queue ``drain_seconds`` to empty, then stop; the rest waits on disk."""
         deadline = time.monotonic() + drain_seconds
         while self.depth() and time.monotonic() < deadline and self._thread.is_alive():
             time.sleep(0.05)
-        with self._cond:
-            self._stop = True
-            left = len(self._queue)
-            self._cond.notify_all()
-        if left:
-            log.warning("forwarding stopped with %d request(s) not sent", left)
-            self.metrics.inc("forward_dropped_requests", left)
+        self._stop.set()
         self._thread.join(self.timeout + 1)
+        left = self.depth()
+        if left:
+            log.warning("forwarding stopped with %d request(s) queued; they are sent after the next start", left)
+        self._queue.close()
         self._channel.close()
