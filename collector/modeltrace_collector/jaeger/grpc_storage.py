@@ -96,14 +96,8 @@ class _Storage(trace_storage_pb2_grpc.TraceReaderServicer, dependency_storage_pb
         )
 
     def FindTraces(self, request: Any, context: Any) -> Iterator[TracesData]:
-        found = _call(context, self.reader.find_trace_ids, query_from_proto(request.query))
-        if not found:
-            return
-        start = min(f.start_ns for f in found)
-        end = max(f.end_ns for f in found)
-        rows, totals = _call(context, self.reader.spans, [f.trace_id for f in found], start, end)
-        for f in found:
-            yield from self._chunks(rows.get(f.trace_id, []), totals.get(f.trace_id))
+        for _, rows, total in _call(context, self.reader.find_traces, query_from_proto(request.query)):
+            yield from self._chunks(rows, total)
 
     def FindTraceIDs(self, request: Any, context: Any) -> Any:
         query = query_from_proto(request.query)

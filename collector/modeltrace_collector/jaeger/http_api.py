@@ -104,10 +104,7 @@ def _route(reader: TraceReader, path: str, params: dict[str, list[str]]) -> tupl
     if path == "/api/traces":
         return _search(reader, params)
     if path.startswith("/api/traces/"):
-        raw = path[len("/api/traces/") :]
-        if not _TRACE_ID.fullmatch(raw):
-            raise JaegerError(400, f"malformed trace id {raw!r}")
-        trace_id = raw.lower().rjust(32, "0")
+        trace_id = _trace_id(path[len("/api/traces/") :])
         start, end = _int(params, "start", 0) * 1000, _int(params, "end", 0) * 1000
         rows, totals = reader.spans([trace_id], start, end)
         if trace_id not in rows:
@@ -121,13 +118,17 @@ def _route(reader: TraceReader, path: str, params: dict[str, list[str]]) -> tupl
     raise JaegerError(404, f"no route {PREFIX}{path}")
 
 
+def _trace_id(raw: str) -> str:
+    """A trace id as stored: lowercase, 32 hex digits (shorter ones zero-padded, as Jaeger does)."""
+    if not _TRACE_ID.fullmatch(raw):
+        raise JaegerError(400, f"malformed trace id {raw!r}")
+    return raw.lower().rjust(32, "0")
+
+
 def _search(reader: TraceReader, params: dict[str, list[str]]) -> tuple[int, Any]:
     ids = [i for v in params.get("traceID", []) for i in v.split(",") if i]
     if ids:  # a search by ids fetches those traces
-        bad = [i for i in ids if not _TRACE_ID.fullmatch(i)]
-        if bad:
-            raise JaegerError(400, f"malformed trace id {bad[0]!r}")
-        wanted = [i.lower().rjust(32, "0") for i in ids]
+        wanted = [_trace_id(i) for i in ids]
         rows, totals = reader.spans(wanted)
         return envelope([jaeger_trace(traces_data(rows[t], totals.get(t))) for t in wanted if t in rows])
     service = _one(params, "service")
@@ -164,15 +165,7 @@ def _search(reader: TraceReader, params: dict[str, list[str]]) -> tuple[int, Any
         duration_max_ns=go_duration(_one(params, "maxDuration")),
         limit=_int(params, "limit", 20),
     )
-    found = reader.find_trace_ids(query)
-    if not found:
-        return envelope([])
-    rows, totals = reader.spans(
-        [f.trace_id for f in found], min(f.start_ns for f in found), max(f.end_ns for f in found)
-    )
-    return envelope(
-        [jaeger_trace(traces_data(rows[f.trace_id], totals.get(f.trace_id))) for f in found if f.trace_id in rows]
-    )
+    return envelope([jaeger_trace(traces_data(rows, total)) for _, rows, total in reader.find_traces(query)])
 
 
 def _tag_text(v: Any) -> str:

@@ -216,6 +216,17 @@ class TraceReader:
             out.append(FoundTrace(trace_id, min(lo * 10**9, int(first)), max(hi * 10**9, int(first))))
         return out
 
+    def find_traces(self, q: TraceQuery) -> list[tuple[str, list[tuple[Any, ...]], int | None]]:
+        """The traces ``q`` finds, newest first, whole: (trace id, its stored rows, its real span
+        count when the rows were capped)."""
+        found = self.find_trace_ids(q)
+        if not found:
+            return []
+        rows, totals = self.spans(
+            [f.trace_id for f in found], min(f.start_ns for f in found), max(f.end_ns for f in found)
+        )
+        return [(f.trace_id, rows[f.trace_id], totals.get(f.trace_id)) for f in found if f.trace_id in rows]
+
     def spans(
         self, trace_ids: list[str], start_ns: int = 0, end_ns: int = 0
     ) -> tuple[dict[str, list[tuple[Any, ...]]], dict[str, int]]:
