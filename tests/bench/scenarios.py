@@ -65,7 +65,8 @@ class Scenario:
         return self.fault_start_ns + self.fault_minutes * MINUTE_NS
 
 
-def _kv(key: str, value: object) -> KeyValue:
+def kv(key: str, value: object) -> KeyValue:
+    """An OTLP attribute of the value's type (bool, int or string)."""
     if isinstance(value, bool):
         return KeyValue(key=key, value=AnyValue(bool_value=value))
     if isinstance(value, int):
@@ -116,21 +117,21 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
             start_time_unix_nano=t0,
             end_time_unix_nano=end,
             attributes=[
-                _kv("ml.model.name", sc.model),
-                _kv("ml.model.version", version),
-                _kv("ml.model.framework", "sklearn"),
-                _kv("ml.operation.name", "handle"),
-                _kv("ml.prediction.id", f"{sc.model}-{sc.seed}-{i}"),
-                _kv("ml.input.rows", rows),
-                _kv("ml.input.columns", len(FEATURES)),
-                _kv("ml.output.rows", rows),
-                _kv("ml.input.sample", json.dumps(sample)),
-                _kv("ml.output.sample", json.dumps({"score": [round(float(1 / (1 + np.exp(-x[0]))), 4)]})),
+                kv("ml.model.name", sc.model),
+                kv("ml.model.version", version),
+                kv("ml.model.framework", "sklearn"),
+                kv("ml.operation.name", "handle"),
+                kv("ml.prediction.id", f"{sc.model}-{sc.seed}-{i}"),
+                kv("ml.input.rows", rows),
+                kv("ml.input.columns", len(FEATURES)),
+                kv("ml.output.rows", rows),
+                kv("ml.input.sample", json.dumps(sample)),
+                kv("ml.output.sample", json.dumps({"score": [round(float(1 / (1 + np.exp(-x[0]))), 4)]})),
             ],
         )
         if failed:
             root.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message="upstream connection reset"))
-            root.attributes.append(_kv("error.type", "ConnectionError"))
+            root.attributes.append(kv("error.type", "ConnectionError"))
         spans = [root]
         cursor = t0 + 100_000
         for name, ms in (("fetch_features", fetch), ("predict", predict), ("postprocess", post)):
@@ -143,7 +144,7 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
                     kind=Span.SPAN_KIND_INTERNAL,
                     start_time_unix_nano=cursor,
                     end_time_unix_nano=cursor + int(ms * 1e6),
-                    attributes=[_kv("ml.step.name", name)],
+                    attributes=[kv("ml.step.name", name)],
                 )
             )
             cursor += int(ms * 1e6)
@@ -151,7 +152,7 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
     out = []
     for host, spans in by_host.items():
         resource = Resource(
-            attributes=[_kv("service.name", "scoring-api"), _kv("host.name", host), _kv("cloud.region", "eu-west-1")]
+            attributes=[kv("service.name", "scoring-api"), kv("host.name", host), kv("cloud.region", "eu-west-1")]
         )
         for k in range(0, len(spans), spans_per_request):
             req = ExportTraceServiceRequest(

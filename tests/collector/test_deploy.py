@@ -16,14 +16,13 @@ import jsonschema
 import pytest
 import yaml
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from modeltrace_collector.analysis.runner import Analyzer
 from modeltrace_collector.config import load
 from modeltrace_collector.pipeline.flatten import TABLES, flatten
-from tests.bench.scenarios import MINUTE_NS, Scenario, requests
+from tests.bench.scenarios import MINUTE_NS, Scenario, kv, requests
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -150,10 +149,10 @@ def hotspot_request(model: str, at_ns: int) -> bytes:
     span = Span(
         trace_id=bytes(range(16)), span_id=bytes(range(8)), name=f"handle {model}", kind=Span.SPAN_KIND_INTERNAL,
         start_time_unix_nano=at_ns, end_time_unix_nano=at_ns + 10_000_000,
-        attributes=[KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in attrs.items()],
+        attributes=[kv(k, v) for k, v in attrs.items()],
     )  # fmt: skip
     rs = ResourceSpans(
-        resource=Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value="scoring-api"))]),
+        resource=Resource(attributes=[kv("service.name", "scoring-api")]),
         scope_spans=[ScopeSpans(spans=[span])],
     )
     return ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString()

@@ -142,15 +142,15 @@ def test_a_new_version_is_judged_against_the_traffic_it_replaces() -> None:
 
 def _spans(model: str, minute_ms: int, durations_ms: list[float], profiled: list[bool]) -> bytes:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
     from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+    from tests.bench.scenarios import kv
 
     spans = []
     for i, (ms, prof) in enumerate(zip(durations_ms, profiled)):
         start = (minute_ms + i * 100) * 1_000_000
         attrs = {"ml.model.name": model, "ml.model.version": "1", "ml.operation.name": "predict"}
-        kvs = [KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in attrs.items()]
-        kvs.append(KeyValue(key="ml.profile.sampled", value=AnyValue(bool_value=prof)))
+        kvs = [kv(k, v) for k, v in attrs.items()] + [kv("ml.profile.sampled", prof)]
         spans.append(
             Span(
                 trace_id=(minute_ms * 1000 + i).to_bytes(16, "big"), span_id=(i + 1).to_bytes(8, "big"),
