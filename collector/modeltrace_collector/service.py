@@ -55,8 +55,8 @@ class Collector:
             if analysis["webhook_url"]
             else None
         )
-        self.analyzer = Analyzer(self.store, drift, latency, rca, self.webhook)
-        self.trace_reader = TraceReader(self.store, max_trace_spans=config["jaeger"]["max_trace_spans"])
+        self.analyzer = Analyzer(self.store.on("analysis"), drift, latency, rca, self.webhook)
+        self.trace_reader = TraceReader(self.store.on("api"), max_trace_spans=config["jaeger"]["max_trace_spans"])
         self.jaeger: JaegerStorageServer | None = None
         self.forwarder: Forwarder | None = None
         self.scheduler: Scheduler | None = None

@@ -147,11 +147,11 @@ class SlowStore:
     def __init__(self, inner, delay):
         self.inner, self.delay, self.sizes = inner, delay, []
 
-    def insert(self, table, columns, names, token):
+    def insert(self, table, columns, names, token, **kw):
         if table == "otel_traces":
             self.sizes.append(len(columns[0]))
             time.sleep(self.delay)
-        return self.inner.insert(table, columns, names, token)
+        return self.inner.insert(table, columns, names, token, **kw)
 
 
 def test_batches_grow_while_an_insert_runs(tmp_path, store):

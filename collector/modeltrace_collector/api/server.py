@@ -216,7 +216,7 @@ class ApiServer:
             "max_execution_time": cfg["sql_max_seconds"],
         }
         try:
-            result = self.service.store.query(statement, parameters, settings)
+            result = self.service.store.query(statement, parameters, settings, lane="sql")
         except Exception as exc:
             message = str(exc).split("\n")[0][:500]
             raise ApiError(400, f"query failed: {message}")

@@ -185,7 +185,7 @@ class Writer:
                     ensure_schema()
                 for table, names in TABLES.items():
                     if batch.rows(table):
-                        self.store.insert(table, batch.columns[table], names, f"{token}:{table}")
+                        self.store.insert(table, batch.columns[table], names, f"{token}:{table}", lane="write")
                 self._observe(time.monotonic() - began, batch)
                 batch.release()
                 break

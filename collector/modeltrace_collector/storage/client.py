@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from .errors import StorageError
 
-class StorageError(Exception):
-    """Storage is unreachable or refused an operation; retrying later may succeed."""
+__all__ = ["StorageError", "Target", "connect", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,12 @@ def resolve(dsn: str, data_dir: str, memory_mb: float = 0.0) -> Target:
 
 
 def connect(target: Target, database: str | None = None, **settings: Any) -> Any:
-    """A clickhouse-connect client for ``target``."""
+    """A new clickhouse-connect client for ``target``, with no session of its own.
+
+    A ClickHouse server refuses concurrent queries in one session (SESSION_IS_LOCKED), so
+    clients never share one: each thread that queries at the same time uses its own client.
+    On chDB every client is its own connection handle to the one engine of the process.
+    """
     import clickhouse_connect
 
     try:
@@ -51,7 +56,9 @@ def connect(target: Target, database: str | None = None, **settings: Any) -> Any
             else:
                 client = clickhouse_connect.get_client(dsn=f"chdb://{target.path}", settings=settings or None)
         else:
-            client = clickhouse_connect.get_client(dsn=target.dsn, settings=settings or None, connect_timeout=5)
+            client = clickhouse_connect.get_client(
+                dsn=target.dsn, settings=settings or None, connect_timeout=5, autogenerate_session_id=False
+            )
     except Exception as exc:  # driver errors vary by backend
         raise StorageError(f"cannot open ClickHouse at {target.dsn}: {exc}") from exc
     if database:

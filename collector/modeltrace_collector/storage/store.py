@@ -1,50 +1,149 @@
-"""The ClickHouse side of the collector: schema, inserts with deduplication, reads."""
+"""The ClickHouse side of the collector: schema, inserts with deduplication, reads.
+
+Work is split into *lanes*, each with its own clients and a bound on how many of its calls
+run at once, so that reads never hold up writes:
+
+- ``write``: the spool writer alone (one client);
+- ``api``: the JSON API and the Jaeger readers;
+- ``analysis``: the analysis runs, their inserts (findings, drift scores) and references;
+- ``sql``: user SQL from the API, with its own caps;
+- ``health``: the readiness ping.
+
+On chDB every client is its own connection handle to the process's one engine, and
+handles run queries at the same time; on a server every client is an HTTP client without
+a session. A call that finds every client of its lane busy waits, up to a bound, then
+raises ``StorageBusy``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from .client import StorageError, Target, connect
+from . import client as client_module
+from .errors import StorageBusy, StorageError, classify
 from .migrate import SchemaOptions, migrate
 
 log = logging.getLogger("modeltrace.storage")
 
+DEFAULT_LANES = {"write": 1, "api": 4, "analysis": 2, "sql": 2, "health": 1}
+
+# Every insert: deduplicate replays in the target table and in every table a materialized
+# view fills from it (off by default before ClickHouse 26.2), synchronously, and let a
+# backfill touch any number of daily partitions in one block.
+INSERT_SETTINGS = {
+    "insert_deduplicate": 1,
+    "deduplicate_blocks_in_dependent_materialized_views": 1,
+    "async_insert": 0,
+    "max_partitions_per_insert_block": 0,
+}
+
+
+class Lane:
+    """Up to ``size`` clients, made on first use; a call waits for a free one."""
+
+    def __init__(self, name: str, size: int, factory: Callable[[], Any]) -> None:
+        self.name = name
+        self.size = size
+        self._factory = factory
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+        self._free: list[Any] = []
+        self._made: list[Any] = []
+        self.in_use = 0
+        self.waits = 0
+
+    @contextlib.contextmanager
+    def client(self, timeout: float | None) -> Iterator[Any]:
+        if not self._slots.acquire(timeout=-1 if timeout is None else timeout):
+            self.waits += 1
+            raise StorageBusy(f"all {self.size} {self.name} connections are busy; try again later")
+        try:
+            with self._lock:
+                c = self._free.pop() if self._free else None
+                self.in_use += 1
+            if c is None:
+                c = self._factory()
+                with self._lock:
+                    self._made.append(c)
+            try:
+                yield c
+            finally:
+                with self._lock:
+                    self._free.append(c)
+        finally:
+            with self._lock:
+                self.in_use -= 1
+            self._slots.release()
+
+    def close(self) -> None:
+        with self._lock:
+            made, self._made, self._free = self._made, [], []
+        for c in made:
+            try:
+                c.close()
+            except Exception:
+                log.debug("closing a ClickHouse client failed", exc_info=True)
+
 
 class Store:
-    """One clickhouse-connect client shared by the writer and the read API.
-
-    chDB allows one client per data directory and process, and serialises calls on it;
-    a server client is thread-safe as well, so one client serves every thread.
-    """
-
-    def __init__(self, target: Target, options: SchemaOptions, client: Any = None) -> None:
+    def __init__(
+        self,
+        target: client_module.Target,
+        options: SchemaOptions,
+        client: Any = None,
+        lanes: dict[str, int] | None = None,
+        wait_seconds: float = 30.0,
+    ) -> None:
+        """``client``: one ready client for every lane (tests); otherwise clients are made
+        per lane by ``storage.client.connect``."""
         self.target = target
         self.options = options
         self.database = options.database
-        self._client = client
-        self._lock = threading.Lock()
+        self.wait_seconds = wait_seconds
+        self._shared = client
+        sizes = {**DEFAULT_LANES, **(lanes or {})}
+        self.lanes = {name: Lane(name, size, self._factory(name)) for name, size in sizes.items()}
         self.migrated = False
         self._pinged_at = float("-inf")
         self._ping_ok = False
 
+    def _factory(self, lane: str) -> Callable[[], Any]:
+        def make() -> Any:
+            if self._shared is not None:
+                return self._shared
+            # The SQL lane runs user queries in the product's database, so unqualified
+            # table names resolve there; the other lanes qualify every name.
+            database = self.database if lane == "sql" and self.migrated else None
+            return client_module.connect(self.target, database)
+
+        return make
+
+    @contextlib.contextmanager
+    def _client(self, lane: str, timeout: float | None = None) -> Iterator[Any]:
+        with self.lanes[lane].client(self.wait_seconds if timeout is None else timeout) as c:
+            yield c
+
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = connect(self.target)
-        return self._client
+        """A client of the write lane, for maintenance and tests (not for concurrent use)."""
+        with self._client("write") as c:
+            return c
+
+    # -- schema -------------------------------------------------------------------------
 
     def migrate(self) -> list[str]:
         try:
-            applied = [f"{m.version:04d}_{m.name}" for m in migrate(self.client, self.options)]
+            with self._client("write") as c:
+                applied = [f"{m.version:04d}_{m.name}" for m in migrate(c, self.options)]
         except StorageError:
             raise
         except Exception as exc:
-            raise StorageError(f"schema migration failed: {exc}") from exc
+            raise StorageError(f"schema migration failed: {exc}", classify(exc)) from exc
         self.migrated = True
         return applied
 
@@ -55,23 +154,47 @@ class Store:
             if applied:
                 log.info("schema migrations applied: %s", ", ".join(applied))
 
-    def insert(self, table: str, columns: list[list[Any]], names: tuple[str, ...], token: str) -> None:
-        """Insert column-oriented rows; a repeat with the same ``token`` stores nothing."""
+    # -- writes -------------------------------------------------------------------------
+
+    def insert(
+        self,
+        table: str,
+        columns: list[list[Any]],
+        names: tuple[str, ...],
+        token: str,
+        lane: str = "analysis",
+    ) -> None:
+        """Insert column-oriented rows; a repeat with the same ``token`` stores nothing.
+
+        Failures raise ``StorageError`` with the failure classified (retry or refused)."""
         try:
-            self.client.insert(
-                f"{self.database}.{table}",
-                columns,
-                column_names=list(names),
-                column_oriented=True,
-                settings={"insert_deduplication_token": token},
-            )
+            with self._client(lane) as c:
+                c.insert(
+                    f"{self.database}.{table}",
+                    columns,
+                    column_names=list(names),
+                    column_oriented=True,
+                    settings={**INSERT_SETTINGS, "insert_deduplication_token": token},
+                )
         except StorageError:
             raise
         except Exception as exc:
-            raise StorageError(f"insert into {table} failed: {exc}") from exc
+            failure = classify(exc)
+            raise StorageError(f"insert into {table} failed: {failure.message}", failure) from exc
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None) -> Any:
-        return self.client.query(sql, parameters=parameters or {}, settings=settings or {})
+    # -- reads --------------------------------------------------------------------------
+
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+        lane: str = "api",
+        timeout: float | None = None,
+    ) -> Any:
+        """Run a read on a client of ``lane``; ``timeout``: how long to wait for a free one."""
+        with self._client(lane, timeout) as c:
+            return c.query(sql, parameters=parameters or {}, settings=settings or {})
 
     def ping(self, max_age: float = 2.0) -> bool:
         """Whether storage answers; remembered for ``max_age`` seconds so probes stay cheap."""
@@ -79,17 +202,43 @@ class Store:
         if now - self._pinged_at < max_age:
             return self._ping_ok
         try:
-            self.client.query("SELECT 1")
+            self.query("SELECT 1", lane="health", timeout=5.0)
             ok = True
+        except StorageBusy:
+            ok = self._ping_ok  # another probe is asking right now
         except Exception:
             ok = False
         self._pinged_at, self._ping_ok = time.monotonic(), ok
         return ok
 
+    def lane_stats(self) -> dict[str, tuple[int, int, int]]:
+        """Per lane: (size, calls running now, calls that gave up waiting)."""
+        return {name: (lane.size, lane.in_use, lane.waits) for name, lane in self.lanes.items()}
+
+    def on(self, lane: str) -> LaneView:
+        """This store with ``lane`` as the default lane of its reads and inserts."""
+        return LaneView(self, lane)
+
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:
-                log.debug("closing the ClickHouse client failed", exc_info=True)
+        if self._shared is not None:
+            self._shared = None  # owned by whoever passed it in
+            return
+        for lane in self.lanes.values():
+            lane.close()
+
+
+class LaneView:
+    """A store whose reads and inserts go to one lane (what the analysis and readers hold)."""
+
+    def __init__(self, store: Store, lane: str) -> None:
+        self._store = store
+        self._lane = lane
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None) -> Any:
+        return self._store.query(sql, parameters, settings, lane=self._lane)
+
+    def insert(self, table: str, columns: list[list[Any]], names: tuple[str, ...], token: str) -> None:
+        self._store.insert(table, columns, names, token, lane=self._lane)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
