@@ -34,6 +34,7 @@ COMMANDS = (
     "findings",
     "reference",
     "analyze",
+    "deadletters",
 )
 
 
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "findings": "what the analysis found, open and resolved",
         "reference": "upload a baseline (CSV or Parquet) for drift",
         "analyze": "run the analysis now",
+        "deadletters": "spans ClickHouse refused for good: list, export (OTLP/JSON lines), replay, drop",
     }
     for name, text in readers.items():
         p = sub.add_parser(name, help=text)
@@ -196,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--start")
             p.add_argument("--end")
             p.add_argument("--kind", choices=("latency", "error_rate"), default="latency")
+        if name == "deadletters":
+            p.add_argument("action", choices=("list", "export", "replay", "drop"), nargs="?", default="list")
+            p.add_argument("--cause", help="only the dead letters of this cause (e.g. TOO_MANY_PARTITIONS)")
+            p.add_argument("--id", action="append", dest="ids", metavar="ID", help="one dead letter (repeatable)")
+            p.add_argument("--all", action="store_true", help="replay or drop every dead letter")
+            p.add_argument("--limit", type=int)
         if name == "reference":
             p.add_argument("file", help="CSV or Parquet; one column per feature")
             p.add_argument("--outputs", default="", help="comma-separated columns that are model outputs")
@@ -261,6 +269,8 @@ def _read(args: argparse.Namespace) -> int:
     elif args.command == "trace":
         data = _api_get(base, f"/api/traces/{args.trace_id}", {})
         rows, cols = data["spans"], ["start", "name", "service", "duration_ms", "status", "span_id", "parent_span_id"]
+    elif args.command == "deadletters":
+        return _deadletters(args, base)
     elif args.command in ANALYSIS_COMMANDS:
         from .analysis_cli import run as analysis_run
 
@@ -274,6 +284,36 @@ def _read(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, default=str))
     else:
         _print_table(rows, cols)
+    return 0
+
+
+def _deadletters(args: argparse.Namespace, base: str) -> int:
+    if args.action == "list":
+        data = _api_get(base, "/api/deadletters", {"cause": args.cause, "limit": args.limit})
+        if args.json:
+            print(json.dumps(data, indent=2, default=str))
+            return 0
+        held = ", ".join(f"{cause}: {n}" for cause, n in sorted(data["by_cause"].items())) or "none"
+        print(f"{data['total']} dead letter(s) held ({held}); {data['dropped']} dropped over the size bound")
+        _print_table(data["entries"], ["id", "time_ms", "cause", "service", "span_name", "trace_id", "replayable"])
+        return 0
+    if args.action == "export":
+        data = _api_get(base, "/api/deadletters/export", {"cause": args.cause})
+        for entry in data["entries"]:
+            print(json.dumps(entry, separators=(",", ":"), default=str))
+        return 0
+    if not (args.ids or args.cause or args.all):
+        raise SystemExit(f"modeltrace: deadletters {args.action} needs --id, --cause or --all")
+    body: dict[str, Any] = {"ids": args.ids} if args.ids else {"cause": args.cause} if args.cause else {"all": True}
+    data = _api_post(base, f"/api/deadletters/{args.action}", {}, body)
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    elif args.action == "drop":
+        print(f"dropped {data['dropped']} dead letter(s)")
+    else:
+        print(f"replayed {data['replayed']} of {data['matched']} dead letter(s)")
+        for kept in data["kept"]:
+            print(f"  kept {kept['id']}: {kept['reason']}")
     return 0
 
 

@@ -163,7 +163,18 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "http": (_listen, "127.0.0.1:4318"),
         "max_request_bytes": (_positive(int), 64 << 20),
     },
-    "writer": {"batch_spans": (_positive(int), 50_000), "max_delay_seconds": (_positive(float), 1.0)},
+    "writer": {
+        "batch_spans": (_positive(int), 50_000),
+        "max_delay_seconds": (_positive(float), 1.0),
+        # /ready turns false when one batch has failed for this long
+        "stuck_seconds": (_positive(float), 60.0),
+    },
+    "deadletter": {
+        # spans ClickHouse refused for good, under data_dir/deadletter; oldest dropped beyond this
+        "max_bytes": (_positive(int), 256 << 20),
+        # /ready turns false for this long after a dead letter arrives (0: never)
+        "unready_seconds": (_non_negative, 300.0),
+    },
     "analysis": {
         "enabled": (_bool, True),
         "interval_seconds": (_positive(float), 60.0),

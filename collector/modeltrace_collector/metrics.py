@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
 
 _HELP = {
     "spans_received": ("counter", "Spans accepted by the receivers and spooled"),
@@ -18,6 +17,12 @@ _HELP = {
     "forward_sent_requests": ("counter", "Export requests forwarded to forward.endpoint"),
     "forward_retries": ("counter", "Forwarding attempts that failed and are retried"),
     "forward_dropped_requests": ("counter", "Requests not forwarded: rejected by the target, or the queue was full"),
+    "spans_refused": ("counter", "Spans refused at the door (partial success), by reason"),
+    "spans_corrected": ("counter", "Spans stored with a documented correction, by reason"),
+    "dead_letters": ("counter", "Spans ClickHouse refused for good, moved to the dead-letter store, by cause"),
+    "dead_letters_dropped": ("counter", "Dead letters dropped because the store was over its size bound"),
+    "dead_letters_replayed": ("counter", "Dead letters sent through the pipeline again"),
+    "spool_errors": ("counter", "Spool reads or cursor writes that failed and were retried"),
 }
 
 
@@ -26,6 +31,7 @@ class Metrics:
         self._lock = threading.Lock()
         self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self._gauges: dict[str, Callable[[], float]] = {}
+        self._labelled: dict[str, tuple[str, str, Callable[[], dict[str, float]]]] = {}
 
     def inc(self, name: str, n: float = 1, **labels: str) -> None:
         key = (name, tuple(sorted(labels.items())))
@@ -39,10 +45,14 @@ class Metrics:
     def gauge(self, name: str, read: Callable[[], float]) -> None:
         self._gauges[name] = read
 
-    def observe_write(self, seconds: float, batch: Any) -> None:
+    def labelled_gauge(self, name: str, label: str, text: str, read: Callable[[], dict[str, float]]) -> None:
+        """A gauge with one label; ``read`` returns {label value: gauge value}."""
+        self._labelled[name] = (label, text, read)
+
+    def observe_write(self, seconds: float, spans: int) -> None:
         self.inc("write_seconds_sum", seconds)
         self.inc("write_seconds_count")
-        self.inc("spans_stored", batch.spans)
+        self.inc("spans_stored", spans)
 
     def render(self) -> str:
         lines: list[str] = []
@@ -58,7 +68,7 @@ class Metrics:
             lines.append(f"# TYPE {full} {kind}")
             series = [(labels, v) for (n, labels), v in counters.items() if n == name] or [((), 0.0)]
             for labels, value in series:
-                label_text = ",".join(f'{k}="{v}"' for k, v in labels)
+                label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
                 lines.append(f"{full}{{{label_text}}} {value:g}" if label_text else f"{full} {value:g}")
         for name, read in sorted(self._gauges.items()):
             try:
@@ -67,4 +77,17 @@ class Metrics:
                 continue
             lines.append(f"# TYPE modeltrace_{name} gauge")
             lines.append(f"modeltrace_{name} {value:g}")
+        for name, (label, text, read_all) in sorted(self._labelled.items()):
+            try:
+                values = read_all()
+            except Exception:
+                continue
+            lines.append(f"# HELP modeltrace_{name} {text}")
+            lines.append(f"# TYPE modeltrace_{name} gauge")
+            for key, value in sorted(values.items()):
+                lines.append(f'modeltrace_{name}{{{label}="{_escape(key)}"}} {float(value):g}')
         return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')

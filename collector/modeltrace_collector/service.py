@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 from .analysis.findings import Webhook
@@ -18,9 +19,11 @@ from .config import Config
 from .jaeger.grpc_storage import JaegerStorageServer
 from .jaeger.traces import TraceReader
 from .metrics import Metrics
+from .pipeline.deadletter import DeadLetters
 from .pipeline.forward import Forwarder
-from .pipeline.spool import Spool
+from .pipeline.spool import Spool, SpoolFull
 from .pipeline.writer import Writer
+from .receivers.ingest import Malformed, Overloaded, decode, ingest
 from .receivers.otlp_grpc import GrpcReceiver
 from .receivers.otlp_http import HttpReceiver
 from .storage.client import StorageError, resolve
@@ -45,6 +48,7 @@ class Collector:
         self.metrics = Metrics()
         self.store = make_store(config)
         self.spool: Spool | None = None
+        self.dead_letters: DeadLetters | None = None
         self.writer: Writer | None = None
         self.receivers: list[Any] = []
         self.api: ApiServer | None = None
@@ -79,6 +83,18 @@ class Collector:
         spool = self.spool
         self.metrics.gauge("spool_bytes", lambda: spool.depth()[0])
         self.metrics.gauge("spool_records", lambda: spool.depth()[1])
+        self.metrics.gauge("spool_corrupt_records", lambda: spool.corrupt)
+        metrics = self.metrics
+        self.dead_letters = DeadLetters(
+            os.path.join(self.config.data_dir, "deadletter"),
+            max_bytes=self.config["deadletter"]["max_bytes"],
+            on_drop=lambda n: metrics.inc("dead_letters_dropped", n),
+        )
+        letters = self.dead_letters
+        self.metrics.labelled_gauge(
+            "dead_letters_stored", "cause", "Dead letters held on disk, by cause", lambda: dict(letters.counts())
+        )
+        self.metrics.gauge("dead_letters_bytes", letters.bytes)
         writer_cfg = self.config["writer"]
         self.writer = Writer(
             spool,
@@ -86,6 +102,7 @@ class Collector:
             self.metrics,
             batch_spans=writer_cfg["batch_spans"],
             max_delay=writer_cfg["max_delay_seconds"],
+            dead_letters=self.dead_letters,
         )
         self.writer.start()
         fwd = self.config["forward"]
@@ -117,6 +134,11 @@ class Collector:
             sched = self.scheduler
             self.metrics.gauge("analysis_runs", lambda: sched.runs)
             self.metrics.gauge("analysis_failures", lambda: sched.failures)
+        self.metrics.gauge("ready", lambda: float(self.readiness()[0]))
+        self.metrics.labelled_gauge(
+            "storage_lane_in_use", "lane", "Storage calls running now, by lane",
+            lambda: {name: float(used) for name, (_, used, _) in self.store.lane_stats().items()},
+        )  # fmt: skip
         if self.config["api"]["listen"]:
             self.api = ApiServer(self.config["api"]["listen"], self)
             self.api.start()
@@ -134,15 +156,77 @@ class Collector:
         )
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        writer_ok = self.writer is not None and self.writer.healthy
+        """Whether the collector stores what it acknowledges; when not, ``reasons`` say why."""
+        reasons: list[str] = []
         storage_ok = self.store.ping()
-        detail = {
+        if not storage_ok:
+            reasons.append("storage is unreachable")
+        writer = self.writer
+        if writer is None:
+            reasons.append("the writer has not started")
+        else:
+            if not writer.alive():
+                reasons.append("a writer thread has died; see the log")
+            stuck = writer.stuck_for()
+            if stuck >= self.config["writer"]["stuck_seconds"]:
+                reasons.append(f"the writer has retried one batch for {stuck:.0f} s: {writer.last_error}")
+            window = self.config["deadletter"]["unready_seconds"]
+            last = writer.last_dead_letter
+            if window > 0 and last is not None and time.monotonic() - last < window:
+                held = self.dead_letters.counts() if self.dead_letters else {}
+                causes = ", ".join(f"{c} ({n})" for c, n in sorted(held.items())) or "see the log"
+                reasons.append(
+                    f"ClickHouse refused spans {time.monotonic() - last:.0f} s ago; they are in the dead-letter "
+                    f"store: {causes} (modeltrace deadletters list)"
+                )
+        for name, part in (("forwarder", self.forwarder), ("analysis scheduler", self.scheduler)):
+            if part is not None and not part.alive():
+                reasons.append(f"the {name} thread has died; see the log")
+        detail: dict[str, Any] = {
             "storage": "ok" if storage_ok else "unreachable",
-            "writer": "ok" if writer_ok else (self.writer.last_error if self.writer else "not started"),
+            "writer": "ok"
+            if writer is not None and writer.healthy
+            else (writer.last_error if writer else "not started"),
             "spool_bytes": self.spool.depth()[0] if self.spool else 0,
             "spool_records": self.spool.depth()[1] if self.spool else 0,
+            "dead_letters": self.dead_letters.total() if self.dead_letters else 0,
         }
-        return storage_ok and writer_ok, detail
+        if reasons:
+            detail["reasons"] = reasons
+        writer_ok = writer is not None and writer.healthy
+        return storage_ok and writer_ok and not reasons, detail
+
+    def replay_dead_letters(self, ids: list[str] | None = None, cause: str | None = None) -> dict[str, Any]:
+        """Send dead letters through the pipeline again (receivers' checks included).
+
+        Each replayed span leaves the dead-letter store once it is back in the spool; a span
+        the door now refuses, or that cannot be read, stays, and is reported."""
+        if self.dead_letters is None or self.spool is None:
+            raise RuntimeError("the collector has not started")
+        letters = self.dead_letters.entries(cause=cause, ids=ids)
+        replayed: list[str] = []
+        kept: list[dict[str, str]] = []
+        for letter in letters:
+            if letter.request is None:
+                kept.append({"id": letter.id, "reason": "the span was not recovered from the spool; export it"})
+                continue
+            try:
+                accepted = ingest(self.spool, decode(letter.request), letter.request, self.metrics)
+            except Overloaded as exc:
+                kept.append({"id": letter.id, "reason": f"the spool is full, try later: {exc}"})
+                break
+            except (Malformed, SpoolFull) as exc:
+                kept.append({"id": letter.id, "reason": str(exc)})
+                continue
+            if accepted.rejected:
+                kept.append({"id": letter.id, "reason": accepted.message})
+            else:
+                replayed.append(letter.id)
+        self.dead_letters.remove(replayed)
+        self.metrics.inc("dead_letters_replayed", len(replayed))
+        if replayed and self.writer is not None:
+            self.writer.last_dead_letter = None
+        return {"matched": len(letters), "replayed": len(replayed), "kept": kept}
 
     def shutdown(self, drain_seconds: float = 30.0) -> None:
         if self._stopped.is_set():

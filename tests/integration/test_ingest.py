@@ -261,7 +261,8 @@ def test_invalid_span_ids_give_partial_success(collector):
     assert json.loads(reply) == {
         "partialSuccess": {
             "rejectedSpans": "1",
-            "errorMessage": "1 span(s) with an invalid trace or span id were dropped",
+            "errorMessage": "1 span(s) refused: 1 with an invalid trace or span id "
+            "(a trace id is 16 bytes, a span id 8, neither all zero)",
         }
     }
     collector.wait_stored("otel_traces", 1)

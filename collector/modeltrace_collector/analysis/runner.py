@@ -354,6 +354,9 @@ class Scheduler:
     def start(self) -> None:
         self._thread.start()
 
+    def alive(self) -> bool:
+        return self._thread.is_alive() or self._stop.is_set()
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:

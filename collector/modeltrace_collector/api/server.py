@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 
 from ..httpserver import BackgroundHttpServer
 from ..jaeger import http_api as jaeger_http
-from . import analysis_routes, queries
+from . import analysis_routes, deadletter_routes, queries
 
 log = logging.getLogger("modeltrace.api")
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
@@ -155,6 +155,8 @@ class ApiServer:
             return 200, {"trace_id": trace_id, "spans": spans}
         if path == "/api/sql":
             return 200, self._sql(method, params, body)
+        if path == deadletter_routes.PREFIX or path.startswith(deadletter_routes.PREFIX + "/"):
+            return deadletter_routes.route(self, method, path, params, body)
         if path.startswith(
             ("/api/findings", "/api/drift", "/api/anomalies", "/api/rca", "/api/performance")
         ) or path in (

@@ -77,6 +77,9 @@ class Forwarder:
     def start(self) -> None:
         self._thread.start()
 
+    def alive(self) -> bool:
+        return self._thread.is_alive() or self._stop.is_set()
+
     def submit(self, payload: bytes) -> None:
         """Queue one encoded ExportTraceServiceRequest; never blocks on the target."""
         try:

@@ -12,25 +12,35 @@ to large blocks by itself, and under light load a span still waits at most ``max
 plus one insert.
 
 A batch is a run of spool records. Its bounds are recorded before the insert (the
-spool's *intent*) and the insert carries a deduplication token derived from them, so
-after a crash the same batch is replayed under the same token and ClickHouse keeps one
-copy (the ``ml_*`` views fire only for blocks that were not deduplicated). While storage
-fails, the batch is retried with backoff and new data waits in the spool, which pushes
-back on the receivers when it fills.
+spool's *intent*) and the insert carries a deduplication token: a hash of the records'
+bytes. After a crash the same batch is replayed under the same token and ClickHouse keeps
+one copy, in every table the views fill too. The token depends on the content only, so it
+stays unique across spool resets, restored backups and several collectors on one server.
+
+Failures are classified once (``storage.errors``). While storage is away or busy, the
+batch is retried with backoff and new data waits in the spool, which pushes back on the
+receivers when it fills. When ClickHouse refuses the rows themselves, the batch is bisected:
+every part it accepts is stored (under a token derived from the batch's), and each row it
+still refuses goes to the dead-letter store with its reason, so one bad span never stalls
+the rest. Nothing acknowledged is lost without a trace.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..storage.client import StorageError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from ..storage.errors import REFUSED, RETRY, Failure, StorageError, classify
+from .deadletter import DeadLetter, DeadLetters
 from .flatten import TABLES, Batch, flatten
-from .spool import Position, Record, Spool
+from .spool import MAX_RECORD, Position, Record, Spool
 
 log = logging.getLogger("modeltrace.writer")
 
@@ -41,6 +51,22 @@ class PendingBatch:
     start: Position
     end: Position
     records: int
+    token: str = ""
+    """The deduplication token: a hash of the records' bytes."""
+    origins: list[tuple[Position, int]] = field(default_factory=list)
+    """Each record that gave rows: where it starts in the spool, and how many rows."""
+
+
+class _Hasher:
+    def __init__(self) -> None:
+        self._h = hashlib.blake2b(digest_size=16)
+
+    def add(self, payload: bytes) -> None:
+        self._h.update(len(payload).to_bytes(8, "little"))
+        self._h.update(payload)
+
+    def token(self) -> str:
+        return self._h.hexdigest()
 
 
 class Writer:
@@ -54,6 +80,9 @@ class Writer:
         max_delay: float = 1.0,
         max_batch_bytes: int = 64 << 20,
         backoff_max: float = 30.0,
+        dead_letters: DeadLetters | None = None,
+        unsure_retries: int = 3,
+        unsure_row_seconds: float = 30.0,
     ) -> None:
         self.spool = spool
         self.store = store
@@ -67,8 +96,15 @@ class Writer:
         self._inserter_idle = threading.Event()
         self._inserter_idle.set()
         self._threads: list[threading.Thread] = []
+        self.dead_letters = dead_letters
+        self.unsure_retries = unsure_retries
+        self.unsure_row_seconds = unsure_row_seconds
         self.healthy = True
         self.last_error: str | None = None
+        self.failing_since: float | None = None
+        """When the batch being written first failed (monotonic), while it still fails."""
+        self.last_dead_letter: float | None = None
+        self._causes_logged: set[str] = set()
 
     def start(self) -> None:
         self._threads = [
@@ -77,6 +113,15 @@ class Writer:
         ]
         for t in self._threads:
             t.start()
+
+    def alive(self) -> bool:
+        """Both threads run (or were told to stop)."""
+        return self._stop.is_set() or (bool(self._threads) and all(t.is_alive() for t in self._threads))
+
+    def stuck_for(self) -> float:
+        """Seconds the current batch has been failing (0 when writes succeed)."""
+        since = self.failing_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Write what the spool holds (within ``timeout``), then stop."""
@@ -95,7 +140,15 @@ class Writer:
                 self._queue.put(self._batch_between(start, end))
                 position = end
             while True:
-                pending = self._collect(position)
+                try:
+                    pending = self._collect(position)
+                except OSError as exc:  # the spool's disk failed to read: try again from here
+                    self.last_error = f"cannot read the spool: {exc}"
+                    self._count("spool_errors", 1)
+                    log.error("cannot read the spool (retrying in 1s): %s", exc)
+                    if self._stop.wait(1.0):
+                        return
+                    continue
                 if pending is not None:
                     # A full batch waits for the inserter: at most two batches are in memory.
                     while not self._inserter_idle.wait(0.25) and not self._stop.is_set():
@@ -109,8 +162,8 @@ class Writer:
 
     def _collect(self, start: Position) -> PendingBatch | None:
         """The next batch: ``batch_spans`` spans, or whatever came within ``max_delay``."""
-        batch = Batch()
-        records = 0
+        pending = PendingBatch(Batch(), start, start, 0)
+        hasher = _Hasher()
         size = 0
         first: Position | None = None
         position = start
@@ -118,27 +171,26 @@ class Writer:
         while True:
             # Small reads: records beyond this batch would only be read again for the next one.
             for record in self.spool.read(position, 16, 4 << 20):
-                self._flatten(record, batch)
+                self._add_record(record, pending, hasher)
                 first = first or record.start
                 position = record.end
-                records += 1
                 size += len(record.payload)
-                if batch.spans >= self.batch_spans or size >= self.max_batch_bytes:
-                    return PendingBatch(batch, first, position, records)
+                if pending.batch.spans >= self.batch_spans or size >= self.max_batch_bytes:
+                    return self._seal(pending, first, position, hasher)
             now = time.monotonic()
-            if records and deadline is None:
+            if pending.records and deadline is None:
                 deadline = now + self.max_delay
             due = deadline is not None and now >= deadline and self._inserter_idle.is_set()
             if first is not None and (self._stop.is_set() or due):
-                return PendingBatch(batch, first, position, records)
+                return self._seal(pending, first, position, hasher)
             if first is None and self._stop.is_set():
                 return None
             self.spool.wait(position, 0.05 if deadline else 0.25)
 
     def _batch_between(self, start: Position, end: Position) -> PendingBatch:
         """Rebuild exactly the batch a crash interrupted, so its token matches."""
-        batch = Batch()
-        records = 0
+        pending = PendingBatch(Batch(), start, start, 0)
+        hasher = _Hasher()
         position = start
         while (position.segment, position.offset) < (end.segment, end.offset):
             more = self.spool.read(position, 1000, self.max_batch_bytes)
@@ -146,18 +198,36 @@ class Writer:
                 break
             for record in more:
                 if (record.start.segment, record.start.offset) >= (end.segment, end.offset):
-                    return PendingBatch(batch, start, end, records)
-                self._flatten(record, batch)
-                records += 1
+                    return self._seal(pending, start, end, hasher)
+                self._add_record(record, pending, hasher)
             position = more[-1].end
-        return PendingBatch(batch, start, end, records)
+        return self._seal(pending, start, end, hasher)
 
-    def _flatten(self, record: Record, batch: Batch) -> None:
+    @staticmethod
+    def _seal(pending: PendingBatch, start: Position, end: Position, hasher: _Hasher) -> PendingBatch:
+        pending.start, pending.end, pending.token = start, end, hasher.token()
+        return pending
+
+    def _add_record(self, record: Record, pending: PendingBatch, hasher: _Hasher) -> None:
+        hasher.add(record.payload)
+        pending.records += 1
+        batch = pending.batch
+        before = batch.rows("otel_traces")
+        spans = batch.spans
         try:
             flatten([record.payload], batch)
         except Exception:  # the receivers validated it; a damaged record must not stop the pipeline
             log.exception("skipping an undecodable spool record %d", record.seq)
             self._count("spool_records_undecodable", 1)
+            # Cut what the record half-added, so every column keeps the same length.
+            for columns in batch.columns.values():
+                for column in columns:
+                    del column[before:]
+            batch.spans = spans
+            return
+        added = batch.rows("otel_traces") - before
+        if added:
+            pending.origins.append((record.start, added))
 
     # -- inserting ----------------------------------------------------------------------
 
@@ -174,38 +244,178 @@ class Writer:
 
     def _write(self, pending: PendingBatch) -> bool:
         batch, start, end = pending.batch, pending.start, pending.end
-        self.spool.begin(start, end)
-        token = f"{start.segment}.{start.offset}-{end.segment}.{end.offset}"
+        if not self._retry_io(lambda: self.spool.begin(start, end), "record the batch in the spool"):
+            return False
+        began = time.monotonic()
+        stored = 0
+        for table, names in TABLES.items():
+            n = batch.rows(table)
+            if not n:
+                continue
+            outcome = self._insert_rows(pending, table, names, 0, n, set())
+            if outcome is None:
+                return False  # shutting down while storage fails: the batch stays in the spool
+            if table == "otel_traces":
+                stored += outcome
+        self._observe(time.monotonic() - began, stored)
+        batch.release()
+        if not self._retry_io(lambda: self.spool.commit(end, pending.records), "advance the spool cursor"):
+            return False
+        self.healthy = True
+        self.last_error = None
+        self.failing_since = None
+        return True
+
+    def _insert_rows(
+        self, pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int, refused: set[str]
+    ) -> int | None:
+        """Store rows ``[lo, hi)`` of ``table``; returns how many were stored (None: stopping).
+
+        ``refused``: causes already seen refusing rows of this batch; they are not retried."""
+        columns = pending.batch.columns[table]
+        whole = lo == 0 and hi == len(columns[0])
+        token = f"{pending.token}:{table}" if whole else f"{pending.token}:{table}:{lo}-{hi}"
+        unsure = 0
+        first_failure = time.monotonic()
         delay = 0.2
         while True:
             try:
-                began = time.monotonic()
                 ensure_schema = getattr(self.store, "ensure_schema", None)
                 if ensure_schema is not None:
                     ensure_schema()
-                for table, names in TABLES.items():
-                    if batch.rows(table):
-                        self.store.insert(table, batch.columns[table], names, f"{token}:{table}", lane="write")
-                self._observe(time.monotonic() - began, batch)
-                batch.release()
-                break
+                part = columns if whole else [c[lo:hi] for c in columns]
+                self.store.insert(table, part, names, token, lane="write")
+                return hi - lo
             except StorageError as exc:
-                self.healthy = False
-                self.last_error = str(exc)
-                self._count("storage_errors", 1)
+                failure = classify(exc)
+                if failure.kind == REFUSED:
+                    break
+                if failure.kind != RETRY:
+                    # Unsure: a few retries, then bisect. A single row waits longer before it
+                    # is given up on, so a passing server problem cannot empty a batch into
+                    # the dead-letter store row by row.
+                    unsure += 1
+                    if hi - lo > 1 and (failure.cause in refused or unsure > self.unsure_retries):
+                        break
+                    if hi - lo == 1 and time.monotonic() - first_failure >= self.unsure_row_seconds:
+                        break
+                self._failed(failure)
                 log.warning("storage write failed (retrying in %.1fs): %s", delay, exc)
+                if self._stop.wait(delay):
+                    return None
+                delay = min(delay * 2, self.backoff_max)
+        refused.add(failure.cause)
+        if hi - lo > 1:
+            mid = (lo + hi) // 2
+            left = self._insert_rows(pending, table, names, lo, mid, refused)
+            if left is None:
+                return None
+            right = self._insert_rows(pending, table, names, mid, hi, refused)
+            return None if right is None else left + right
+        self._dead_letter(pending, table, names, lo, failure)
+        return 0
+
+    def _failed(self, failure: Failure) -> None:
+        self.healthy = False
+        self.last_error = f"{failure.cause}: {failure.message}"
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+        self._count("storage_errors", 1)
+
+    def _retry_io(self, step: Any, what: str) -> bool:
+        """Run a spool bookkeeping step, retrying while the disk fails (full, read-only)."""
+        delay = 0.2
+        while True:
+            try:
+                step()
+                return True
+            except OSError as exc:
+                self.healthy = False
+                self.last_error = f"cannot {what}: {exc}"
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
+                self._count("spool_errors", 1)
+                log.error("cannot %s (retrying in %.1fs): %s", what, delay, exc)
                 if self._stop.wait(delay):
                     return False
                 delay = min(delay * 2, self.backoff_max)
-        self.healthy = True
-        self.last_error = None
-        self.spool.commit(end, pending.records)
-        return True
 
-    def _observe(self, seconds: float, batch: Batch) -> None:
-        if self.metrics is not None:
-            self.metrics.observe_write(seconds, batch)
+    # -- dead letters -------------------------------------------------------------------
 
-    def _count(self, name: str, n: int) -> None:
+    def _dead_letter(
+        self, pending: PendingBatch, table: str, names: tuple[str, ...], row: int, failure: Failure
+    ) -> None:
+        values = {name: column[row] for name, column in zip(names, pending.batch.columns[table])}
+        request = self._recover_span(pending, row)
+        letter = DeadLetter(
+            table=table,
+            cause=failure.cause,
+            message=failure.message,
+            time_ms=int(time.time() * 1000),
+            request=request,
+            service=str(values.get("ServiceName", "")),
+            span_name=str(values.get("SpanName", "")),
+            trace_id=str(values.get("TraceId", "")),
+            span_id=str(values.get("SpanId", "")),
+            start_ns=int(values.get("Timestamp", 0) or 0),
+            row=None if request is not None else _plain_row(values),
+            id=hashlib.blake2b(f"{pending.token}:{table}:{row}".encode(), digest_size=8).hexdigest(),
+        )
+        self.last_dead_letter = time.monotonic()
+        added = self.dead_letters.add([letter]) if self.dead_letters is not None else 1
+        self._count("dead_letters", added, cause=failure.cause)
+        if failure.cause not in self._causes_logged:
+            self._causes_logged.add(failure.cause)
+            log.error(
+                "ClickHouse refused a span for good (%s: %s); it is kept in the dead-letter store "
+                "(modeltrace deadletters list). Further refusals for this cause are counted, not logged.",
+                failure.cause,
+                failure.message,
+            )
+        else:
+            log.debug("dead-lettered span %s (%s)", letter.span_id, failure.cause)
+
+    def _recover_span(self, pending: PendingBatch, row: int) -> bytes | None:
+        """The span behind ``row`` as a one-span request, re-read from its spool record."""
+        offset = row
+        for position, rows in pending.origins:
+            if offset >= rows:
+                offset -= rows
+                continue
+            try:
+                records = self.spool.read(position, 1, MAX_RECORD + 1)
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(records[0].payload)
+            except Exception:
+                log.exception("cannot re-read the spool record of a refused span")
+                return None
+            for rs in request.resource_spans:
+                for ss in rs.scope_spans:
+                    if offset >= len(ss.spans):
+                        offset -= len(ss.spans)
+                        continue
+                    one = ExportTraceServiceRequest()
+                    out_rs = one.resource_spans.add()
+                    out_rs.resource.CopyFrom(rs.resource)
+                    out_rs.schema_url = rs.schema_url
+                    out_ss = out_rs.scope_spans.add()
+                    out_ss.scope.CopyFrom(ss.scope)
+                    out_ss.schema_url = ss.schema_url
+                    out_ss.spans.add().CopyFrom(ss.spans[offset])
+                    return one.SerializeToString()
+            return None
+        return None
+
+    def _observe(self, seconds: float, spans: int) -> None:
         if self.metrics is not None:
-            self.metrics.inc(name, n)
+            self.metrics.observe_write(seconds, spans)
+
+    def _count(self, name: str, n: int, **labels: str) -> None:
+        if self.metrics is not None:
+            self.metrics.inc(name, n, **labels)
+
+
+def _plain_row(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v if isinstance(v, (str, int, float, bool, list, dict)) or v is None else str(v) for k, v in values.items()
+    }

@@ -3,6 +3,11 @@
 ``Malformed`` is permanent (the client must not retry: INVALID_ARGUMENT / 400),
 ``Overloaded`` is retryable (UNAVAILABLE / 503 with a retry delay), ``TooLarge`` is
 RESOURCE_EXHAUSTED / 413.
+
+Spans the tables cannot hold (invalid ids, times past what the time columns hold) are
+refused one by one and reported through OTLP partial success, with a count and a reason;
+the rest of the request is stored. A span that ends before it starts is stored with a
+duration of 0 and counted in ``spans_corrected``.
 """
 
 from __future__ import annotations
@@ -38,8 +43,45 @@ class Accepted:
     message: str = ""
 
 
-def _valid_ids(span: Any) -> bool:
-    return len(span.trace_id) == 16 and len(span.span_id) == 8 and len(span.parent_span_id) in (0, 8)
+# The newest time every table can hold: derived tables keep times as DateTime (seconds in
+# 32 bits), whose range ends at 2106-02-07T06:28:15Z; DateTime64(9) itself ends in 2262.
+# A later time would be stored in otel_traces but wrap around or saturate in the rollups.
+MAX_TIME_NS = 4_294_967_295 * 1_000_000_000
+MAX_TIME_TEXT = "2106-02-07T06:28:15Z"
+_ZERO_TRACE_ID = bytes(16)
+_ZERO_SPAN_ID = bytes(8)
+
+# Why a span was refused: the reason label in metrics, and the phrase in partial_success.
+REASONS = {
+    "invalid_id": "an invalid trace or span id (a trace id is 16 bytes, a span id 8, neither all zero)",
+    "time_out_of_range": f"a start, end or event time after {MAX_TIME_TEXT}, the last time the tables hold",
+}
+
+
+def refusal(span: Any) -> str | None:
+    """Why the tables cannot hold ``span`` (a key of ``REASONS``), or None when they can."""
+    trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
+    if (
+        len(trace_id) != 16
+        or len(span_id) != 8
+        or len(parent) not in (0, 8)
+        or trace_id == _ZERO_TRACE_ID
+        or span_id == _ZERO_SPAN_ID
+    ):
+        return "invalid_id"
+    if span.start_time_unix_nano > MAX_TIME_NS or span.end_time_unix_nano > MAX_TIME_NS:
+        return "time_out_of_range"
+    if span.events:
+        for event in span.events:
+            if event.time_unix_nano > MAX_TIME_NS:
+                return "time_out_of_range"
+    return None
+
+
+def refusal_message(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    parts = [f"{n} with {REASONS[reason]}" for reason, n in sorted(counts.items())]
+    return f"{total} span(s) refused: " + "; ".join(parts)
 
 
 def decode(raw: bytes) -> ExportTraceServiceRequest:
@@ -61,17 +103,22 @@ def ingest(
     """Spool a decoded request (``raw`` is its encoding when the client's bytes can be kept),
     then hand it to ``forward`` (which must not block) when forwarding is on."""
     total = 0
-    bad = 0
+    refused: dict[str, int] = {}
+    backwards = 0
     for rs in request.resource_spans:
         for ss in rs.scope_spans:
             for span in ss.spans:
                 total += 1
-                if not _valid_ids(span):
-                    bad += 1
+                reason = refusal(span)
+                if reason is not None:
+                    refused[reason] = refused.get(reason, 0) + 1
+                elif span.end_time_unix_nano < span.start_time_unix_nano:
+                    backwards += 1
+    bad = sum(refused.values())
     if bad:
         for rs in request.resource_spans:
             for ss in rs.scope_spans:
-                keep = [s for s in ss.spans if _valid_ids(s)]
+                keep = [s for s in ss.spans if refusal(s) is None]
                 del ss.spans[:]
                 ss.spans.extend(keep)
         raw = None
@@ -87,7 +134,12 @@ def ingest(
         if forward is not None:
             forward(payload)
     metrics.inc("spans_received", accepted)
+    if backwards:
+        # Stored with a duration of 0, as documented; counted so the correction is visible.
+        metrics.inc("spans_corrected", backwards, reason="end_before_start")
     if bad:
+        for reason, n in refused.items():
+            metrics.inc("spans_refused", n, reason=reason)
         metrics.inc("spans_rejected", bad)
-        return Accepted(accepted, bad, f"{bad} span(s) with an invalid trace or span id were dropped")
+        return Accepted(accepted, bad, refusal_message(refused))
     return Accepted(accepted)

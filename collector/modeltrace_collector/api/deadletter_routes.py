@@ -1,0 +1,75 @@
+"""API routes of the dead-letter store: list, export, replay and drop spans ClickHouse refused."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from ..pipeline.deadletter import otlp_json
+
+if TYPE_CHECKING:
+    from .server import ApiServer
+
+PREFIX = "/api/deadletters"
+
+
+def _selection(body: bytes) -> tuple[list[str] | None, str | None, bool]:
+    """``{"ids": [...]}``, ``{"cause": "..."}`` or ``{"all": true}`` from a POST body."""
+    from .server import ApiError
+
+    try:
+        request = json.loads(body or b"{}")
+    except (ValueError, RecursionError):
+        raise ApiError(400, 'body must be JSON: {"ids": [...]}, {"cause": "..."} or {"all": true}')
+    if not isinstance(request, dict):
+        raise ApiError(400, "body must be a JSON object")
+    ids = request.get("ids")
+    cause = request.get("cause")
+    everything = request.get("all") is True
+    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
+        raise ApiError(400, "ids must be a list of dead-letter ids")
+    if cause is not None and not isinstance(cause, str):
+        raise ApiError(400, "cause must be a string")
+    if ids is None and cause is None and not everything:
+        raise ApiError(400, 'say which: {"ids": [...]}, {"cause": "..."} or {"all": true}')
+    return ids, cause, everything
+
+
+def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: bytes) -> tuple[int, Any]:
+    from .server import ApiError
+
+    svc = api.service
+    letters = svc.dead_letters
+    if letters is None:
+        raise ApiError(503, "the collector has not started its pipeline")
+    if path == PREFIX:
+        limit = api._int(params.get("limit"), 100, 1, 10_000)
+        entries = letters.entries(cause=params.get("cause") or None)
+        return 200, {
+            "total": len(entries) if params.get("cause") else letters.total(),
+            "by_cause": letters.counts(),
+            "dropped": letters.dropped,
+            "bytes": letters.bytes(),
+            "entries": [e.summary() for e in reversed(entries[-limit:])],
+        }
+    if path == PREFIX + "/export":
+        entries = letters.entries(cause=params.get("cause") or None)
+        lines = []
+        for e in entries:
+            item = e.summary()
+            item["request"] = otlp_json(e.request) if e.request is not None else None
+            item["row"] = e.row
+            lines.append(item)
+        return 200, {"entries": lines}
+    if path == PREFIX + "/replay":
+        if method != "POST":
+            raise ApiError(405, "POST to replay dead letters")
+        ids, cause, _ = _selection(body)
+        return 200, svc.replay_dead_letters(ids=ids, cause=cause)
+    if path == PREFIX + "/drop":
+        if method != "POST":
+            raise ApiError(405, "POST to drop dead letters")
+        ids, cause, _ = _selection(body)
+        chosen = [e.id for e in letters.entries(cause=cause, ids=ids)]
+        return 200, {"dropped": letters.remove(chosen)}
+    raise ApiError(404, f"no route {path}")
