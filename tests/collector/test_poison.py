@@ -53,7 +53,7 @@ def test_a_time_past_2262_is_dead_lettered_and_every_other_span_is_stored(tmp_pa
     payloads[1] = request_with(payloads[1], index=7, name="poison", start_time_unix_nano=18446744073709551000)
     for payload in payloads:
         spool.append(payload)
-    writer, letters, metrics = drain(spool, store, tmp_path)
+    _writer, letters, metrics = drain(spool, store, tmp_path)
     assert count(store, "otel_traces") == 99
     assert count(store, "otel_traces", "SpanName = 'poison'") == 0
     assert count(store, "ml_predictions") == 99
@@ -153,7 +153,7 @@ def test_unknown_errors_are_retried_then_bisected(tmp_path, store):
     for payload in payloads:
         spool.append(payload)
     picky = Picky(store)
-    writer, letters, _ = drain(spool, picky, tmp_path, unsure_retries=2, unsure_row_seconds=0.5)
+    _writer, letters, _ = drain(spool, picky, tmp_path, unsure_retries=2, unsure_row_seconds=0.5)
     assert count(store, "otel_traces") == 15
     assert [e.cause for e in letters.entries()] == ["Unsure"]
 
@@ -172,7 +172,7 @@ def test_storage_down_is_waited_out_not_dead_lettered(tmp_path, store):
     spool = Spool(str(tmp_path / "spool"), fsync="never")
     for payload in make_requests(2, 10):
         spool.append(payload)
-    writer, letters, metrics = drain(spool, Down(store, failures=6), tmp_path)
+    _writer, letters, metrics = drain(spool, Down(store, failures=6), tmp_path)
     assert count(store, "otel_traces") == 20
     assert letters.entries() == []
     assert metrics.get("storage_errors") == 6

@@ -21,7 +21,7 @@ import pytest
 from google.protobuf import json_format
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
@@ -81,9 +81,7 @@ def any_value(depth_limit=6):
             ),
             st.lists(st.tuples(text, children), max_size=4).map(
                 lambda kvs: common_pb2.AnyValue(
-                    kvlist_value=common_pb2.KeyValueList(
-                        values=[common_pb2.KeyValue(key=k, value=v) for k, v in kvs]
-                    )
+                    kvlist_value=common_pb2.KeyValueList(values=[common_pb2.KeyValue(key=k, value=v) for k, v in kvs])
                 )
             ),
         ),
@@ -124,8 +122,10 @@ def deep_request(depth: int, n: int) -> bytes:
         _field(1, (0xDE0000 + n).to_bytes(16, "big"))
         + _field(2, (0xDE0000 + n).to_bytes(8, "big"))
         + _field(5, b"deep")
-        + b"\x39" + (BASE_NS + n).to_bytes(8, "little")  # start_time_unix_nano: field 7, fixed64
-        + b"\x41" + (BASE_NS + n + 1000).to_bytes(8, "little")  # end_time_unix_nano: field 8, fixed64
+        + b"\x39"
+        + (BASE_NS + n).to_bytes(8, "little")  # start_time_unix_nano: field 7, fixed64
+        + b"\x41"
+        + (BASE_NS + n + 1000).to_bytes(8, "little")  # end_time_unix_nano: field 8, fixed64
         + _field(9, attribute)
     )
     return _field(1, _field(2, _field(2, span)))
@@ -333,6 +333,7 @@ def test_arbitrary_otlp_requests_never_break_storage(fuzzed):
         seed(20261201)(one)()
     check_canary()
     channel.close()
+
     # Every acknowledged span is accounted for: stored, or dead-lettered with its reason.
     def settled():
         received = counter(proc, "modeltrace_spans_received_total")
@@ -343,7 +344,10 @@ def test_arbitrary_otlp_requests_never_break_storage(fuzzed):
     stored = proc.count("otel_traces")
     assert stored == counter(proc, "modeltrace_spans_stored_total")
     others = proc.count("otel_traces", "SpanName NOT IN ('marker', 'canary')")
-    refused = {r: counter(proc, f'modeltrace_spans_refused_total{{reason="{r}"}}') for r in ("invalid_id", "time_out_of_range")}
+    refused = {
+        reason: counter(proc, f'modeltrace_spans_refused_total{{reason="{reason}"}}')
+        for reason in ("invalid_id", "time_out_of_range")
+    }
     print(f"fuzz: refused {refused}")
     print(f"fuzz: {seen['examples']} examples, answers {seen['statuses']}, {stored} spans stored, {others} generated")
     assert seen["statuses"].get(200, 0) > EXAMPLES // 10  # the generator reaches the storing path
