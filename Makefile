@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # The CPU build of PyTorch used by the torch tests and examples.
 TORCH ?= torch==2.13.0
 
-.PHONY: demo test bench lint format proto clean
+.PHONY: demo test bench fuzz lint format proto clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ bench: $(VENV)/.bench
 	$(PY) tests/bench/bench_sdk.py $(BENCH_ARGS)
 	$(PY) tests/bench/bench_ingest.py
 	$(PY) tests/bench/eval_analysis.py
+
+# The OTLP property test with thousands of examples and a fresh random seed (make test runs 300, seeded).
+fuzz: $(VENV)/.dev
+	MODELTRACE_FUZZ_EXAMPLES=$${MODELTRACE_FUZZ_EXAMPLES:-3000} MODELTRACE_FUZZ_RANDOM=1 \
+		$(PY) -m pytest -q -s tests/integration/test_fuzz.py
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check sdk collector tests examples proto deploy
