@@ -31,6 +31,9 @@ from .migrate import SchemaOptions, migrate
 log = logging.getLogger("modeltrace.storage")
 
 DEFAULT_LANES = {"write": 1, "api": 4, "analysis": 2, "sql": 2, "health": 1}
+# Reads yield the CPU to the writer: the threads of their queries run at a lower OS priority
+# (nice), so a heavy query slows other queries, not storage.
+LANE_SETTINGS: dict[str, dict[str, Any]] = {"analysis": {"os_thread_priority": 10}, "sql": {"os_thread_priority": 19}}
 
 # Every insert: deduplicate replays in the target table and in every table a materialized
 # view fills from it (off by default before ClickHouse 26.2), synchronously, and let a
@@ -194,7 +197,9 @@ class Store:
     ) -> Any:
         """Run a read on a client of ``lane``; ``timeout``: how long to wait for a free one."""
         with self._client(lane, timeout) as c:
-            return c.query(sql, parameters=parameters or {}, settings=settings or {})
+            return c.query(
+                sql, parameters=parameters or {}, settings={**LANE_SETTINGS.get(lane, {}), **(settings or {})}
+            )
 
     def ping(self, max_age: float = 2.0) -> bool:
         """Whether storage answers; remembered for ``max_age`` seconds so probes stay cheap."""
