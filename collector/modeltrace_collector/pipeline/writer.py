@@ -238,7 +238,15 @@ class Writer:
             self._inserter_idle.clear()
             if pending is None:
                 return
-            if not self._write(pending):
+            try:
+                written = self._write(pending)
+            except Exception:
+                # A bug, not a storage failure: stop here (the batch stays in the spool for the
+                # next start) and let readiness report the dead thread.
+                log.exception("the writer's insert thread stopped")
+                self.last_error = "the insert thread stopped on an unexpected error; see the log"
+                return
+            if not written:
                 # Shutting down with storage failing: the rest stays in the spool.
                 return
 
