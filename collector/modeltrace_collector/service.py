@@ -21,6 +21,7 @@ from .metrics import Metrics
 from .pipeline.forward import Forwarder
 from .pipeline.spool import Spool
 from .pipeline.writer import Writer
+from .query.sql_sandbox import SqlLimits, SqlSandbox
 from .receivers.otlp_grpc import GrpcReceiver
 from .receivers.otlp_http import HttpReceiver
 from .storage.client import StorageError, resolve
@@ -36,7 +37,13 @@ def make_store(config: Config) -> Store:
     options = SchemaOptions(
         database=storage["database"], ttl_days=storage["ttl_days"], cluster=storage["cluster"] or None
     )
-    return Store(target, options)
+    api = config["api"]
+    return Store(
+        target,
+        options,
+        lanes={"sql": api["sql_max_concurrent"]},
+        lane_settings={"sql": SqlLimits.from_config(api).session_settings()},
+    )
 
 
 class Collector:
@@ -44,6 +51,7 @@ class Collector:
         self.config = config
         self.metrics = Metrics()
         self.store = make_store(config)
+        self.sql = SqlSandbox(config["storage"]["database"], SqlLimits.from_config(config["api"]))
         self.spool: Spool | None = None
         self.writer: Writer | None = None
         self.receivers: list[Any] = []

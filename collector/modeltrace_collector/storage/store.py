@@ -98,14 +98,17 @@ class Store:
         client: Any = None,
         lanes: dict[str, int] | None = None,
         wait_seconds: float = 30.0,
+        lane_settings: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         """``client``: one ready client for every lane (tests); otherwise clients are made
-        per lane by ``storage.client.connect``."""
+        per lane by ``storage.client.connect``, with ``lane_settings[lane]`` as their session
+        settings (a ``readonly`` there is applied last, and only where the user may still set it)."""
         self.target = target
         self.options = options
         self.database = options.database
         self.wait_seconds = wait_seconds
         self._shared = client
+        self.lane_settings = lane_settings or {}
         sizes = {**DEFAULT_LANES, **(lanes or {})}
         self.lanes = {name: Lane(name, size, self._factory(name)) for name, size in sizes.items()}
         self.migrated = False
@@ -117,15 +120,33 @@ class Store:
             if self._shared is not None:
                 return self._shared
             # The SQL lane runs user queries in the product's database, so unqualified
-            # table names resolve there; the other lanes qualify every name.
-            database = self.database if lane == "sql" and self.migrated else None
-            return client_module.connect(self.target, database)
+            # table names resolve there; the other lanes qualify every name. Until the schema
+            # exists there is no database to run them in, and a client made now would keep the
+            # default database for good.
+            database = None
+            if lane == "sql":
+                if not self.migrated:
+                    raise StorageError("the schema is not migrated yet; storage is still starting")
+                database = self.database
+            settings = dict(self.lane_settings.get(lane, {}))
+            readonly = settings.pop("readonly", None)
+            c = client_module.connect(self.target, database, **settings)
+            if readonly:
+                client_module.make_readonly(c, int(readonly))
+            return c
 
         return make
 
     @contextlib.contextmanager
     def _client(self, lane: str, timeout: float | None = None) -> Iterator[Any]:
         with self.lanes[lane].client(self.wait_seconds if timeout is None else timeout) as c:
+            yield c
+
+    @contextlib.contextmanager
+    def session(self, lane: str, timeout: float | None = None) -> Iterator[Any]:
+        """A client of ``lane`` for several calls in a row (the SQL sandbox's parse, check and run);
+        ``StorageBusy`` when none frees up within ``timeout``."""
+        with self._client(lane, timeout) as c:
             yield c
 
     @property
