@@ -216,6 +216,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "sql_max_bytes_to_read": (_positive(int), 100 << 30),
         "sql_max_threads": (_positive(int), 2),
         "sql_max_concurrent": (_positive(int), 2),
+        # a ClickHouse server DSN for user SQL only (a read-only user); empty: storage.dsn
+        "sql_dsn": (_url, ""),
     },
 }
 

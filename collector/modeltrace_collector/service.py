@@ -38,11 +38,17 @@ def make_store(config: Config) -> Store:
         database=storage["database"], ttl_days=storage["ttl_days"], cluster=storage["cluster"] or None
     )
     api = config["api"]
+    sql_target = {}
+    if api["sql_dsn"]:
+        if target.embedded:
+            raise ValueError("api.sql_dsn needs a ClickHouse server: the embedded store has no users")
+        sql_target["sql"] = resolve(api["sql_dsn"], config.data_dir)
     return Store(
         target,
         options,
         lanes={"sql": api["sql_max_concurrent"]},
         lane_settings={"sql": SqlLimits.from_config(api).session_settings()},
+        lane_targets=sql_target,
     )
 
 

@@ -29,6 +29,9 @@ class FunctionAllowlist:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.allows(name)
 
+    def __repr__(self) -> str:
+        return f"FunctionAllowlist({len(self.scalar)} scalar, {len(self.aggregate)} aggregate)"
+
     def __len__(self) -> int:
         return len(self.scalar) + len(self.aggregate)
 

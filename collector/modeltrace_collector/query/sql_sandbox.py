@@ -100,9 +100,15 @@ class SqlSandbox:
             if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
                 raise Refused(400, f"parameter name {name!r} is not an identifier")
         try:
+            # A refusal leaves the client as it was; a failed run closes it (see Store.session).
             with store.session("sql", timeout=_WAIT_SECONDS) as client:
-                sql, bound = self.prepare(client, query, parameters)
-                return self.run(client, sql, bound)
+                try:
+                    sql, bound = self.prepare(client, query, parameters)
+                except Refused as exc:
+                    refusal = exc
+                else:
+                    return self.run(client, sql, bound)
+            raise refusal
         except StorageBusy as exc:
             raise Refused(429, str(exc)) from exc
         except StorageError as exc:
@@ -143,6 +149,7 @@ class SqlSandbox:
         except ast_dump.DumpError as exc:
             raise Refused(400, f"the query's parse tree is not one the sandbox can check ({exc})") from exc
         self.policy.check(root)
+        self.policy.check_text(root, unquoted)
         return sql, bound
 
     def _canonical(self, client: Any, query: str) -> str:
@@ -238,6 +245,8 @@ def _query_error(exc: BaseException, limits: SqlLimits) -> Refused:
     m = _CODE.search(str(exc))
     code = int(m.group(1)) if m else getattr(exc, "code", None)
     message = _message(exc)
+    if code == 241 and "(total)" in message:
+        return Refused(503, f"the collector's ClickHouse is at its memory limit; try again later: {message}")
     if code == 241:
         return Refused(
             422,

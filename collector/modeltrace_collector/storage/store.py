@@ -58,7 +58,9 @@ class Lane:
         self.waits = 0
 
     @contextlib.contextmanager
-    def client(self, timeout: float | None) -> Iterator[Any]:
+    def client(self, timeout: float | None, discard_on_error: bool = False) -> Iterator[Any]:
+        """A free client; with ``discard_on_error`` one whose caller raised is closed instead of
+        reused (a chDB handle answers its next call with the rest of a stream that failed)."""
         if not self._slots.acquire(timeout=-1 if timeout is None else timeout):
             self.waits += 1
             raise StorageBusy(f"all {self.size} {self.name} connections are busy; try again later")
@@ -72,7 +74,19 @@ class Lane:
                     self._made.append(c)
             try:
                 yield c
-            finally:
+            except BaseException:
+                if not discard_on_error:
+                    with self._lock:
+                        self._free.append(c)
+                    raise
+                with self._lock:
+                    self._made.remove(c)
+                try:
+                    c.close()
+                except Exception:
+                    log.debug("closing a ClickHouse client failed", exc_info=True)
+                raise
+            else:
                 with self._lock:
                     self._free.append(c)
         finally:
@@ -99,16 +113,19 @@ class Store:
         lanes: dict[str, int] | None = None,
         wait_seconds: float = 30.0,
         lane_settings: dict[str, dict[str, Any]] | None = None,
+        lane_targets: dict[str, client_module.Target] | None = None,
     ) -> None:
         """``client``: one ready client for every lane (tests); otherwise clients are made
         per lane by ``storage.client.connect``, with ``lane_settings[lane]`` as their session
-        settings (a ``readonly`` there is applied last, and only where the user may still set it)."""
+        settings (a ``readonly`` there is applied last, and only where the user may still set it),
+        and ``lane_targets[lane]`` instead of ``target`` if given (a read-only server user)."""
         self.target = target
         self.options = options
         self.database = options.database
         self.wait_seconds = wait_seconds
         self._shared = client
         self.lane_settings = lane_settings or {}
+        self.lane_targets = lane_targets or {}
         sizes = {**DEFAULT_LANES, **(lanes or {})}
         self.lanes = {name: Lane(name, size, self._factory(name)) for name, size in sizes.items()}
         self.migrated = False
@@ -130,7 +147,7 @@ class Store:
                 database = self.database
             settings = dict(self.lane_settings.get(lane, {}))
             readonly = settings.pop("readonly", None)
-            c = client_module.connect(self.target, database, **settings)
+            c = client_module.connect(self.lane_targets.get(lane, self.target), database, **settings)
             if readonly:
                 client_module.make_readonly(c, int(readonly))
             return c
@@ -145,8 +162,13 @@ class Store:
     @contextlib.contextmanager
     def session(self, lane: str, timeout: float | None = None) -> Iterator[Any]:
         """A client of ``lane`` for several calls in a row (the SQL sandbox's parse, check and run);
-        ``StorageBusy`` when none frees up within ``timeout``."""
-        with self._client(lane, timeout) as c:
+        ``StorageBusy`` when none frees up within ``timeout``. A client whose caller raised is
+        closed, and the next call makes a new one."""
+        if self._shared is not None:
+            with self._client(lane, timeout) as c:
+                yield c
+            return
+        with self.lanes[lane].client(self.wait_seconds if timeout is None else timeout, discard_on_error=True) as c:
             yield c
 
     @property
