@@ -411,3 +411,29 @@ def test_sql_dsn_runs_user_sql_as_its_own_server_user(tmp_path):
         make_store(load(environ={}, overrides={"api.sql_dsn": "http://reader@ch:8123", "data_dir": str(tmp_path)}))
     with pytest.raises(ConfigError, match=r"api\.sql_dsn"):
         load(environ={}, overrides={"api.sql_dsn": "clickhouse://x"})
+
+
+def test_api_answers_refusals_with_their_status_and_busy_with_retry_after():
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    from types import SimpleNamespace
+
+    from modeltrace_collector.api.server import ApiServer
+
+    class Sql:
+        def answer(self, store, query, parameters):
+            raise Refused(429 if query == "busy" else 403, f"refused {query} {parameters}")
+
+    server = ApiServer("127.0.0.1:0", SimpleNamespace(sql=Sql(), store=None))
+    server.start()
+    try:
+        for query, status, retry in (("busy", 429, "1"), ("SELECT file('x')", 403, None)):
+            url = f"http://127.0.0.1:{server.port}/api/sql?" + urllib.parse.urlencode({"query": query, "param_a": "1"})
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(url, timeout=10)
+            assert info.value.code == status and info.value.headers.get("Retry-After") == retry
+            assert json.loads(info.value.read()) == {"error": f"refused {query} {{'a': '1'}}"}
+    finally:
+        server.shutdown()

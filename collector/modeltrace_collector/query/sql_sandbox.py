@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..storage.errors import StorageBusy, StorageError
+from ..storage.errors import RETRY, StorageBusy, StorageError, classify
 from . import ast_dump
 from .functions import allowlist
 from .sql_policy import Policy, Refused
@@ -30,6 +30,7 @@ __all__ = ["Refused", "SqlLimits", "SqlSandbox"]
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SAFE_IDENTIFIER_VALUE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 _CODE = re.compile(r"Code: (\d+)")
+_DRIVER_PLACEHOLDER = re.compile(r"\{(\w+):([^}]+)\}")  # clickhouse_connect.driver.binding.external_bind_re
 _WAIT_SECONDS = 5.0
 
 
@@ -131,8 +132,11 @@ class SqlSandbox:
         if first not in ("SELECT", "WITH") and not sql.startswith("("):
             raise Refused(403, f"only SELECT queries are allowed, not {first}")
         # Only the parameters the query names, and only by {name:Type}: the driver then sends
-        # them as server-side parameters and never substitutes text into the query.
+        # them as server-side parameters and never substitutes text into the query (it formats
+        # %(name)s itself when its own pattern, copied here, finds no {name:Type}).
         bound = {name: parameters[name] for name in used}
+        if not set(bound) <= {m.group(1) for m in _DRIVER_PLACEHOLDER.finditer(sql)}:
+            raise Refused(400, "write query parameters as {name:Type}")
         try:
             result = client.query(f"EXPLAIN AST {sql}", parameters=bound or None)
         except Exception as exc:
@@ -263,4 +267,6 @@ def _query_error(exc: BaseException, limits: SqlLimits) -> Refused:
         )
     if code in (164, 497):
         return Refused(403, f"not allowed: {message}")
+    if code is None and classify(exc).kind == RETRY:  # the server is unreachable, not the query wrong
+        return Refused(503, f"storage is not available: {message}")
     return Refused(400, f"query failed: {message}")
