@@ -7,9 +7,9 @@ here and adds them to an allowed category or to ``ALLOWED_OTHER``.
 
     python -m modeltrace_collector.query.gen_sql_functions [other-version.tsv ...] > sql_functions.txt
 
-Extra arguments: ``name<TAB>is_aggregate<TAB>alias_to`` dumps from other versions (24.8 has no
-categories, so its names count only when they are aliases of allowed functions or listed in
-``ALLOWED_OTHER``).
+Extra arguments: ``name<TAB>is_aggregate<TAB>alias_to`` dumps from other versions, made with
+``SELECT name, is_aggregate, alias_to FROM system.functions`` in TSVRaw (24.8 has no categories,
+so its own names count only when they are aliases of allowed functions or in ``ALLOWED_OTHER``).
 """
 
 from __future__ import annotations

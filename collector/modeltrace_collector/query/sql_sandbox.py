@@ -39,7 +39,7 @@ class SqlLimits:
     max_rows: int = 10_000
     max_response_bytes: int = 32 << 20
     max_seconds: float = 10.0
-    max_memory_bytes: int = 1 << 30
+    max_memory_bytes: int = 512 << 20
     max_rows_to_read: int = 1_000_000_000
     max_bytes_to_read: int = 100 << 30
     max_threads: int = 2
