@@ -284,6 +284,8 @@ def _read(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, default=str))
     else:
         _print_table(rows, cols)
+        if data.get("truncated"):
+            print(f"({data.get('message') or 'result truncated'})", file=sys.stderr)
     return 0
 
 

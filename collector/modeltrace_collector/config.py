@@ -218,8 +218,17 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
     },
     "api": {
         "listen": (_listen, "127.0.0.1:8080"),
+        # user SQL (/api/sql): every query runs with these caps; see README "SQL"
         "sql_max_rows": (_positive(int), 10_000),
         "sql_max_seconds": (_positive(float), 10.0),
+        "sql_max_memory_mb": (_positive(float), 512.0),
+        "sql_max_response_bytes": (_positive(int), 32 << 20),
+        "sql_max_rows_to_read": (_positive(int), 1_000_000_000),
+        "sql_max_bytes_to_read": (_positive(int), 100 << 30),
+        "sql_max_threads": (_positive(int), 2),
+        "sql_max_concurrent": (_positive(int), 2),
+        # a ClickHouse server DSN for user SQL only (a read-only user); empty: storage.dsn
+        "sql_dsn": (_url, ""),
     },
 }
 

@@ -23,6 +23,7 @@ from .pipeline.deadletter import DeadLetters
 from .pipeline.forward import Forwarder
 from .pipeline.spool import Spool, SpoolFull
 from .pipeline.writer import Writer
+from .query.sql_sandbox import SqlLimits, SqlSandbox
 from .receivers.ingest import Malformed, Overloaded, decode, ingest
 from .receivers.otlp_grpc import GrpcReceiver
 from .receivers.otlp_http import HttpReceiver
@@ -39,7 +40,19 @@ def make_store(config: Config) -> Store:
     options = SchemaOptions(
         database=storage["database"], ttl_days=storage["ttl_days"], cluster=storage["cluster"] or None
     )
-    return Store(target, options)
+    api = config["api"]
+    sql_target = {}
+    if api["sql_dsn"]:
+        if target.embedded:
+            raise ValueError("api.sql_dsn needs a ClickHouse server: the embedded store has no users")
+        sql_target["sql"] = resolve(api["sql_dsn"], config.data_dir)
+    return Store(
+        target,
+        options,
+        lanes={"sql": api["sql_max_concurrent"]},
+        lane_settings={"sql": SqlLimits.from_config(api).session_settings()},
+        lane_targets=sql_target,
+    )
 
 
 class Collector:
@@ -47,6 +60,7 @@ class Collector:
         self.config = config
         self.metrics = Metrics()
         self.store = make_store(config)
+        self.sql = SqlSandbox(config["storage"]["database"], SqlLimits.from_config(config["api"]))
         self.spool: Spool | None = None
         self.dead_letters: DeadLetters | None = None
         self.writer: Writer | None = None

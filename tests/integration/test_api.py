@@ -132,8 +132,9 @@ def test_sql_with_parameters_and_row_limit(loaded):
         "GROUP BY ModelVersion ORDER BY ModelVersion", m="ranker"
     )  # fmt: skip
     assert status == 200 and body["columns"] == ["ModelVersion", "n"] and body["rows"] == [["1", 30], ["2", 33]]
-    status, body = sql_status(loaded, "SELECT number FROM numbers(100000)")
-    assert status == 200 and body["row_count"] <= 50
+    status, body = sql_status(loaded, "SELECT number FROM system.numbers LIMIT 100000")
+    assert status == 200 and body["row_count"] == 50 and body["truncated"] is True
+    assert body["message"] == "result truncated at 50 rows (api.sql_max_rows)"
 
 
 def test_ingest_still_works_after_read_only_queries(loaded):

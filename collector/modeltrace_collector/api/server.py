@@ -13,21 +13,21 @@ from urllib.parse import parse_qs, urlparse
 
 from ..httpserver import BackgroundHttpServer
 from ..jaeger import http_api as jaeger_http
+from ..query import sql_sandbox
 from . import analysis_routes, deadletter_routes, queries
 
 log = logging.getLogger("modeltrace.api")
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
-_READ_STATEMENT = re.compile(r"^\s*(select|with|show|describe|desc|explain|exists)\b", re.IGNORECASE)
-_COMMENT = re.compile(r"(--[^\n]*\n?)|(/\*.*?\*/)", re.DOTALL)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)?$")
 _FINDING_ID = re.compile(r"[0-9a-f]{16}")
 MAX_REFERENCE_BYTES = 256 << 20
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
 
 def _json_default(v: Any) -> Any:
@@ -65,20 +65,6 @@ def parse_window(text: str | None, default: int = 3600) -> int:
     return int(value)
 
 
-def check_read_only(sql: str) -> str:
-    """A single read statement, or ApiError; ClickHouse's readonly setting enforces it as well."""
-    stripped = _COMMENT.sub(" ", sql).strip().rstrip(";").strip()
-    if not stripped:
-        raise ApiError(400, "empty query")
-    if ";" in stripped:
-        raise ApiError(400, "one statement per request")
-    if not _READ_STATEMENT.match(stripped):
-        raise ApiError(403, "only read statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) are allowed")
-    if re.search(r"\bSETTINGS\b", stripped, re.IGNORECASE) or re.search(r"\bINTO\s+OUTFILE\b", stripped, re.I):
-        raise ApiError(403, "SETTINGS and INTO OUTFILE are not allowed in API queries")
-    return stripped
-
-
 class ApiServer:
     def __init__(self, listen: str, service: Any) -> None:
         self.service = service
@@ -114,6 +100,8 @@ class ApiServer:
             status, payload = self.route(method, url.path, params, body)
         except ApiError as exc:
             status, payload = exc.status, {"error": str(exc)}
+            if exc.retry_after is not None:
+                return self._send_json(h, status, payload, {"Retry-After": str(exc.retry_after)})
         except Exception as exc:
             log.exception("API request %s failed", url.path)
             status, payload = 500, {"error": f"internal error: {type(exc).__name__}"}
@@ -204,37 +192,27 @@ class ApiServer:
         else:
             sql = params.get("query")
             parameters = {k[len("param_") :]: v for k, v in params.items() if k.startswith("param_")}
-        if not isinstance(sql, str):
-            raise ApiError(400, "query is required")
-        if not isinstance(parameters, dict):
-            raise ApiError(400, "parameters must be an object")
-        statement = check_read_only(sql)
-        cfg = self.service.config["api"]
-        settings = {
-            # readonly=1 also refuses table functions that reach outside the database (file, url, s3, ...).
-            "readonly": 1,
-            "max_result_rows": cfg["sql_max_rows"],
-            "result_overflow_mode": "break",
-            "max_execution_time": cfg["sql_max_seconds"],
-        }
         try:
-            result = self.service.store.query(statement, parameters, settings, lane="sql")
-        except Exception as exc:
-            message = str(exc).split("\n")[0][:500]
-            raise ApiError(400, f"query failed: {message}")
-        rows = [list(r) for r in result.result_rows[: cfg["sql_max_rows"]]]
-        return {"columns": list(result.column_names), "rows": _clean(rows), "row_count": len(rows)}
+            return self.service.sql.answer(self.service.store, sql, parameters)  # type: ignore[no-any-return]
+        except sql_sandbox.Refused as exc:
+            raise ApiError(exc.status, str(exc), retry_after=1 if exc.status in (429, 503) else None) from exc
 
     # -- responses ----------------------------------------------------------------------
 
-    def _send_json(self, h: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
+    def _send_json(
+        self, h: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(_clean(payload), default=_json_default).encode()
-        self._send(h, status, "application/json", data)
+        self._send(h, status, "application/json", data, headers)
 
     @staticmethod
-    def _send(h: BaseHTTPRequestHandler, status: int, ctype: str, data: bytes) -> None:
+    def _send(
+        h: BaseHTTPRequestHandler, status: int, ctype: str, data: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         h.send_response(status)
         h.send_header("Content-Type", ctype)
+        for name, value in (headers or {}).items():
+            h.send_header(name, value)
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         h.wfile.write(data)

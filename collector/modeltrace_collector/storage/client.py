@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from .errors import StorageError
 
-__all__ = ["StorageError", "Target", "connect", "resolve"]
+__all__ = ["StorageError", "Target", "connect", "make_readonly", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -64,3 +64,11 @@ def connect(target: Target, database: str | None = None, **settings: Any) -> Any
     if database:
         client.database = database
     return client
+
+
+def make_readonly(client: Any, level: int = 1) -> None:
+    """Refuse writes, DDL and setting changes on every later query of ``client``. A server user
+    whose profile is readonly already may not change ``readonly`` at all, and needs nothing."""
+    current = int(client.query("SELECT toUInt8(getSetting('readonly'))").result_rows[0][0])
+    if current == 0:
+        client.set_client_setting("readonly", str(level))

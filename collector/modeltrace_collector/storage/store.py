@@ -31,9 +31,9 @@ from .migrate import SchemaOptions, migrate
 log = logging.getLogger("modeltrace.storage")
 
 DEFAULT_LANES = {"write": 1, "api": 4, "analysis": 2, "sql": 2, "health": 1}
-# Reads yield the CPU to the writer: the threads of their queries run at a lower OS priority
-# (nice), so a heavy query slows other queries, not storage.
-LANE_SETTINGS: dict[str, dict[str, Any]] = {"analysis": {"os_thread_priority": 10}, "sql": {"os_thread_priority": 19}}
+# The analysis yields the CPU to the writer: its queries' threads run at a lower OS priority
+# (nice). User SQL does the same through its lane's session settings (query/sql_sandbox.py).
+LANE_SETTINGS: dict[str, dict[str, Any]] = {"analysis": {"os_thread_priority": 10}}
 
 # Every insert: deduplicate replays in the target table and in every table a materialized
 # view fills from it (off by default before ClickHouse 26.2), synchronously, and let a
@@ -61,7 +61,9 @@ class Lane:
         self.waits = 0
 
     @contextlib.contextmanager
-    def client(self, timeout: float | None) -> Iterator[Any]:
+    def client(self, timeout: float | None, discard_on_error: bool = False) -> Iterator[Any]:
+        """A free client; with ``discard_on_error`` one whose caller raised is closed instead of
+        reused (a chDB handle answers its next call with the rest of a stream that failed)."""
         if not self._slots.acquire(timeout=-1 if timeout is None else timeout):
             self.waits += 1
             raise StorageBusy(f"all {self.size} {self.name} connections are busy; try again later")
@@ -75,7 +77,19 @@ class Lane:
                     self._made.append(c)
             try:
                 yield c
-            finally:
+            except BaseException:
+                if not discard_on_error:
+                    with self._lock:
+                        self._free.append(c)
+                    raise
+                with self._lock:
+                    self._made.remove(c)
+                try:
+                    c.close()
+                except Exception:
+                    log.debug("closing a ClickHouse client failed", exc_info=True)
+                raise
+            else:
                 with self._lock:
                     self._free.append(c)
         finally:
@@ -101,14 +115,20 @@ class Store:
         client: Any = None,
         lanes: dict[str, int] | None = None,
         wait_seconds: float = 30.0,
+        lane_settings: dict[str, dict[str, Any]] | None = None,
+        lane_targets: dict[str, client_module.Target] | None = None,
     ) -> None:
         """``client``: one ready client for every lane (tests); otherwise clients are made
-        per lane by ``storage.client.connect``."""
+        per lane by ``storage.client.connect``, with ``lane_settings[lane]`` as their session
+        settings (a ``readonly`` there is applied last, and only where the user may still set it),
+        and ``lane_targets[lane]`` instead of ``target`` if given (a read-only server user)."""
         self.target = target
         self.options = options
         self.database = options.database
         self.wait_seconds = wait_seconds
         self._shared = client
+        self.lane_settings = lane_settings or {}
+        self.lane_targets = lane_targets or {}
         sizes = {**DEFAULT_LANES, **(lanes or {})}
         self.lanes = {name: Lane(name, size, self._factory(name)) for name, size in sizes.items()}
         self.migrated = False
@@ -120,15 +140,38 @@ class Store:
             if self._shared is not None:
                 return self._shared
             # The SQL lane runs user queries in the product's database, so unqualified
-            # table names resolve there; the other lanes qualify every name.
-            database = self.database if lane == "sql" and self.migrated else None
-            return client_module.connect(self.target, database)
+            # table names resolve there; the other lanes qualify every name. Until the schema
+            # exists there is no database to run them in, and a client made now would keep the
+            # default database for good.
+            database = None
+            if lane == "sql":
+                if not self.migrated:
+                    raise StorageError("the schema is not migrated yet; storage is still starting")
+                database = self.database
+            settings = dict(self.lane_settings.get(lane, {}))
+            readonly = settings.pop("readonly", None)
+            c = client_module.connect(self.lane_targets.get(lane, self.target), database, **settings)
+            if readonly:
+                client_module.make_readonly(c, int(readonly))
+            return c
 
         return make
 
     @contextlib.contextmanager
     def _client(self, lane: str, timeout: float | None = None) -> Iterator[Any]:
         with self.lanes[lane].client(self.wait_seconds if timeout is None else timeout) as c:
+            yield c
+
+    @contextlib.contextmanager
+    def session(self, lane: str, timeout: float | None = None) -> Iterator[Any]:
+        """A client of ``lane`` for several calls in a row (the SQL sandbox's parse, check and run);
+        ``StorageBusy`` when none frees up within ``timeout``. A client whose caller raised is
+        closed, and the next call makes a new one."""
+        if self._shared is not None:
+            with self._client(lane, timeout) as c:
+                yield c
+            return
+        with self.lanes[lane].client(self.wait_seconds if timeout is None else timeout, discard_on_error=True) as c:
             yield c
 
     @property
