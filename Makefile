@@ -36,6 +36,7 @@ bench: $(VENV)/.bench
 	$(PY) tests/bench/bench_sdk.py $(BENCH_ARGS)
 	$(PY) tests/bench/bench_ingest.py
 	$(PY) tests/bench/eval_analysis.py
+	$(PY) tests/bench/bench_reference_upload.py
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check sdk collector tests examples proto deploy
