@@ -176,14 +176,24 @@ def run(args: argparse.Namespace, base: str) -> int:
         unknown = outputs - set(table)
         if unknown:
             raise SystemExit(f"modeltrace: --outputs names columns not in {args.file}: {', '.join(sorted(unknown))}")
-        body = {
-            "model": args.model,
-            "version": args.version,
+        from modeltrace._internal.reference import upload_reference
+
+        sides = {
             "features": {k: v for k, v in table.items() if k not in outputs},
             "outputs": {k: v for k, v in table.items() if k in outputs},
-            "source": f"file:{args.file}",
         }
-        data = _api_post(base, "/api/references", {}, body)
+        fields = {"model": args.model, "version": args.version, "source": f"file:{args.file}"}
+        try:  # a large reference goes per feature, under one reference id
+            reference_id = upload_reference(base.rstrip("/"), fields, sides)
+        except RuntimeError as exc:
+            raise SystemExit(f"modeltrace: {exc}") from None
+        data = {
+            "reference_id": reference_id,
+            "model": args.model,
+            "version": args.version,
+            "features": sum(len(table) for table in sides.values()),
+            "values": sum(len(v) for table in sides.values() for v in table.values()),
+        }
         rows, cols = [data], ["reference_id", "model", "version", "features", "values"]
     if args.json:
         print(json.dumps(data, indent=2, default=str))

@@ -6,6 +6,7 @@ Environment variables are ``MODELTRACE_<SECTION>_<KEY>`` (``MODELTRACE_STORAGE_D
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ def _positive(kind: type) -> Any:
         if isinstance(value, bool):
             raise ValueError(f"expected a number, got {value!r}")
         v = kind(value)
-        if v <= 0:
+        if not 0 < v < math.inf:  # refuses nan and inf as well
             raise ValueError(f"must be > 0, got {value!r}")
         return v
 
@@ -162,6 +163,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "grpc": (_listen, "127.0.0.1:4317"),
         "http": (_listen, "127.0.0.1:4318"),
         "max_request_bytes": (_positive(int), 64 << 20),
+        # OTLP/HTTP: a connection silent this long is closed (a body must also keep arriving)
+        "read_timeout_seconds": (_positive(float), 30.0),
     },
     "writer": {
         "batch_spans": (_positive(int), 50_000),
@@ -229,6 +232,9 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "sql_max_concurrent": (_positive(int), 2),
         # a ClickHouse server DSN for user SQL only (a read-only user); empty: storage.dsn
         "sql_dsn": (_url, ""),
+        # a reference upload is parsed in memory (several times its size): larger ones go per feature
+        "max_reference_bytes": (_positive(int), 32 << 20),
+        "read_timeout_seconds": (_positive(float), 30.0),
     },
 }
 

@@ -138,7 +138,14 @@ class Collector:
             )
         if rcv["http"]:
             self.receivers.append(
-                HttpReceiver(rcv["http"], spool, self.metrics, rcv["max_request_bytes"], forward=forward)
+                HttpReceiver(
+                    rcv["http"],
+                    spool,
+                    self.metrics,
+                    rcv["max_request_bytes"],
+                    forward=forward,
+                    read_timeout=rcv["read_timeout_seconds"],
+                )
             )
         for receiver in self.receivers:
             receiver.start()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
+from ..jsonbody import load_json
 from ..pipeline.deadletter import otlp_json
+from .params import parse_int
 
 if TYPE_CHECKING:
     from .server import ApiServer
@@ -17,10 +18,7 @@ def _selection(body: bytes) -> tuple[list[str] | None, str | None, bool]:
     """``{"ids": [...]}``, ``{"cause": "..."}`` or ``{"all": true}`` from a POST body."""
     from .server import ApiError
 
-    try:
-        request = json.loads(body or b"{}")
-    except (ValueError, RecursionError):
-        raise ApiError(400, 'body must be JSON: {"ids": [...]}, {"cause": "..."} or {"all": true}')
+    request = load_json(body or b"{}", "body")
     if not isinstance(request, dict):
         raise ApiError(400, "body must be a JSON object")
     ids = request.get("ids")
@@ -43,7 +41,7 @@ def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: 
     if letters is None:
         raise ApiError(503, "the collector has not started its pipeline")
     if path == PREFIX:
-        limit = api._int(params.get("limit"), 100, 1, 10_000)
+        limit = parse_int(params.get("limit"), "limit", 100, 1, 10_000)
         entries = letters.entries(cause=params.get("cause") or None)
         return 200, {
             "total": len(entries) if params.get("cause") else letters.total(),

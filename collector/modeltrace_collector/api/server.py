@@ -11,16 +11,19 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from ..httpserver import BackgroundHttpServer
+from ..httpserver import BackgroundHttpServer, BodyError, read_body
 from ..jaeger import http_api as jaeger_http
+from ..jsonbody import BadJson, load_json
 from ..query import sql_sandbox
 from . import analysis_routes, deadletter_routes, queries
+from .params import BadParameter, parse_int, parse_window
 
 log = logging.getLogger("modeltrace.api")
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)?$")
-_FINDING_ID = re.compile(r"[0-9a-f]{16}")
-MAX_REFERENCE_BYTES = 256 << 20
+MAX_BODY_BYTES = 1 << 20  # every body but a reference upload (api.max_reference_bytes)
+MAX_PARAMETERS = 100
+# a POST to these must announce its body
+BODY_ROUTES = ("/api/sql", "/api/references", "/api/deadletters/replay", "/api/deadletters/drop")
 
 
 class ApiError(Exception):
@@ -52,23 +55,12 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def parse_window(text: str | None, default: int = 3600) -> int:
-    """``300``, ``90s``, ``15m``, ``2h``, ``7d`` as seconds."""
-    if not text:
-        return default
-    m = _DURATION.match(text.strip())
-    if not m:
-        raise ApiError(400, f"window {text!r} is not a duration like 15m, 2h or 7d")
-    value = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}[m.group(2)]
-    if not 0 < value <= 400 * 86400:
-        raise ApiError(400, f"window {text!r} is out of range")
-    return int(value)
-
-
 class ApiServer:
     def __init__(self, listen: str, service: Any) -> None:
         self.service = service
-        self._http = BackgroundHttpServer(listen, self.handle, "api")
+        cfg = service.config["api"]
+        self.max_reference_bytes = cfg["max_reference_bytes"]
+        self._http = BackgroundHttpServer(listen, self.handle, "api", read_timeout=cfg["read_timeout_seconds"])
         self.port = self._http.port
 
     def start(self) -> None:
@@ -81,15 +73,17 @@ class ApiServer:
 
     def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
         url = urlparse(h.path)
-        params = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        body = b""
-        if method == "POST":
-            length = int(h.headers.get("Content-Length") or 0)
-            limit = MAX_REFERENCE_BYTES if url.path == "/api/references" else 1 << 20
-            if length > limit:
-                return self._send_json(h, 413, {"error": "request body too large"})
-            body = h.rfile.read(length)
         try:
+            body = self._read_body(h, method, url.path)
+        except BodyError as exc:  # the rest of the request is not read: the connection closes
+            return self._send_json(h, exc.status, {"error": str(exc)}, close=True)
+        try:
+            if method not in ("GET", "POST"):
+                raise ApiError(405, f"{method} is not supported here: use GET, or POST where a route takes a body")
+            try:
+                params = {k: v[-1] for k, v in parse_qs(url.query, max_num_fields=MAX_PARAMETERS).items()}
+            except ValueError:
+                raise ApiError(400, f"more than {MAX_PARAMETERS} query parameters")
             if url.path == "/metrics":
                 return self._send(h, 200, "text/plain; version=0.0.4", self.service.metrics.render().encode())
             if url.path.startswith(jaeger_http.PREFIX + "/"):
@@ -102,10 +96,26 @@ class ApiServer:
             status, payload = exc.status, {"error": str(exc)}
             if exc.retry_after is not None:
                 return self._send_json(h, status, payload, {"Retry-After": str(exc.retry_after)})
+        except (BadParameter, BadJson) as exc:
+            status, payload = 400, {"error": str(exc)}
         except Exception as exc:
             log.exception("API request %s failed", url.path)
             status, payload = 500, {"error": f"internal error: {type(exc).__name__}"}
         self._send_json(h, status, payload)
+
+    def _read_body(self, h: BaseHTTPRequestHandler, method: str, path: str) -> bytes:
+        """The whole body (a GET's is read and dropped, so the connection stays in step)."""
+        if path != "/api/references":
+            return read_body(h, MAX_BODY_BYTES, required=method == "POST" and path in BODY_ROUTES)
+        try:
+            return read_body(h, self.max_reference_bytes, required=method == "POST")
+        except BodyError as exc:
+            if exc.status == 413:
+                exc.args = (
+                    f"{exc} (api.max_reference_bytes): upload the reference per feature, one request per feature "
+                    "with the reference_id of the first answer, or upload a random sample of its rows",
+                )
+            raise
 
     def route(self, method: str, path: str, params: dict[str, str], body: bytes) -> tuple[int, Any]:
         svc = self.service
@@ -124,17 +134,17 @@ class ApiServer:
             return 200, {"window_seconds": window, "latency": found}
         if path == "/api/hotspots":
             window = parse_window(params.get("window"), 86400)
-            limit = self._int(params.get("limit"), 10, 1, 1000)
+            limit = parse_int(params.get("limit"), "limit", 10, 1, 1000)
             found = self._query(queries.HOTSPOTS, {"window": window, "model": params.get("model", ""), "limit": limit})
             self._require_model(params, found)
             return 200, {"window_seconds": window, "hotspots": found}
         if path == "/api/predictions":
-            limit = self._int(params.get("limit"), 50, 1, 10_000)
+            limit = parse_int(params.get("limit"), "limit", 50, 1, 10_000)
             found = self._query(queries.PREDICTIONS, {"model": params.get("model", ""), "limit": limit})
             self._require_model(params, found)
             return 200, {"predictions": found}
         if path.startswith("/api/traces/"):
-            trace_id = path.rsplit("/", 1)[1].lower()
+            trace_id = path[len("/api/traces/") :].lower()
             if not _TRACE_ID.fullmatch(trace_id):
                 raise ApiError(400, "a trace id is 32 hex characters")
             spans = self._query(queries.TRACE, {"trace_id": trace_id})
@@ -167,26 +177,12 @@ class ApiServer:
             if model not in known:
                 raise ApiError(404, f"unknown model {model!r}; known: {', '.join(sorted(known)) or 'none yet'}")
 
-    @staticmethod
-    def _int(text: str | None, default: int, low: int, high: int) -> int:
-        if text is None:
-            return default
-        try:
-            value = int(text)
-        except ValueError:
-            raise ApiError(400, f"{text!r} is not an integer")
-        if not low <= value <= high:
-            raise ApiError(400, f"{value} is outside {low}..{high}")
-        return value
-
     def _sql(self, method: str, params: dict[str, str], body: bytes) -> dict[str, Any]:
         if method == "POST":
-            try:
-                request = json.loads(body or b"{}")
-            except ValueError:
-                raise ApiError(400, 'body must be JSON: {"query": ..., "parameters": {...}}')
+            # load_json refuses what the JSON parser cannot take well (NaN, deep nesting): 400
+            request = load_json(body or b"{}", "body")
             if not isinstance(request, dict):
-                raise ApiError(400, "body must be a JSON object")
+                raise ApiError(400, 'body must be a JSON object: {"query": ..., "parameters": {...}}')
             sql = request.get("query")
             parameters = request.get("parameters") or {}
         else:
@@ -200,19 +196,32 @@ class ApiServer:
     # -- responses ----------------------------------------------------------------------
 
     def _send_json(
-        self, h: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str] | None = None
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+        close: bool = False,
     ) -> None:
         data = json.dumps(_clean(payload), default=_json_default).encode()
-        self._send(h, status, "application/json", data, headers)
+        self._send(h, status, "application/json", data, headers, close)
 
     @staticmethod
     def _send(
-        h: BaseHTTPRequestHandler, status: int, ctype: str, data: bytes, headers: dict[str, str] | None = None
+        h: BaseHTTPRequestHandler,
+        status: int,
+        ctype: str,
+        data: bytes,
+        headers: dict[str, str] | None = None,
+        close: bool = False,
     ) -> None:
         h.send_response(status)
         h.send_header("Content-Type", ctype)
         for name, value in (headers or {}).items():
             h.send_header(name, value)
         h.send_header("Content-Length", str(len(data)))
+        if close:
+            h.send_header("Connection", "close")
+            h.close_connection = True
         h.end_headers()
         h.wfile.write(data)

@@ -8,12 +8,15 @@ envelope ``{"data", "total", "limit", "offset", "errors"}`` and its trace model:
 microsecond times, typed tags, ``references`` and ``processes``. A span's kind, status and
 scope become the tags Jaeger's own OTLP translation gives them (``span.kind``, ``error``,
 ``otel.status_code``, ``otel.status_description``, ``otel.scope.name``).
+
+Parameters are checked before any query: times (microseconds; ``endTs`` in milliseconds) lie
+between 2000-01-01 and 2200-01-01 UTC or are 0 (not given), durations are Go durations up to
+Go's limit (about 292 years), lookbacks up to 400 days; anything else answers 400.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import re
 import time
 from typing import Any
@@ -22,12 +25,18 @@ from urllib.parse import parse_qs, unquote
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status, TracesData
 
+from ..api.params import MAX_TIME_MS, MAX_WINDOW_SECONDS, MIN_TIME_MS, TIME_RANGE, BadParameter
+from ..jsonbody import BadJson, load_json
 from ..pipeline.flatten import any_value_str
 from .traces import WARNINGS_ATTRIBUTE, TraceQuery, TraceReader, traces_data
 
 PREFIX = "/jaeger"
 _TRACE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
-_GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_GO_DURATION = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
+_INTEGER = re.compile(r"[0-9]{1,30}")
+MAX_DURATION_NS = 2**63 - 1  # Go's time.Duration
+MAX_LOOKBACK_NS = MAX_WINDOW_SECONDS * 10**9
+MAX_TRACE_IDS = 1000
 _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
             "h": 3600 * 10**9}  # fmt: skip
 DEFAULT_LOOKBACK_NS = 48 * 3600 * 10**9
@@ -40,8 +49,8 @@ class JaegerError(Exception):
         self.status = status
 
 
-def go_duration(text: str) -> int:
-    """A Go duration string ("100ms", "1.5s", "1h30m") in nanoseconds."""
+def go_duration(text: str, name: str = "duration", limit: int = MAX_DURATION_NS) -> int:
+    """A Go duration string ("100ms", "1.5s", "1h30m") in nanoseconds, at most ``limit``."""
     text = text.strip()
     if text in ("0", ""):
         return 0
@@ -51,8 +60,12 @@ def go_duration(text: str) -> int:
             break
         total += float(m.group(1)) * _UNIT_NS[m.group(2)]
         pos = m.end()
-    if pos != len(text):
-        raise JaegerError(400, f"cannot parse duration {text!r}: expected a Go duration like 100ms, 1.5s or 2m")
+    if pos != len(text) or len(text) > 100:
+        raise JaegerError(
+            400, f"{name}: cannot parse duration {text[:60]!r}: expected a Go duration like 100ms, 1.5s or 2m"
+        )
+    if not total <= limit:
+        raise JaegerError(400, f"{name}: duration {text[:60]!r} is longer than {limit // 10**9} s")
     return int(total)
 
 
@@ -67,11 +80,16 @@ def error(status: int, message: str) -> tuple[int, Any]:
 
 def route(reader: TraceReader, path: str, query: str) -> tuple[int, Any]:
     """Answer one Jaeger API request; ``path`` without the ``/jaeger`` prefix."""
-    params = parse_qs(query, keep_blank_values=True)
+    try:
+        params = parse_qs(query, keep_blank_values=True, max_num_fields=100)
+    except ValueError:
+        return error(400, "more than 100 query parameters")
     try:
         return _route(reader, path, params)
     except JaegerError as exc:
         return error(exc.status, str(exc))
+    except (BadParameter, BadJson) as exc:
+        return error(400, str(exc))
 
 
 def _one(params: dict[str, list[str]], name: str, default: str = "") -> str:
@@ -79,14 +97,24 @@ def _one(params: dict[str, list[str]], name: str, default: str = "") -> str:
     return values[-1] if values else default
 
 
-def _int(params: dict[str, list[str]], name: str, default: int) -> int:
-    text = _one(params, name)
+def _int(params: dict[str, list[str]], name: str, default: int, high: int) -> int:
+    """A whole number from 0 to ``high`` in ASCII digits."""
+    text = _one(params, name).strip()
     if not text:
         return default
-    try:
-        return int(text)
-    except ValueError:
-        raise JaegerError(400, f"{name} must be an integer, got {text!r}")
+    value = int(text) if _INTEGER.fullmatch(text) else -1
+    if not 0 <= value <= high:
+        raise JaegerError(400, f"{name} must be a whole number from 0 to {high}, got {text[:60]!r}")
+    return value
+
+
+def _time(params: dict[str, list[str]], name: str, default: int, per_ms: int = 1000) -> int:
+    """A time in ``1 / per_ms`` ms units (microseconds by default); 0 means not given."""
+    value = _int(params, name, default, MAX_TIME_MS * per_ms)
+    if value and not MIN_TIME_MS * per_ms <= value < MAX_TIME_MS * per_ms:
+        unit = "microseconds" if per_ms == 1000 else "milliseconds"
+        raise JaegerError(400, f"{name} must be epoch {unit} between {TIME_RANGE} (or 0), got {value}")
+    return value
 
 
 def _route(reader: TraceReader, path: str, params: dict[str, list[str]]) -> tuple[int, Any]:
@@ -105,30 +133,35 @@ def _route(reader: TraceReader, path: str, params: dict[str, list[str]]) -> tupl
         return _search(reader, params)
     if path.startswith("/api/traces/"):
         trace_id = _trace_id(path[len("/api/traces/") :])
-        start, end = _int(params, "start", 0) * 1000, _int(params, "end", 0) * 1000
+        start, end = _time(params, "start", 0) * 1000, _time(params, "end", 0) * 1000
         rows, totals = reader.spans([trace_id], start, end)
         if trace_id not in rows:
             return error(404, "trace not found")
         return envelope([jaeger_trace(traces_data(rows[trace_id], totals.get(trace_id)))])
     if path == "/api/dependencies":
-        end_ms = _int(params, "endTs", int(time.time() * 1000))
-        lookback_ms = _int(params, "lookback", 24 * 3600 * 1000)
+        end_ms = _time(params, "endTs", int(time.time() * 1000), per_ms=1) or int(time.time() * 1000)
+        lookback_ms = _int(params, "lookback", 24 * 3600 * 1000, MAX_WINDOW_SECONDS * 1000)
+        if lookback_ms <= 0:
+            raise JaegerError(400, "lookback must be a positive number of milliseconds")
         deps = reader.dependencies((end_ms - lookback_ms) * 1_000_000, end_ms * 1_000_000)
         return envelope([{"parent": p, "child": c, "callCount": n} for p, c, n in deps])
     raise JaegerError(404, f"no route {PREFIX}{path}")
 
 
-def _trace_id(raw: str) -> str:
+def _trace_id(raw: str, parameter: str = "") -> str:
     """A trace id as stored: lowercase, 32 hex digits (shorter ones zero-padded, as Jaeger does)."""
     if not _TRACE_ID.fullmatch(raw):
-        raise JaegerError(400, f"malformed trace id {raw!r}")
+        message = f"malformed trace id {raw[:60]!r} (1 to 32 hex digits)"
+        raise JaegerError(400, f"{parameter}: {message}" if parameter else message)
     return raw.lower().rjust(32, "0")
 
 
 def _search(reader: TraceReader, params: dict[str, list[str]]) -> tuple[int, Any]:
     ids = [i for v in params.get("traceID", []) for i in v.split(",") if i]
+    if len(ids) > MAX_TRACE_IDS:
+        raise JaegerError(400, f"traceID: at most {MAX_TRACE_IDS} trace ids per search")
     if ids:  # a search by ids fetches those traces
-        wanted = [_trace_id(i) for i in ids]
+        wanted = [_trace_id(i, "traceID") for i in ids]
         rows, totals = reader.spans(wanted)
         return envelope([jaeger_trace(traces_data(rows[t], totals.get(t))) for t in wanted if t in rows])
     service = _one(params, "service")
@@ -136,24 +169,23 @@ def _search(reader: TraceReader, params: dict[str, list[str]]) -> tuple[int, Any
         raise JaegerError(400, "parameter 'service' is required")
     tags: dict[str, str] = {}
     for text in params.get("tags", []):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            raise JaegerError(400, f"malformed tags parameter {text!r}: expected a JSON object")
+        parsed = load_json(text, "tags", max_depth=1)
         if not isinstance(parsed, dict):
-            raise JaegerError(400, "tags must be a JSON object")
+            raise JaegerError(400, "tags must be a JSON object of tag name to value")
         tags.update({str(k): _tag_text(v) for k, v in parsed.items()})
     for text in params.get("tag", []):
         key, sep, value = text.partition(":")
         if not sep:
             raise JaegerError(400, f"malformed tag {text!r}: expected key:value")
         tags[key] = value
-    end_us = _int(params, "end", int(time.time() * 1e6))
+    end_us = _time(params, "end", int(time.time() * 1e6))
     lookback = _one(params, "lookback")
-    start_default = end_us * 1000 - (
-        go_duration(lookback) if lookback and lookback != "custom" else DEFAULT_LOOKBACK_NS
-    )
-    start_us = _int(params, "start", start_default // 1000)
+    lookback_ns = DEFAULT_LOOKBACK_NS
+    if lookback and lookback != "custom":
+        lookback_ns = go_duration(lookback, "lookback", MAX_LOOKBACK_NS)
+        if lookback_ns <= 0:
+            raise JaegerError(400, "lookback must be a positive Go duration like 30m or 48h")
+    start_us = _time(params, "start", max(0, (end_us or int(time.time() * 1e6)) - lookback_ns // 1000))
     operation = _one(params, "operation")
     query = TraceQuery(
         service=service,
@@ -161,9 +193,9 @@ def _search(reader: TraceReader, params: dict[str, list[str]]) -> tuple[int, Any
         attributes=tags,
         start_min_ns=start_us * 1000,
         start_max_ns=end_us * 1000,
-        duration_min_ns=go_duration(_one(params, "minDuration")),
-        duration_max_ns=go_duration(_one(params, "maxDuration")),
-        limit=_int(params, "limit", 20),
+        duration_min_ns=go_duration(_one(params, "minDuration"), "minDuration"),
+        duration_max_ns=go_duration(_one(params, "maxDuration"), "maxDuration"),
+        limit=_int(params, "limit", 20, 1_000_000),
     )
     return envelope([jaeger_trace(traces_data(rows, total)) for _, rows, total in reader.find_traces(query)])
 

@@ -1,8 +1,9 @@
 """OTLP/HTTP: ``POST /v1/traces`` with protobuf or JSON bodies, optionally gzipped.
 
 Responses use the request's content type. Errors carry a ``google.rpc.Status`` body:
-400 for bad data (never retried), 413 over the size limit, 415 for other content
-types, 503 with ``Retry-After`` when the spool is full.
+400 for bad data (never retried), 411 without a Content-Length, 413 over the size limit,
+415 for other content types, 503 with ``Retry-After`` when the spool is full. A body that
+does not arrive whole (the client left, or went silent) is never decoded or spooled.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from ..httpserver import BackgroundHttpServer
+from ..httpserver import DEFAULT_READ_TIMEOUT, BackgroundHttpServer, BodyError, read_body
+from ..jsonbody import BadJson, load_json
 from ..pipeline.spool import Spool
 from .ingest import RETRY_AFTER_SECONDS, Malformed, Overloaded, TooLarge, decode, ingest
 
@@ -35,35 +37,39 @@ JSON = "application/json"
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
 
 
-def _hex_ids_to_base64(node: Any) -> None:
-    """OTLP/JSON writes ids as hex; protobuf's JSON mapping expects base64 for bytes."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in _ID_FIELDS and isinstance(value, str):
-                try:
-                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
-                except ValueError as exc:
-                    raise Malformed(f"{key} {value!r} is not hex") from exc
-            else:
-                _hex_ids_to_base64(value)
-    elif isinstance(node, list):
-        for item in node:
-            _hex_ids_to_base64(item)
+def _hex_ids_to_base64(data: Any) -> None:
+    """OTLP/JSON writes ids as hex; protobuf's JSON mapping expects base64 for bytes. Walked
+    without recursion: any nesting the JSON parser took is safe here."""
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _ID_FIELDS and isinstance(value, str):
+                    try:
+                        node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                    except ValueError as exc:
+                        raise Malformed(f"{key} {value[:40]!r} is not hex") from exc
+                elif isinstance(value, (dict, list)):
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(item for item in node if isinstance(item, (dict, list)))
 
 
 def decode_json(body: bytes) -> ExportTraceServiceRequest:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Malformed(f"body is not JSON: {exc}") from exc
+        # nesting is bounded by the parser (about 1000 levels) and by ParseDict (100 messages)
+        data = load_json(body, max_depth=None, constants=True)
+    except BadJson as exc:
+        raise Malformed(str(exc)) from exc
     if not isinstance(data, dict):
         raise Malformed("body must be a JSON object")
     _hex_ids_to_base64(data)
     request = ExportTraceServiceRequest()
     try:
         json_format.ParseDict(data, request, ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
-        raise Malformed(f"not an OTLP ExportTraceServiceRequest: {exc}") from exc
+    except (json_format.ParseError, RecursionError) as exc:
+        raise Malformed(f"not an OTLP ExportTraceServiceRequest: {str(exc)[:500]}") from exc
     return request
 
 
@@ -80,6 +86,14 @@ def gunzip(body: bytes, limit: int) -> bytes:
     return out
 
 
+# BodyError status -> (requests_rejected reason, google.rpc code)
+_BODY_ERRORS = {
+    408: ("incomplete", code_pb2.DEADLINE_EXCEEDED),
+    411: ("malformed", code_pb2.INVALID_ARGUMENT),
+    413: ("too_large", code_pb2.RESOURCE_EXHAUSTED),
+}
+
+
 class HttpReceiver:
     def __init__(
         self,
@@ -89,6 +103,7 @@ class HttpReceiver:
         max_request_bytes: int,
         max_concurrent: int = 16,
         forward: Callable[[bytes], None] | None = None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         self.forward = forward
         self.spool = spool
@@ -96,7 +111,7 @@ class HttpReceiver:
         self.max_request_bytes = max_request_bytes
         # Bodies in flight are bounded: each may be up to max_request_bytes in memory.
         self._in_flight = threading.BoundedSemaphore(max_concurrent)
-        self._http = BackgroundHttpServer(listen, self._dispatch, "otlp-http")
+        self._http = BackgroundHttpServer(listen, self._dispatch, "otlp-http", read_timeout=read_timeout)
         self.port = self._http.port
 
     def start(self) -> None:
@@ -107,7 +122,7 @@ class HttpReceiver:
 
     def _dispatch(self, h: BaseHTTPRequestHandler, method: str) -> None:
         if method != "POST":
-            return self._error(h, 405, PROTOBUF, code_pb2.INVALID_ARGUMENT, "OTLP/HTTP takes POST")
+            return self._error(h, 405, PROTOBUF, code_pb2.INVALID_ARGUMENT, "OTLP/HTTP takes POST", close=True)
         if not self._in_flight.acquire(timeout=5):
             self.metrics.inc("requests_rejected", reason="busy")
             return self._error(
@@ -123,24 +138,21 @@ class HttpReceiver:
         path = h.path.split("?", 1)[0]
         ctype = (h.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         reply_type = JSON if ctype == JSON else PROTOBUF
+        # Refusals before the body is read close the connection: its bytes are never taken
+        # for a next request.
         if path != "/v1/traces":
-            self._drain(h)
-            return self._error(h, 404, reply_type, code_pb2.NOT_FOUND, f"no route {path}")
+            return self._error(h, 404, reply_type, code_pb2.NOT_FOUND, f"no route {path}", close=True)
         if ctype not in (PROTOBUF, JSON):
-            self._drain(h)
             self.metrics.inc("requests_rejected", reason="content_type")
-            return self._error(h, 415, reply_type, code_pb2.INVALID_ARGUMENT, f"unsupported content type {ctype!r}")
+            return self._error(
+                h, 415, reply_type, code_pb2.INVALID_ARGUMENT, f"unsupported content type {ctype!r}", close=True
+            )
         try:
-            length = int(h.headers.get("Content-Length", "-1"))
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.metrics.inc("requests_rejected", reason="malformed")
-            return self._error(h, 411, reply_type, code_pb2.INVALID_ARGUMENT, "Content-Length is required", close=True)
-        if length > self.max_request_bytes:
-            self.metrics.inc("requests_rejected", reason="too_large")
-            return self._error(h, 413, reply_type, code_pb2.RESOURCE_EXHAUSTED, "request body too large", close=True)
-        body = h.rfile.read(length)
+            body = read_body(h, self.max_request_bytes)
+        except BodyError as exc:
+            reason, code = _BODY_ERRORS.get(exc.status, ("malformed", code_pb2.INVALID_ARGUMENT))
+            self.metrics.inc("requests_rejected", reason="incomplete" if exc.incomplete else reason)
+            return self._error(h, exc.status, reply_type, code, str(exc), close=True)
         try:
             encoding = (h.headers.get("Content-Encoding") or "").strip().lower()
             if encoding == "gzip":
@@ -178,14 +190,6 @@ class HttpReceiver:
         else:
             payload = response.SerializeToString()
         self._send(h, 200, reply_type, payload)
-
-    def _drain(self, h: BaseHTTPRequestHandler) -> None:
-        try:
-            length = int(h.headers.get("Content-Length", "0"))
-        except ValueError:
-            return
-        if 0 < length <= self.max_request_bytes:
-            h.rfile.read(length)
 
     def _error(
         self,

@@ -48,20 +48,64 @@ def set_reference(
     model's outputs on that data (a dict of columns, or an array taken as ``prediction``), for
     prediction drift. Returns the reference id; raises ``RuntimeError`` when the collector
     refuses it or cannot be reached."""
-    body: dict[str, Any] = {
-        "model": model,
-        "version": version or "",
-        "features": _columns(data, feature_names),
-        "source": "python",
-    }
+    sides = {"features": _columns(data, feature_names)}
     if outputs is not None:
-        body["outputs"] = _columns(outputs if isinstance(outputs, dict) else {"prediction": outputs})
+        sides["outputs"] = _columns(outputs if isinstance(outputs, dict) else {"prediction": outputs})
     base = (api_url or os.environ.get("MODELTRACE_API_URL") or DEFAULT_API).rstrip("/")
+    fields = {"model": model, "version": version or "", "source": "python"}
+    return upload_reference(base, fields, sides, timeout)
+
+
+# A reference larger than this goes as several requests, a few features each, under one
+# reference id: each stays well under the collector's api.max_reference_bytes (32 MiB).
+MAX_REQUEST_BYTES = 8 << 20
+
+
+def upload_reference(
+    base: str,
+    fields: dict[str, str],
+    sides: dict[str, dict[str, list[Any]]],
+    timeout: float = 60.0,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+) -> str:
+    """POST ``fields`` (model, version, source) with ``sides`` ("features" and "outputs": name
+    to values) to ``base``/api/references in requests of at most about ``max_request_bytes``;
+    returns the reference id."""
+    encoded = [
+        (key, name, json.dumps(values).encode()) for key, table in sides.items() for name, values in table.items()
+    ]
+    groups: list[list[tuple[str, str, bytes]]] = [[]]
+    size = 0
+    for item in encoded:
+        if groups[-1] and size + len(item[2]) > max_request_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += len(item[2])
+    reference_id = ""
+    for n, group in enumerate(groups):
+        head = dict(fields, reference_id=reference_id) if reference_id else dict(fields)
+        try:
+            reference_id = _post(base, _body(head, group), timeout)
+        except RuntimeError as exc:
+            if n:
+                raise RuntimeError(f"{exc} (after {n} of {len(groups)} parts: reference {reference_id} is incomplete)")
+            raise
+    return reference_id
+
+
+def _body(fields: dict[str, str], group: list[tuple[str, str, bytes]]) -> bytes:
+    tables: dict[str, list[bytes]] = {}
+    for key, name, values in group:
+        tables.setdefault(key, []).append(json.dumps(name).encode() + b": " + values)
+    parts = [json.dumps(fields).encode()[:-1]]
+    parts += [b", " + json.dumps(key).encode() + b": {" + b", ".join(items) + b"}" for key, items in tables.items()]
+    return b"".join(parts) + b"}"
+
+
+def _post(base: str, body: bytes, timeout: float) -> str:
     request = urllib.request.Request(
-        f"{base}/api/references",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
+        f"{base}/api/references", data=body, headers={"Content-Type": "application/json"}, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
