@@ -36,6 +36,8 @@ bench: $(VENV)/.bench
 	$(PY) tests/bench/bench_sdk.py $(BENCH_ARGS)
 	$(PY) tests/bench/bench_ingest.py
 	$(PY) tests/bench/eval_analysis.py
+	$(PY) tests/bench/bench_isolation.py
+	$(PY) tests/bench/bench_reliability.py
 	$(PY) tests/bench/bench_reference_upload.py
 
 # The OTLP property test with thousands of examples and a fresh random seed (make test runs 300, seeded).
