@@ -1,20 +1,10 @@
 """Readiness tells the truth: a dead pipeline thread or a stuck writer makes /ready false, with the reason."""
 
-import time
-
 from modeltrace_collector.config import load
 from modeltrace_collector.service import Collector
 from tests.collector.spans import make_requests
 from tests.otlp_receiver import free_port
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+from tests.waiting import wait_for
 
 
 def collector(tmp_path, **settings):

@@ -1,7 +1,6 @@
 """Rows ClickHouse refuses never stall the writer: bisected out, dead-lettered, replayable (real chDB)."""
 
 import os
-import time
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -11,19 +10,11 @@ from modeltrace_collector.pipeline.spool import Spool
 from modeltrace_collector.pipeline.writer import Writer
 from modeltrace_collector.storage.errors import REFUSED, RETRY, UNSURE, StorageError, classify
 from tests.collector.spans import make_requests
+from tests.waiting import wait_for
 
 
 def count(store, table, where="1"):
     return store.query(f"SELECT count() FROM {store.database}.{table} WHERE {where}").result_rows[0][0]
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def request_with(payload: bytes, **changes) -> bytes:

@@ -18,7 +18,6 @@ import urllib.request
 
 import grpc
 import pytest
-from google.protobuf import json_format
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -26,6 +25,7 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from modeltrace_collector.pipeline.deadletter import otlp_json
 from tests.integration.collector_proc import CollectorProcess
 
 pytestmark = pytest.mark.slow
@@ -218,23 +218,7 @@ def http(proc, body: bytes, ctype: str) -> tuple[int, bytes]:
 
 
 def as_otlp_json(request) -> bytes:
-    data = json_format.MessageToDict(request)
-
-    def hex_ids(node):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if k in ("traceId", "spanId", "parentSpanId") and isinstance(v, str):
-                    import base64
-
-                    node[k] = base64.b64decode(v).hex()
-                else:
-                    hex_ids(v)
-        elif isinstance(node, list):
-            for item in node:
-                hex_ids(item)
-
-    hex_ids(data)
-    return json.dumps(data).encode()
+    return json.dumps(otlp_json(request.SerializeToString())).encode()
 
 
 def mutate(data: bytes, flips: list[tuple[int, int]]) -> bytes:
