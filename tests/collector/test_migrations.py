@@ -2,6 +2,8 @@
 
 from modeltrace_collector.storage.migrate import SchemaOptions, available, migrate, render
 
+DEDUP_WINDOW = "non_replicated_deduplication_window = 10000"
+
 EXPECTED_TABLES = {
     "otel_traces",
     "otel_traces_trace_id_ts",
@@ -91,3 +93,53 @@ def test_cluster_rendering():
     assert "CREATE TABLE IF NOT EXISTS `otel`.otel_traces ON CLUSTER 'prod'" in sql
     assert "ENGINE = ReplicatedMergeTree" in sql
     assert "TTL toDateTime(Timestamp) + toIntervalHour(12)" in sql
+
+
+def test_every_table_gets_a_dedup_window_rendered_for_its_engine():
+    single, cluster = SchemaOptions(database="otel"), SchemaOptions(database="otel", cluster="prod")
+    windows = {m.name: m for m in available() if m.name.endswith("_dedup_window")}
+    replicated = {
+        "otel_traces",
+        "otel_traces_trace_id_ts",
+        "ml_predictions",
+        "ml_features",
+        "ml_hotspots",
+        "ml_actuals",
+        "ml_latency_minutes",
+        "ml_drift_scores",
+    }
+    unreplicated = {"ml_references", "ml_findings"}  # a plain ReplacingMergeTree on a cluster too
+    assert {name.removesuffix("_dedup_window") for name in windows} == replicated | unreplicated
+    for table in replicated:
+        sql = windows[f"{table}_dedup_window"].sql
+        assert render(sql, single).split() == f"ALTER TABLE `otel`.{table} MODIFY SETTING {DEDUP_WINDOW}".split()
+        assert (
+            render(sql, cluster).split()
+            == (
+                f"ALTER TABLE `otel`.{table} ON CLUSTER 'prod' MODIFY SETTING replicated_deduplication_window = 10000, "
+                "replicated_deduplication_window_seconds = 604800"
+            ).split()
+        )
+    for table in unreplicated:
+        sql = windows[f"{table}_dedup_window"].sql
+        for options in (single, cluster):
+            assert render(sql, options).rstrip().endswith(f"MODIFY SETTING {DEDUP_WINDOW}")
+
+
+def test_every_table_keeps_a_dedup_window_after_migrating(chdb_client):
+    options = SchemaOptions(database="mig_dedup")
+    try:
+        migrate(chdb_client, options)
+        tables = chdb_client.query(
+            "SELECT name, engine_full FROM system.tables WHERE database = 'mig_dedup' AND engine LIKE '%MergeTree' "
+            "AND name != 'modeltrace_schema_migrations'"
+        ).result_rows
+        assert len(tables) == 10
+        assert [name for name, ddl in tables if DEDUP_WINDOW not in ddl] == []
+    finally:
+        chdb_client.command("DROP DATABASE IF EXISTS mig_dedup")
+
+
+def test_runs_on_the_requested_clickhouse(chdb_client, clickhouse_version):
+    version = chdb_client.query("SELECT version()").result_rows[0][0]
+    assert version.startswith("24.8.4." if clickhouse_version == "24.8" else "26.")
