@@ -42,6 +42,7 @@ _ENGINE_LOCK = threading.Lock()
 _initial_database: list[str] = []
 _DROP_DATABASE = re.compile(r"\s*DROP\s+DATABASE\s", re.IGNORECASE)
 _UNFINISHED = 341
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 
 def available() -> bool:
@@ -54,7 +55,9 @@ def _literal(text: str) -> str:
 
 
 def _settings_clause(settings: dict[str, Any]) -> str:
-    return ", ".join(f"{name} = {_literal(str(value))}" for name, value in settings.items())
+    # a number as a number: 24.8 does not read a quoted one into every numeric setting
+    values = {k: str(v) if _NUMBER.fullmatch(str(v)) else _literal(str(v)) for k, v in settings.items()}
+    return ", ".join(f"{name} = {value}" for name, value in values.items())
 
 
 def _strip_format_prefix(chunk: bytes) -> bytes:
