@@ -49,43 +49,35 @@ def test_apply_on_fresh_then_up_to_date_store(chdb_client):
         chdb_client.command("DROP DATABASE IF EXISTS mig_fresh")
 
 
-def test_otel_traces_columns_match_the_collector_contrib_exporter(chdb_client):
-    options = SchemaOptions(database="mig_cols")
-    try:
-        migrate(chdb_client, options)
-        cols = chdb_client.query(
-            "SELECT name, type FROM system.columns WHERE database = 'mig_cols' AND table = 'otel_traces'"
-        ).result_rows
-        assert dict(cols) == {
-            "Timestamp": "DateTime64(9)",
-            "TraceId": "String",
-            "SpanId": "String",
-            "ParentSpanId": "String",
-            "TraceState": "String",
-            "SpanName": "LowCardinality(String)",
-            "SpanKind": "LowCardinality(String)",
-            "ServiceName": "LowCardinality(String)",
-            "ResourceAttributes": "Map(LowCardinality(String), String)",
-            "ScopeName": "String",
-            "ScopeVersion": "String",
-            "SpanAttributes": "Map(LowCardinality(String), String)",
-            "Duration": "UInt64",
-            "StatusCode": "LowCardinality(String)",
-            "StatusMessage": "String",
-            "Events.Timestamp": "Array(DateTime64(9))",
-            "Events.Name": "Array(LowCardinality(String))",
-            "Events.Attributes": "Array(Map(LowCardinality(String), String))",
-            "Links.TraceId": "Array(String)",
-            "Links.SpanId": "Array(String)",
-            "Links.TraceState": "Array(String)",
-            "Links.Attributes": "Array(Map(LowCardinality(String), String))",
-        }
-        ts = chdb_client.query(
-            "SELECT name, type FROM system.columns WHERE database = 'mig_cols' AND table = 'otel_traces_trace_id_ts'"
-        ).result_rows
-        assert dict(ts) == {"TraceId": "String", "Start": "DateTime", "End": "DateTime"}
-    finally:
-        chdb_client.command("DROP DATABASE IF EXISTS mig_cols")
+def test_otel_traces_columns_match_the_collector_contrib_exporter(store):
+    columns = "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {table:String}"
+    cols = store.query(columns, {"db": store.database, "table": "otel_traces"}).result_rows
+    assert dict(cols) == {
+        "Timestamp": "DateTime64(9)",
+        "TraceId": "String",
+        "SpanId": "String",
+        "ParentSpanId": "String",
+        "TraceState": "String",
+        "SpanName": "LowCardinality(String)",
+        "SpanKind": "LowCardinality(String)",
+        "ServiceName": "LowCardinality(String)",
+        "ResourceAttributes": "Map(LowCardinality(String), String)",
+        "ScopeName": "String",
+        "ScopeVersion": "String",
+        "SpanAttributes": "Map(LowCardinality(String), String)",
+        "Duration": "UInt64",
+        "StatusCode": "LowCardinality(String)",
+        "StatusMessage": "String",
+        "Events.Timestamp": "Array(DateTime64(9))",
+        "Events.Name": "Array(LowCardinality(String))",
+        "Events.Attributes": "Array(Map(LowCardinality(String), String))",
+        "Links.TraceId": "Array(String)",
+        "Links.SpanId": "Array(String)",
+        "Links.TraceState": "Array(String)",
+        "Links.Attributes": "Array(Map(LowCardinality(String), String))",
+    }
+    ts = store.query(columns, {"db": store.database, "table": "otel_traces_trace_id_ts"}).result_rows
+    assert dict(ts) == {"TraceId": "String", "Start": "DateTime", "End": "DateTime"}
 
 
 def test_cluster_rendering():
@@ -126,18 +118,14 @@ def test_every_table_gets_a_dedup_window_rendered_for_its_engine():
             assert render(sql, options).rstrip().endswith(f"MODIFY SETTING {DEDUP_WINDOW}")
 
 
-def test_every_table_keeps_a_dedup_window_after_migrating(chdb_client):
-    options = SchemaOptions(database="mig_dedup")
-    try:
-        migrate(chdb_client, options)
-        tables = chdb_client.query(
-            "SELECT name, engine_full FROM system.tables WHERE database = 'mig_dedup' AND engine LIKE '%MergeTree' "
-            "AND name != 'modeltrace_schema_migrations'"
-        ).result_rows
-        assert len(tables) == 10
-        assert [name for name, ddl in tables if DEDUP_WINDOW not in ddl] == []
-    finally:
-        chdb_client.command("DROP DATABASE IF EXISTS mig_dedup")
+def test_every_table_keeps_a_dedup_window_after_migrating(store):
+    tables = store.query(
+        "SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree' "
+        "AND name != 'modeltrace_schema_migrations'",
+        {"db": store.database},
+    ).result_rows
+    assert len(tables) == 10
+    assert [name for name, ddl in tables if DEDUP_WINDOW not in ddl] == []
 
 
 def test_runs_on_the_requested_clickhouse(chdb_client, clickhouse_version):
