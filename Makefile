@@ -11,9 +11,10 @@ TORCH ?= torch==2.13.0
 # analysis tests run again (pytest --clickhouse=24.8, see tests/engines).
 VENV_CH248 := .venv-ch248
 PY_CH248 := $(VENV_CH248)/bin/python
-TESTS_CH248 := tests/collector/test_storage_client.py tests/collector/test_migrations.py tests/collector/test_writer.py \
-	tests/collector/test_replay.py tests/collector/test_drift.py tests/collector/test_latency.py tests/collector/test_performance.py \
-	tests/collector/test_feature_view.py tests/integration/test_durability.py tests/integration/test_analysis.py
+TESTS_CH248 := tests/collector/test_storage_client.py tests/collector/test_migrations.py \
+	tests/collector/test_writer.py tests/collector/test_replay.py tests/collector/test_drift.py \
+	tests/collector/test_latency.py tests/collector/test_performance.py tests/collector/test_feature_view.py \
+	tests/integration/test_durability.py tests/integration/test_analysis.py
 
 .PHONY: demo test test-ch248 bench lint format proto clean
 
