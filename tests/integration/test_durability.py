@@ -95,6 +95,13 @@ def writing(proc):
 
 def test_every_acknowledged_span_survives_kill_9_exactly_once(tmp_path, clickhouse_version):
     proc = CollectorProcess(str(tmp_path / "c")).start()
+    try:
+        kill_9_cycles(proc, clickhouse_version)
+    finally:
+        proc.kill()  # a failed check leaves no collector behind
+
+
+def kill_9_cycles(proc, clickhouse_version):
     assert proc.sql("SELECT version()")[0][0].startswith(f"{clickhouse_version}.")  # the engine asked for
     acked: list[int] = []
     next_sid = [1]
