@@ -23,9 +23,9 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _TTL = re.compile(r"\{ttl:([^}]*)\}")
 _ENGINE = re.compile(r"\{engine:([A-Za-z]*)MergeTree\}")
 MIGRATIONS_TABLE = "modeltrace_schema_migrations"
-# Blocks whose hashes a table keeps: far more than the writer inserts during any outage the
-# spool can hold. Replicated tables keep them in Keeper for at most a time too, which 25.10 cut
-# from a week to an hour by default: a week again, so a replay after a long outage still matches.
+# Blocks whose hashes a table keeps: far more than all collectors insert into it between a batch
+# and its replay. Replicated tables also forget hashes older than a time, an hour by default from
+# ClickHouse 25.10 on (a week before): a week here, so a replay after a long outage still matches.
 DEDUP_WINDOW_BLOCKS = 10_000
 DEDUP_WINDOW_SECONDS = 7 * 86400
 
