@@ -14,7 +14,10 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    engines.use(config.getoption("--clickhouse"))
+    try:
+        engines.use(config.getoption("--clickhouse"))
+    except RuntimeError as exc:  # this venv's chdb is not the one asked for
+        raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.fixture(scope="session")

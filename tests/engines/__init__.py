@@ -9,6 +9,7 @@ test process and in the collector processes the tests start, then comes from ``c
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 from typing import Any
 
 VERSIONS = ("26", "24.8")
@@ -18,13 +19,21 @@ selected = "26"
 def use(version: str) -> None:
     """Run this process's storage on ClickHouse ``version`` (one of ``VERSIONS``)."""
     global selected
-    from . import chdb_legacy
-
     if version == "24.8":
+        from . import chdb_legacy
+
         chdb_legacy.install()
-    elif chdb_legacy.available():
+    elif _installed("chdb"):  # chdb 2.1.1's distribution; the product's is chdb-core
         raise RuntimeError("chdb 2.1.1 is installed here: run these tests with --clickhouse=24.8")
     selected = version
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def legacy() -> bool:
