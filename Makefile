@@ -6,7 +6,18 @@ PIP := $(PY) -m pip
 # The CPU build of PyTorch used by the torch tests and examples.
 TORCH ?= torch==2.13.0
 
-.PHONY: demo test bench fuzz lint format proto clean
+# ClickHouse 24.8.4, the oldest version the collector supports, as chdb 2.1.1 embeds it: a second
+# venv (chdb 2.1.1 and chdb-core both install the module chdb) where the storage, replay and
+# analysis tests run again (pytest --clickhouse=24.8, see tests/engines).
+VENV_CH248 := .venv-ch248
+PY_CH248 := $(VENV_CH248)/bin/python
+TESTS_CH248 := tests/collector/test_storage_client.py tests/collector/test_migrations.py \
+	tests/collector/test_writer.py tests/collector/test_replay.py tests/collector/test_poison.py \
+	tests/collector/test_drift.py \
+	tests/collector/test_latency.py tests/collector/test_performance.py tests/collector/test_feature_view.py \
+	tests/integration/test_durability.py tests/integration/test_analysis.py
+
+.PHONY: demo test test-ch248 bench fuzz lint format proto clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +26,14 @@ $(PY):
 $(VENV)/.dev: pyproject.toml | $(PY)
 	$(PIP) install --quiet "$(TORCH)"
 	$(PIP) install --quiet -e ".[dev,demo,collector,torch]"
+	touch $@
+
+$(VENV_CH248)/.dev: pyproject.toml tests/engines/requirements.py
+	$(PYTHON) -m venv $(VENV_CH248)
+	$(PY_CH248) -m pip install --quiet --upgrade pip
+	$(PY_CH248) tests/engines/requirements.py > $(VENV_CH248)/requirements.txt
+	$(PY_CH248) -m pip install --quiet -r $(VENV_CH248)/requirements.txt
+	$(PY_CH248) -m pip install --quiet --no-deps -e .
 	touch $@
 
 $(VENV)/.demo: pyproject.toml | $(PY)
@@ -29,8 +48,12 @@ demo: $(VENV)/.demo
 	$(PY) examples/demo.py
 
 # pytest exits 5 when it collects no test: that is a failure here, never a pass.
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(VENV_CH248)/.dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY_CH248) -m pytest --clickhouse=24.8 $(TESTS_CH248)
+
+test-ch248: $(VENV_CH248)/.dev
+	$(PY_CH248) -m pytest --clickhouse=24.8 $(TESTS_CH248) $(PYTEST_ARGS)
 
 bench: $(VENV)/.bench
 	$(PY) tests/bench/bench_sdk.py $(BENCH_ARGS)
@@ -59,4 +82,4 @@ format: $(VENV)/.dev
 	$(PY) -m ruff check --fix sdk collector tests examples proto deploy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(VENV_CH248) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,6 +1,29 @@
 import pytest
 
 from modeltrace._internal import errors
+from tests import engines
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clickhouse",
+        choices=engines.VERSIONS,
+        default="26",
+        help="the embedded ClickHouse of the storage tests: 26 (chdb-core) or 24.8 (chdb 2.1.1, see tests/engines)",
+    )
+
+
+def pytest_configure(config):
+    try:
+        engines.use(config.getoption("--clickhouse"))
+    except RuntimeError as exc:  # this venv's chdb is not the one asked for
+        raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.fixture(scope="session")
+def clickhouse_version():
+    """The ClickHouse version the storage tests were asked to run on (``--clickhouse``)."""
+    return engines.selected
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,8 @@
 """Migrations apply in order on a fresh store, and are a no-op on an up-to-date one."""
 
-from modeltrace_collector.storage.migrate import SchemaOptions, available, migrate, render
+from modeltrace_collector.storage.migrate import MIGRATIONS_TABLE, SchemaOptions, available, migrate, render
+
+DEDUP_WINDOW = "non_replicated_deduplication_window = 10000"
 
 EXPECTED_TABLES = {
     "otel_traces",
@@ -47,43 +49,35 @@ def test_apply_on_fresh_then_up_to_date_store(chdb_client):
         chdb_client.command("DROP DATABASE IF EXISTS mig_fresh")
 
 
-def test_otel_traces_columns_match_the_collector_contrib_exporter(chdb_client):
-    options = SchemaOptions(database="mig_cols")
-    try:
-        migrate(chdb_client, options)
-        cols = chdb_client.query(
-            "SELECT name, type FROM system.columns WHERE database = 'mig_cols' AND table = 'otel_traces'"
-        ).result_rows
-        assert dict(cols) == {
-            "Timestamp": "DateTime64(9)",
-            "TraceId": "String",
-            "SpanId": "String",
-            "ParentSpanId": "String",
-            "TraceState": "String",
-            "SpanName": "LowCardinality(String)",
-            "SpanKind": "LowCardinality(String)",
-            "ServiceName": "LowCardinality(String)",
-            "ResourceAttributes": "Map(LowCardinality(String), String)",
-            "ScopeName": "String",
-            "ScopeVersion": "String",
-            "SpanAttributes": "Map(LowCardinality(String), String)",
-            "Duration": "UInt64",
-            "StatusCode": "LowCardinality(String)",
-            "StatusMessage": "String",
-            "Events.Timestamp": "Array(DateTime64(9))",
-            "Events.Name": "Array(LowCardinality(String))",
-            "Events.Attributes": "Array(Map(LowCardinality(String), String))",
-            "Links.TraceId": "Array(String)",
-            "Links.SpanId": "Array(String)",
-            "Links.TraceState": "Array(String)",
-            "Links.Attributes": "Array(Map(LowCardinality(String), String))",
-        }
-        ts = chdb_client.query(
-            "SELECT name, type FROM system.columns WHERE database = 'mig_cols' AND table = 'otel_traces_trace_id_ts'"
-        ).result_rows
-        assert dict(ts) == {"TraceId": "String", "Start": "DateTime", "End": "DateTime"}
-    finally:
-        chdb_client.command("DROP DATABASE IF EXISTS mig_cols")
+def test_otel_traces_columns_match_the_collector_contrib_exporter(store):
+    columns = "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {table:String}"
+    cols = store.query(columns, {"db": store.database, "table": "otel_traces"}).result_rows
+    assert dict(cols) == {
+        "Timestamp": "DateTime64(9)",
+        "TraceId": "String",
+        "SpanId": "String",
+        "ParentSpanId": "String",
+        "TraceState": "String",
+        "SpanName": "LowCardinality(String)",
+        "SpanKind": "LowCardinality(String)",
+        "ServiceName": "LowCardinality(String)",
+        "ResourceAttributes": "Map(LowCardinality(String), String)",
+        "ScopeName": "String",
+        "ScopeVersion": "String",
+        "SpanAttributes": "Map(LowCardinality(String), String)",
+        "Duration": "UInt64",
+        "StatusCode": "LowCardinality(String)",
+        "StatusMessage": "String",
+        "Events.Timestamp": "Array(DateTime64(9))",
+        "Events.Name": "Array(LowCardinality(String))",
+        "Events.Attributes": "Array(Map(LowCardinality(String), String))",
+        "Links.TraceId": "Array(String)",
+        "Links.SpanId": "Array(String)",
+        "Links.TraceState": "Array(String)",
+        "Links.Attributes": "Array(Map(LowCardinality(String), String))",
+    }
+    ts = store.query(columns, {"db": store.database, "table": "otel_traces_trace_id_ts"}).result_rows
+    assert dict(ts) == {"TraceId": "String", "Start": "DateTime", "End": "DateTime"}
 
 
 def test_cluster_rendering():
@@ -91,3 +85,49 @@ def test_cluster_rendering():
     assert "CREATE TABLE IF NOT EXISTS `otel`.otel_traces ON CLUSTER 'prod'" in sql
     assert "ENGINE = ReplicatedMergeTree" in sql
     assert "TTL toDateTime(Timestamp) + toIntervalHour(12)" in sql
+
+
+def test_every_table_gets_a_dedup_window_rendered_for_its_engine():
+    single, cluster = SchemaOptions(database="otel"), SchemaOptions(database="otel", cluster="prod")
+    windows = {m.name: m for m in available() if m.name.endswith("_dedup_window")}
+    replicated = {
+        "otel_traces",
+        "otel_traces_trace_id_ts",
+        "ml_predictions",
+        "ml_features",
+        "ml_hotspots",
+        "ml_actuals",
+        "ml_latency_minutes",
+        "ml_drift_scores",
+    }
+    unreplicated = {"ml_references", "ml_findings"}  # a plain ReplacingMergeTree on a cluster too
+    assert {name.removesuffix("_dedup_window") for name in windows} == replicated | unreplicated
+    for table in replicated:
+        sql = windows[f"{table}_dedup_window"].sql
+        assert render(sql, single).split() == f"ALTER TABLE `otel`.{table} MODIFY SETTING {DEDUP_WINDOW}".split()
+        assert (
+            render(sql, cluster).split()
+            == (
+                f"ALTER TABLE `otel`.{table} ON CLUSTER 'prod' MODIFY SETTING replicated_deduplication_window = 10000, "
+                "replicated_deduplication_window_seconds = 604800"
+            ).split()
+        )
+    for table in unreplicated:
+        sql = windows[f"{table}_dedup_window"].sql
+        for options in (single, cluster):
+            assert render(sql, options).rstrip().endswith(f"MODIFY SETTING {DEDUP_WINDOW}")
+
+
+def test_every_table_keeps_a_dedup_window_after_migrating(store):
+    tables = store.query(
+        "SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree' "
+        "AND name != {log:String}",
+        {"db": store.database, "log": MIGRATIONS_TABLE},
+    ).result_rows
+    assert {name for name, _ in tables} == {t for t in EXPECTED_TABLES if not t.endswith("_mv")} - {MIGRATIONS_TABLE}
+    assert [name for name, ddl in tables if DEDUP_WINDOW not in ddl] == []
+
+
+def test_runs_on_the_requested_clickhouse(chdb_client, clickhouse_version):
+    version = chdb_client.query("SELECT version()").result_rows[0][0]
+    assert version.startswith("24.8.4." if clickhouse_version == "24.8" else "26.")

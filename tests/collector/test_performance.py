@@ -46,6 +46,20 @@ class Recorder:
         self.provider.shutdown()
 
 
+@pytest.fixture(autouse=True, params=["analyzer", "no analyzer"])
+def analyzer(request, store):
+    """Every test runs without the analyzer too, where ClickHouse still has the old one."""
+    if request.param == "analyzer":
+        yield
+        return
+    version = store.query("SELECT version()").result_rows[0][0]
+    if tuple(int(part) for part in version.split(".")[:2]) >= (26, 9):
+        pytest.skip("ClickHouse 26.9 and later always run the analyzer")
+    store.client.set_client_setting("enable_analyzer", 0)
+    yield
+    store.client.set_client_setting("enable_analyzer", 1)
+
+
 def at(ns: int) -> None:
     state.now_ns = lambda: ns
 

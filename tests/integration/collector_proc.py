@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from tests import engines
 from tests.otlp_receiver import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -42,7 +43,7 @@ class CollectorProcess:
     def start(self, wait_ready: bool = True) -> CollectorProcess:
         os.makedirs(self.data_dir, exist_ok=True)
         cmd = [
-            sys.executable, "-m", "modeltrace_collector", "collector", "run",
+            sys.executable, *engines.collector_module(), "collector", "run",
             "--data-dir", self.data_dir,
             "--grpc", f"127.0.0.1:{self.grpc_port}",
             "--http", f"127.0.0.1:{self.http_port}",

@@ -1,5 +1,7 @@
 """Acknowledged spans survive kill -9; a full spool pushes back with retryable errors."""
 
+import json
+import os
 import threading
 import time
 import urllib.error
@@ -48,33 +50,87 @@ def send(endpoint, body, timeout=5):
         return exc.code, dict(exc.headers)
 
 
-def test_every_acknowledged_span_survives_kill_9_exactly_once(tmp_path):
-    proc = CollectorProcess(str(tmp_path / "c")).start()
-    acked: list[int] = []
-    stop = threading.Event()
+HOTSPOTS = json.dumps(
+    [{"function": "predict", "file": "model.py", "line": 3, "calls": 1, "self_ms": 0.1, "cum_ms": 0.2}]
+)
 
-    def client():
-        sid = 1
+
+def ml_request(span_ids):
+    """Spans that fill every table the views derive: predict calls with an input sample and
+    hotspots, every 7th of them failed, and as every 4th span the ground truth of an earlier call."""
+    spans = []
+    for sid in span_ids:
+        attrs = {"ml.model.name": "load"}
+        if sid % 4 == 0:
+            attrs.update({"ml.operation.name": "feedback", "ml.prediction.id": f"p{sid - 1}", "ml.actual": "[1]"})
+        else:
+            attrs.update({"ml.prediction.id": f"p{sid}", "ml.input.sample": f'{{"x": [{sid}]}}'})
+            attrs["ml.profile.hotspots"] = HOTSPOTS
+        failed = sid % 4 != 0 and sid % 7 == 0
+        spans.append(
+            trace_pb2.Span(
+                trace_id=(sid * 7919).to_bytes(16, "big"),
+                span_id=sid.to_bytes(8, "big"),
+                name="predict load",
+                start_time_unix_nano=1_700_000_000_000_000_000 + sid,
+                end_time_unix_nano=1_700_000_000_000_100_000 + sid,
+                attributes=[
+                    common_pb2.KeyValue(key=k, value=common_pb2.AnyValue(string_value=v)) for k, v in attrs.items()
+                ],
+                status=trace_pb2.Status(code=trace_pb2.Status.STATUS_CODE_ERROR if failed else 0),
+            )
+        )
+    return trace_service_pb2.ExportTraceServiceRequest(
+        resource_spans=[trace_pb2.ResourceSpans(scope_spans=[trace_pb2.ScopeSpans(spans=spans)])]
+    ).SerializeToString()
+
+
+def writing(proc):
+    try:
+        with open(os.path.join(proc.data_dir, "spool", "cursor.json"), encoding="utf-8") as f:
+            return "intent" in json.load(f)
+    except (OSError, ValueError):
+        return False
+
+
+def test_every_acknowledged_span_survives_kill_9_exactly_once(tmp_path, clickhouse_version):
+    proc = CollectorProcess(str(tmp_path / "c")).start()
+    try:
+        kill_9_cycles(proc, clickhouse_version)
+    finally:
+        proc.kill()  # a failed check leaves no collector behind
+
+
+def kill_9_cycles(proc, clickhouse_version):
+    assert proc.sql("SELECT version()")[0][0].startswith(f"{clickhouse_version}.")  # the engine asked for
+    acked: list[int] = []
+    next_sid = [1]
+
+    def client(stop):
         while not stop.is_set():
-            ids = list(range(sid, sid + 20))
-            sid += 20
+            ids = list(range(next_sid[0], next_sid[0] + 20))
+            next_sid[0] += 20
             try:
-                status, _ = send(proc.http_endpoint, request_with(ids))
+                status, _ = send(proc.http_endpoint, ml_request(ids))
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.01)
                 continue
             if status == 200:
                 acked.extend(ids)
 
-    threads = [threading.Thread(target=client) for _ in range(1)]
-    for t in threads:
-        t.start()
-    proc.wait_until(lambda: len(acked) >= 2000, what="acknowledged spans")
-    proc.kill()  # SIGKILL mid-stream: nothing flushed, nothing shut down
-    time.sleep(0.3)
-    stop.set()
-    for t in threads:
-        t.join()
+    for cycle in (1, 2, 3):  # each kill -9 mid-stream: nothing flushed, nothing shut down
+        if cycle > 1:
+            proc.start()
+        stop = threading.Event()
+        thread = threading.Thread(target=client, args=(stop,))
+        thread.start()
+        # then killed while a batch is on its way to storage (the spool's cursor holds its
+        # bounds until it is stored), so that the restart replays it
+        proc.wait_until(lambda n=cycle * 700: len(acked) >= n and writing(proc), what="a batch being written")
+        proc.kill()
+        time.sleep(0.3)
+        stop.set()
+        thread.join()
     assert len(acked) >= 2000
 
     proc.start()
@@ -84,7 +140,23 @@ def test_every_acknowledged_span_survives_kill_9_exactly_once(tmp_path):
     assert total == distinct  # no span stored twice
     stored = {int(r[0], 16) for r in proc.sql("SELECT SpanId FROM modeltrace.otel_traces")}
     assert set(acked) <= stored
-    assert proc.count("ml_predictions") == total
+    # and every row derived from them is there once: none lost, none doubled by a replay
+    feedback = {s for s in stored if s % 4 == 0}
+    calls = stored - feedback
+    failed = {s for s in calls if s % 7 == 0}
+    counts = {
+        table: proc.count(table)
+        for table in ("otel_traces_trace_id_ts", "ml_predictions", "ml_features", "ml_hotspots", "ml_actuals")
+    }
+    assert counts == {
+        "otel_traces_trace_id_ts": len(stored),  # one trace per span
+        "ml_predictions": len(calls),
+        "ml_features": len(calls),
+        "ml_hotspots": len(calls),
+        "ml_actuals": len(feedback),
+    }
+    rollup = proc.sql("SELECT sum(Calls), sum(Errors) FROM modeltrace.ml_latency_minutes")[0]
+    assert [int(n) for n in rollup] == [len(calls), len(failed)]
     assert proc.stop() == 0
 
 

@@ -110,6 +110,8 @@ def jaeger_env(tmp_path_factory):
     try:
         sent = send_traces(f"127.0.0.1:{collector.grpc_port}")
         collector.wait_stored("otel_traces", len(sent))
+        # the readers find traces through the view's table, whose rows land a moment later
+        collector.wait_stored("otel_traces_trace_id_ts", len({s.context.trace_id for s in sent}))
         channel = grpc.insecure_channel(f"127.0.0.1:{collector.jaeger_port}")
         yield collector, sent, channel
         channel.close()

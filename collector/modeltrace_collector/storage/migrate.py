@@ -2,6 +2,11 @@
 
 Each file is rendered for the deployment (database, TTL, engine, cluster) and applied once;
 ``modeltrace_schema_migrations`` records what was applied. Running again is a no-op.
+
+Placeholders: ``{database}``, ``{on_cluster}``, ``{engine}`` and ``{engine:XMergeTree}`` (replicated
+on a cluster), ``{ttl:expr}`` and ``{dedup_window}``, the settings that make a table keep the
+hashes of its last inserted blocks, so that a replayed insert (same deduplication token) is
+dropped in it and in every table its materialized views fill.
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _TTL = re.compile(r"\{ttl:([^}]*)\}")
 _ENGINE = re.compile(r"\{engine:([A-Za-z]*)MergeTree\}")
 MIGRATIONS_TABLE = "modeltrace_schema_migrations"
+# Blocks whose hashes a table keeps: far more than all collectors insert into it between a batch
+# and its replay. Replicated tables also forget hashes older than a time, an hour by default from
+# ClickHouse 25.10 on (a week before): a week here, so a replay after a long outage still matches.
+DEDUP_WINDOW_BLOCKS = 10_000
+DEDUP_WINDOW_SECONDS = 7 * 86400
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,16 @@ def ttl_clause(expr: str, days: float) -> str:
     return f"TTL {expr} + toIntervalSecond({seconds})"
 
 
+def dedup_window(options: SchemaOptions) -> str:
+    """The deduplication window of a table of ``{engine}`` (replicated on a cluster)."""
+    if options.cluster:
+        return (
+            f"replicated_deduplication_window = {DEDUP_WINDOW_BLOCKS}, "
+            f"replicated_deduplication_window_seconds = {DEDUP_WINDOW_SECONDS}"
+        )
+    return f"non_replicated_deduplication_window = {DEDUP_WINDOW_BLOCKS}"
+
+
 def render(sql: str, options: SchemaOptions) -> str:
     on_cluster = f"ON CLUSTER '{options.cluster}'" if options.cluster else ""
     engine = "ReplicatedMergeTree" if options.cluster else "MergeTree()"
@@ -71,6 +91,7 @@ def render(sql: str, options: SchemaOptions) -> str:
         sql.replace("{database}", f"`{options.database}`")
         .replace("{on_cluster}", on_cluster)
         .replace("{engine}", engine)
+        .replace("{dedup_window}", dedup_window(options))
     )
 
 
@@ -101,6 +122,7 @@ def migrate(client: Any, options: SchemaOptions) -> list[Migration]:
             f"{options.database}.{MIGRATIONS_TABLE}",
             [[migration.version, migration.name]],
             column_names=["version", "name"],
+            column_type_names=["UInt32", "String"],  # saves asking the server for them
         )
         newly.append(migration)
     return newly

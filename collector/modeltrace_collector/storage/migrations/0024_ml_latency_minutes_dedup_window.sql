@@ -1,0 +1,2 @@
+ALTER TABLE {database}.ml_latency_minutes {on_cluster}
+MODIFY SETTING {dedup_window}
