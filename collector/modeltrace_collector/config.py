@@ -163,6 +163,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "grpc": (_listen, "127.0.0.1:4317"),
         "http": (_listen, "127.0.0.1:4318"),
         "max_request_bytes": (_positive(int), 64 << 20),
+        # an ml.* attribute the views parse as JSON beyond this is kept under <key>.oversize, unparsed
+        "max_ml_json_bytes": (_positive(int), 1 << 20),
         # OTLP/HTTP: a connection silent this long is closed (a body must also keep arriving)
         "read_timeout_seconds": (_positive(float), 30.0),
     },

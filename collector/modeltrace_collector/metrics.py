@@ -20,6 +20,10 @@ _HELP = {
     "spans_refused": ("counter", "Spans refused at the door (partial success), by reason"),
     "spans_corrected": ("counter", "Spans stored with a documented correction, by reason"),
     "dead_letters": ("counter", "Spans ClickHouse refused for good, moved to the dead-letter store, by cause"),
+    "view_rows_skipped": (
+        "counter",
+        "Spans stored in otel_traces that a materialized view refused (it has no rows for them), by cause",
+    ),
     "dead_letters_dropped": ("counter", "Dead letters dropped because the store was over its size bound"),
     "dead_letters_replayed": ("counter", "Dead letters sent through the pipeline again"),
     "spool_errors": ("counter", "Spool reads or cursor writes that failed and were retried"),

@@ -24,7 +24,7 @@ from .pipeline.forward import Forwarder
 from .pipeline.spool import Spool, SpoolFull
 from .pipeline.writer import Writer
 from .query.sql_sandbox import SqlLimits, SqlSandbox
-from .receivers.ingest import Malformed, Overloaded, decode, ingest
+from .receivers.ingest import Door, Malformed, Overloaded, decode
 from .receivers.otlp_grpc import GrpcReceiver
 from .receivers.otlp_http import HttpReceiver
 from .storage.client import StorageError, resolve
@@ -64,6 +64,7 @@ class Collector:
         self.spool: Spool | None = None
         self.dead_letters: DeadLetters | None = None
         self.writer: Writer | None = None
+        self.door: Door | None = None
         self.receivers: list[Any] = []
         self.api: ApiServer | None = None
         drift, latency, rca = settings_from_config(config)
@@ -130,22 +131,18 @@ class Collector:
                 headers=fwd["headers"],
             )
             self.forwarder.start()
-        forward = self.forwarder.submit if self.forwarder else None
         rcv = self.config["receivers"]
+        self.door = Door(
+            spool,
+            self.metrics,
+            self.forwarder.submit if self.forwarder else None,
+            max_ml_json_bytes=rcv["max_ml_json_bytes"],
+        )
         if rcv["grpc"]:
-            self.receivers.append(
-                GrpcReceiver(rcv["grpc"], spool, self.metrics, rcv["max_request_bytes"], forward=forward)
-            )
+            self.receivers.append(GrpcReceiver(rcv["grpc"], self.door, rcv["max_request_bytes"]))
         if rcv["http"]:
             self.receivers.append(
-                HttpReceiver(
-                    rcv["http"],
-                    spool,
-                    self.metrics,
-                    rcv["max_request_bytes"],
-                    forward=forward,
-                    read_timeout=rcv["read_timeout_seconds"],
-                )
+                HttpReceiver(rcv["http"], self.door, rcv["max_request_bytes"], read_timeout=rcv["read_timeout_seconds"])
             )
         for receiver in self.receivers:
             receiver.start()
@@ -224,6 +221,8 @@ class Collector:
         the door now refuses, or that cannot be read, stays, and is reported."""
         if self.dead_letters is None or self.spool is None:
             raise RuntimeError("the collector has not started")
+        # Replayed spans were forwarded when they first arrived: not again.
+        door = Door(self.spool, self.metrics, None, self.config["receivers"]["max_ml_json_bytes"])
         letters = self.dead_letters.entries(cause=cause, ids=ids)
         replayed: list[str] = []
         kept: list[dict[str, str]] = []
@@ -232,7 +231,7 @@ class Collector:
                 kept.append({"id": letter.id, "reason": "the span was not recovered from the spool; export it"})
                 continue
             try:
-                accepted = ingest(self.spool, decode(letter.request), letter.request, self.metrics)
+                accepted = door.accept(decode(letter.request), letter.request)
             except Overloaded as exc:
                 kept.append({"id": letter.id, "reason": f"the spool is full, try later: {exc}"})
                 break

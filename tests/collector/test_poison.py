@@ -94,6 +94,39 @@ def test_rows_the_server_refuses_are_bisected_out_exactly(tmp_path, store):
     assert writer.healthy and writer.failing_since is None
 
 
+def test_a_view_that_fails_after_the_table_took_the_rows_does_not_double_them(tmp_path, store):
+    # A constraint on a view's target table: otel_traces stores the block, then the view fails.
+    store.client.command(
+        f"ALTER TABLE {store.database}.ml_predictions ADD CONSTRAINT no_poison CHECK ModelName != 'poison'"
+    )
+    spool = Spool(str(tmp_path / "spool"), fsync="never")
+    payloads = make_requests(3, 10)
+    poisoned = ExportTraceServiceRequest()
+    poisoned.ParseFromString(payloads[1])
+    for kv in poisoned.resource_spans[0].scope_spans[0].spans[4].attributes:
+        if kv.key == "ml.model.name":
+            kv.value.string_value = "poison"
+    spool.append(payloads[0])
+    spool.append(poisoned.SerializeToString())
+    spool.append(payloads[2])
+    writer, letters, metrics = drain(spool, store, tmp_path, batch_spans=10_000)
+    assert count(store, "otel_traces") == 30
+    assert store.query(f"SELECT uniqExact(SpanId) FROM {store.database}.otel_traces").result_rows == [(30,)]
+    assert count(store, "otel_traces_trace_id_ts") == 30
+    # The view has no rows for the block it refused; every other view has them all.
+    skipped = metrics.get("view_rows_skipped", cause="VIOLATED_CONSTRAINT")
+    assert skipped > 0
+    assert count(store, "ml_predictions") == 30 - skipped
+    assert count(store, "ml_features") == 60
+    assert letters.entries() == []
+    assert metrics.get("spans_stored") == 30
+    assert writer.healthy
+    # Later batches fill the view as usual.
+    spool.append(make_requests(1, 5, seed=5)[0])
+    drain(spool, store, tmp_path)
+    assert count(store, "ml_predictions") == 35 - skipped
+
+
 def test_a_replay_after_a_crash_mid_bisection_stores_each_span_once(tmp_path, store):
     store.client.command(
         f"ALTER TABLE {store.database}.otel_traces ADD CONSTRAINT no_poison CHECK SpanName != 'poison'"

@@ -128,6 +128,39 @@ def test_times_past_what_the_tables_hold_are_refused_per_span_and_storage_keeps_
     assert metric(collector, "modeltrace_dead_letters_total") == 0
 
 
+def test_ml_json_too_big_for_the_views_is_kept_aside_and_the_client_told(tmp_path):
+    proc = CollectorProcess(str(tmp_path / "c"), "receivers.max_ml_json_bytes=20000").start()
+    try:
+        big = span(1)
+        big.attributes.append(
+            common_pb2.KeyValue(
+                key="ml.profile.hotspots",
+                value=common_pb2.AnyValue(string_value=json.dumps([{"function": "f", "self_ms": 1}] * 2000)),
+            )
+        )
+        small = span(2)
+        small.attributes.append(
+            common_pb2.KeyValue(
+                key="ml.profile.hotspots", value=common_pb2.AnyValue(string_value='[{"function": "g", "self_ms": 2}]')
+            )
+        )
+        status, reply = post(proc, request([big, small]).SerializeToString())
+        answer = trace_service_pb2.ExportTraceServiceResponse.FromString(reply)
+        assert status == 200 and answer.partial_success.rejected_spans == 0
+        assert "1 span(s) stored with an ml.* JSON attribute over 20000 bytes" in answer.partial_success.error_message
+        proc.wait_stored("otel_traces", 2)
+        proc.wait_stored("ml_hotspots", 1)
+        kept = proc.sql(
+            "SELECT mapContains(SpanAttributes, 'ml.profile.hotspots.oversize'), "
+            "length(SpanAttributes['ml.profile.hotspots.oversize']) FROM modeltrace.otel_traces ORDER BY SpanId"
+        )
+        assert kept[0][0] == 1 and kept[0][1] > 20000 and kept[1] == [0, 0]
+        assert proc.sql("SELECT Function FROM modeltrace.ml_hotspots") == [["g"]]
+        assert metric(proc, 'modeltrace_spans_corrected_total{reason="ml_json_too_large"}') == 1
+    finally:
+        proc.stop()
+
+
 def test_a_backfill_over_many_days_is_stored_in_one_request(collector):
     spans = [span(i, start=BASE_NS - i * DAY_NS) for i in range(150)]
     status, _ = post(collector, request(spans).SerializeToString())

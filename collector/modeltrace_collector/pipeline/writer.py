@@ -313,6 +313,15 @@ class Writer:
                     return None
                 delay = min(delay * 2, self.backoff_max)
         refused.add(failure.cause)
+        if self._rows_reached_the_table(pending, table, names, lo, hi):
+            # The table took these rows and a materialized view failed after it: ClickHouse
+            # inserts are not atomic across a table and its views. Splitting them under new
+            # tokens would store them twice. Instead, the same insert again under the same
+            # token (the table keeps one copy) with the views' errors ignored: every view that
+            # can fill does, and the failing one goes without these rows, counted and logged.
+            outcome = self._insert_ignoring_views(pending, table, names, lo, hi, token, failure)
+            if outcome is not None:
+                return outcome
         if hi - lo > 1:
             mid = (lo + hi) // 2
             left = self._insert_rows(pending, table, names, lo, mid, refused)
@@ -322,6 +331,46 @@ class Writer:
             return None if right is None else left + right
         self._dead_letter(pending, table, names, lo, failure)
         return 0
+
+    def _rows_reached_the_table(
+        self, pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int
+    ) -> bool:
+        check = getattr(self.store, "spans_present", None)
+        if table != "otel_traces" or check is None:
+            return False
+        columns = pending.batch.columns[table]
+        trace_ids = columns[names.index("TraceId")][lo:hi]
+        span_ids = columns[names.index("SpanId")][lo:hi]
+        times = columns[names.index("Timestamp")][lo:hi]
+        try:
+            return bool(check(list(zip(trace_ids, span_ids)), min(times), max(times)) > 0)
+        except StorageError as exc:
+            log.warning("cannot tell whether a refused block reached otel_traces (%s); splitting it", exc)
+            return False
+
+    def _insert_ignoring_views(
+        self, pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int, token: str, failure: Failure
+    ) -> int | None:
+        columns = pending.batch.columns[table]
+        part = columns if (lo, hi) == (0, len(columns[0])) else [c[lo:hi] for c in columns]
+        try:
+            self.store.insert(table, part, names, token, lane="write", ignore_view_errors=True)
+        except StorageError as exc:
+            log.warning("a block that reached %s failed again with the views' errors ignored: %s", table, exc)
+            return None
+        self._count("view_rows_skipped", hi - lo, cause=failure.cause)
+        key = f"view:{failure.cause}"
+        if key not in self._causes_logged:
+            self._causes_logged.add(key)
+            log.error(
+                "a materialized view refused %d span(s) that %s had stored (%s: %s); the spans are stored once, "
+                "the view has no rows for them. Further cases of this cause are counted, not logged.",
+                hi - lo,
+                table,
+                failure.cause,
+                failure.message,
+            )
+        return hi - lo
 
     def _failed(self, failure: Failure) -> None:
         self.healthy = False

@@ -7,7 +7,10 @@ RESOURCE_EXHAUSTED / 413.
 Spans the tables cannot hold (invalid ids, times past what the time columns hold) are
 refused one by one and reported through OTLP partial success, with a count and a reason;
 the rest of the request is stored. A span that ends before it starts is stored with a
-duration of 0 and counted in ``spans_corrected``.
+duration of 0 and counted in ``spans_corrected``. An ``ml.*`` attribute that the views parse as
+JSON and that is over ``max_ml_json_bytes`` is kept under ``<key>.oversize`` instead, where no
+view reads it (a view handed tens of megabytes of JSON can fail after the span's row is
+stored); the client hears of it through partial success with zero spans rejected.
 """
 
 from __future__ import annotations
@@ -78,6 +81,27 @@ def refusal(span: Any) -> str | None:
     return None
 
 
+# The attributes the materialized views parse as JSON (storage/migrations).
+ML_JSON_KEYS = frozenset({"ml.input.sample", "ml.output.sample", "ml.input.stats", "ml.profile.hotspots", "ml.actual"})
+OVERSIZE_SUFFIX = ".oversize"
+MAX_ML_JSON_BYTES = 1 << 20
+
+
+def park_oversize(request: ExportTraceServiceRequest, limit: int) -> int:
+    """Move ``ml.*`` JSON attributes over ``limit`` bytes to ``<key>.oversize``; returns the spans changed."""
+    changed = 0
+    for rs in request.resource_spans:
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                hit = False
+                for kv in span.attributes:
+                    if kv.key in ML_JSON_KEYS and kv.value.ByteSize() > limit:
+                        kv.key += OVERSIZE_SUFFIX
+                        hit = True
+                changed += hit
+    return changed
+
+
 def refusal_message(counts: dict[str, int]) -> str:
     total = sum(counts.values())
     parts = [f"{n} with {REASONS[reason]}" for reason, n in sorted(counts.items())]
@@ -99,9 +123,16 @@ def ingest(
     raw: bytes | None,
     metrics: Any,
     forward: Callable[[bytes], None] | None = None,
+    max_ml_json_bytes: int = MAX_ML_JSON_BYTES,
 ) -> Accepted:
     """Spool a decoded request (``raw`` is its encoding when the client's bytes can be kept),
     then hand it to ``forward`` (which must not block) when forwarding is on."""
+    parked = 0
+    # No attribute can be over the limit when the whole request is not: most requests skip the scan.
+    if (len(raw) if raw is not None else request.ByteSize()) > max_ml_json_bytes:
+        parked = park_oversize(request, max_ml_json_bytes)
+        if parked:
+            raw = None
     total = 0
     refused: dict[str, int] = {}
     backwards = 0
@@ -137,9 +168,30 @@ def ingest(
     if backwards:
         # Stored with a duration of 0, as documented; counted so the correction is visible.
         metrics.inc("spans_corrected", backwards, reason="end_before_start")
+    warning = ""
+    if parked:
+        metrics.inc("spans_corrected", parked, reason="ml_json_too_large")
+        warning = (
+            f"{parked} span(s) stored with an ml.* JSON attribute over {max_ml_json_bytes} bytes kept under "
+            f"<key>{OVERSIZE_SUFFIX}, which the ml_* tables do not read"
+        )
     if bad:
         for reason, n in refused.items():
             metrics.inc("spans_refused", n, reason=reason)
         metrics.inc("spans_rejected", bad)
-        return Accepted(accepted, bad, refusal_message(refused))
-    return Accepted(accepted)
+        return Accepted(accepted, bad, "; ".join(m for m in (refusal_message(refused), warning) if m))
+    return Accepted(accepted, 0, warning)
+
+
+@dataclass
+class Door:
+    """Where every OTLP request enters, whichever receiver it came by (or a dead-letter replay):
+    the span checks, the spool, and forwarding."""
+
+    spool: Spool
+    metrics: Any
+    forward: Callable[[bytes], None] | None = None
+    max_ml_json_bytes: int = MAX_ML_JSON_BYTES
+
+    def accept(self, request: ExportTraceServiceRequest, raw: bytes | None) -> Accepted:
+        return ingest(self.spool, request, raw, self.metrics, self.forward, self.max_ml_json_bytes)

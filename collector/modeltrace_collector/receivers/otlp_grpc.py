@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from concurrent import futures
 from typing import Any
 
@@ -15,8 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from ..pipeline.spool import Spool
-from .ingest import RETRY_AFTER_SECONDS, Malformed, Overloaded, decode, ingest
+from .ingest import RETRY_AFTER_SECONDS, Door, Malformed, Overloaded, decode
 
 log = logging.getLogger("modeltrace.receivers")
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
@@ -41,16 +39,13 @@ class GrpcReceiver:
     def __init__(
         self,
         listen: str,
-        spool: Spool,
-        metrics: Any,
+        door: Door,
         max_request_bytes: int,
         workers: int = 8,
-        forward: Callable[[bytes], None] | None = None,
     ) -> None:
         self.listen = listen
-        self.forward = forward
-        self.spool = spool
-        self.metrics = metrics
+        self.door = door
+        self.metrics = door.metrics
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
             options=[
@@ -82,7 +77,7 @@ class GrpcReceiver:
     def _export(self, raw: bytes, context: Any) -> ExportTraceServiceResponse:
         try:
             request = decode(raw)
-            accepted = ingest(self.spool, request, raw, self.metrics, self.forward)
+            accepted = self.door.accept(request, raw)
         except Malformed as exc:
             self.metrics.inc("requests_rejected", reason="malformed")
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -91,7 +86,7 @@ class GrpcReceiver:
         except Exception:
             log.exception("OTLP/gRPC export failed")
             context.abort(grpc.StatusCode.INTERNAL, "internal error")
-        if accepted.rejected:
+        if accepted.rejected or accepted.message:
             return ExportTraceServiceResponse(
                 partial_success=ExportTracePartialSuccess(
                     rejected_spans=accepted.rejected, error_message=accepted.message

@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 import zlib
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -27,8 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from ..httpserver import DEFAULT_READ_TIMEOUT, BackgroundHttpServer, BodyError, read_body
 from ..jsonbody import BadJson, load_json
-from ..pipeline.spool import Spool
-from .ingest import RETRY_AFTER_SECONDS, Malformed, Overloaded, TooLarge, decode, ingest
+from .ingest import RETRY_AFTER_SECONDS, Door, Malformed, Overloaded, TooLarge, decode
 
 log = logging.getLogger("modeltrace.receivers")
 
@@ -98,16 +96,13 @@ class HttpReceiver:
     def __init__(
         self,
         listen: str,
-        spool: Spool,
-        metrics: Any,
+        door: Door,
         max_request_bytes: int,
         max_concurrent: int = 16,
-        forward: Callable[[bytes], None] | None = None,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
-        self.forward = forward
-        self.spool = spool
-        self.metrics = metrics
+        self.door = door
+        self.metrics = door.metrics
         self.max_request_bytes = max_request_bytes
         # Bodies in flight are bounded: each may be up to max_request_bytes in memory.
         self._in_flight = threading.BoundedSemaphore(max_concurrent)
@@ -165,7 +160,7 @@ class HttpReceiver:
             else:
                 request = decode(body)
                 raw = body
-            accepted = ingest(self.spool, request, raw, self.metrics, self.forward)
+            accepted = self.door.accept(request, raw)
         except Malformed as exc:
             self.metrics.inc("requests_rejected", reason="malformed")
             return self._error(h, 400, reply_type, code_pb2.INVALID_ARGUMENT, str(exc))
@@ -181,7 +176,7 @@ class HttpReceiver:
             log.exception("OTLP/HTTP export failed")
             return self._error(h, 500, reply_type, code_pb2.INTERNAL, "internal error")
         response = ExportTraceServiceResponse()
-        if accepted.rejected:
+        if accepted.rejected or accepted.message:
             response.partial_success.CopyFrom(
                 ExportTracePartialSuccess(rejected_spans=accepted.rejected, error_message=accepted.message)
             )

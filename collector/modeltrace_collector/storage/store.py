@@ -209,10 +209,15 @@ class Store:
         names: tuple[str, ...],
         token: str,
         lane: str = "analysis",
+        ignore_view_errors: bool = False,
     ) -> None:
         """Insert column-oriented rows; a repeat with the same ``token`` stores nothing.
 
-        Failures raise ``StorageError`` with the failure classified (retry or refused)."""
+        ``ignore_view_errors``: a materialized view that fails loses these rows instead of
+        failing the insert. Failures raise ``StorageError`` with the failure classified."""
+        settings = {**INSERT_SETTINGS, "insert_deduplication_token": token}
+        if ignore_view_errors:
+            settings["materialized_views_ignore_errors"] = 1
         try:
             with self._client(lane) as c:
                 c.insert(
@@ -220,7 +225,7 @@ class Store:
                     columns,
                     column_names=list(names),
                     column_oriented=True,
-                    settings={**INSERT_SETTINGS, "insert_deduplication_token": token},
+                    settings=settings,
                 )
         except StorageError:
             raise
@@ -243,6 +248,25 @@ class Store:
             return c.query(
                 sql, parameters=parameters or {}, settings={**LANE_SETTINGS.get(lane, {}), **(settings or {})}
             )
+
+    def spans_present(self, pairs: list[tuple[str, str]], first_ns: int, last_ns: int) -> int:
+        """How many of these (trace id, span id) pairs ``otel_traces`` holds between the two times:
+        the writer's check whether a refused insert reached the table before a view failed."""
+        try:
+            with self._client("write") as c:
+                rows = c.query(
+                    f"SELECT count() FROM `{self.database}`.otel_traces "
+                    "WHERE Timestamp >= fromUnixTimestamp64Nano({first:Int64}) "
+                    "AND Timestamp <= fromUnixTimestamp64Nano({last:Int64}) "
+                    "AND (TraceId, SpanId) IN {pairs:Array(Tuple(String, String))}",
+                    parameters={"first": first_ns, "last": last_ns, "pairs": pairs},
+                ).result_rows
+        except StorageError:
+            raise
+        except Exception as exc:
+            failure = classify(exc)
+            raise StorageError(f"cannot read otel_traces: {failure.message}", failure) from exc
+        return int(rows[0][0])
 
     def ping(self, max_age: float = 2.0) -> bool:
         """Whether storage answers; remembered for ``max_age`` seconds so probes stay cheap."""
