@@ -165,6 +165,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "max_request_bytes": (_positive(int), 64 << 20),
         # an ml.* attribute the views parse as JSON beyond this is kept under <key>.oversize, unparsed
         "max_ml_json_bytes": (_positive(int), 1 << 20),
+        # spans starting further ahead of this collector's clock are refused (0: up to 2106)
+        "max_future_seconds": (_non_negative, 86400.0),
         # OTLP/HTTP: a connection silent this long is closed (a body must also keep arriving)
         "read_timeout_seconds": (_positive(float), 30.0),
     },

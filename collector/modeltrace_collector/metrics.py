@@ -12,8 +12,9 @@ _HELP = {
     "spans_stored": ("counter", "Spans written to otel_traces"),
     "storage_errors": ("counter", "Failed storage writes (each is retried)"),
     "spool_records_undecodable": ("counter", "Spool records that could not be decoded"),
-    "write_seconds_sum": ("counter", "Total time spent in storage writes"),
-    "write_seconds_count": ("counter", "Storage write batches"),
+    # the two samples of one summary, modeltrace_write_seconds
+    "write_seconds_sum": ("summary", "Time spent in storage writes, and how many batches"),
+    "write_seconds_count": ("summary", "Time spent in storage writes, and how many batches"),
     "forward_sent_requests": ("counter", "Export requests forwarded to forward.endpoint"),
     "forward_retries": ("counter", "Forwarding attempts that failed and are retried"),
     "forward_dropped_requests": ("counter", "Requests not forwarded: rejected by the target, or the queue was full"),
@@ -65,22 +66,22 @@ class Metrics:
         names = sorted({n for n, _ in counters} | set(_HELP))
         for name in names:
             kind, text = _HELP.get(name, ("counter", name))
-            full = f"modeltrace_{name}" + (
-                "_total" if kind == "counter" and not name.endswith(("_sum", "_count")) else ""
-            )
-            lines.append(f"# HELP {full} {text}")
-            lines.append(f"# TYPE {full} {kind}")
+            full = f"modeltrace_{name}" + ("_total" if kind == "counter" else "")
+            family = f"modeltrace_{name.rsplit('_', 1)[0]}" if kind == "summary" else full
+            if kind != "summary" or name.endswith("_count"):  # a summary's header comes once, first
+                lines.append(f"# HELP {family} {text}")
+                lines.append(f"# TYPE {family} {kind}")
             series = [(labels, v) for (n, labels), v in counters.items() if n == name] or [((), 0.0)]
             for labels, value in series:
                 label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-                lines.append(f"{full}{{{label_text}}} {value:g}" if label_text else f"{full} {value:g}")
+                lines.append(f"{full}{{{label_text}}} {_number(value)}" if label_text else f"{full} {_number(value)}")
         for name, read in sorted(self._gauges.items()):
             try:
                 value = float(read())
             except Exception:
                 continue
             lines.append(f"# TYPE modeltrace_{name} gauge")
-            lines.append(f"modeltrace_{name} {value:g}")
+            lines.append(f"modeltrace_{name} {_number(value)}")
         for name, (label, text, read_all) in sorted(self._labelled.items()):
             try:
                 values = read_all()
@@ -89,8 +90,20 @@ class Metrics:
             lines.append(f"# HELP modeltrace_{name} {text}")
             lines.append(f"# TYPE modeltrace_{name} gauge")
             for key, value in sorted(values.items()):
-                lines.append(f'modeltrace_{name}{{{label}="{_escape(key)}"}} {float(value):g}')
+                lines.append(f'modeltrace_{name}{{{label}="{_escape(key)}"}} {_number(float(value))}')
         return "\n".join(lines) + "\n"
+
+
+def _number(value: float) -> str:
+    """Every digit of a count (``{:g}`` would print 1234567 as 1.23457e+06); floats in full."""
+    value = float(value)
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(value)
 
 
 def _escape(value: str) -> str:

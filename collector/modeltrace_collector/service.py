@@ -5,6 +5,8 @@ then close storage; anything not yet written stays in the spool for the next sta
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import logging
 import os
 import signal
@@ -34,7 +36,26 @@ from .storage.store import Store
 log = logging.getLogger("modeltrace.collector")
 
 
-def make_store(config: Config) -> Store:
+def sql_limits(config: Config) -> SqlLimits:
+    """The user SQL caps; with a memory cap on the embedded store, user SQL may take half of it
+    at most (all its queries together), so that it cannot starve the writer's inserts."""
+    limits = SqlLimits.from_config(config["api"])
+    embedded_mb = config["storage"]["embedded_memory_mb"]
+    if embedded_mb > 0 and resolve(config["storage"]["dsn"], config.data_dir).embedded:
+        share = int(embedded_mb * (1 << 20) / 2 / config["api"]["sql_max_concurrent"])
+        if share < limits.max_memory_bytes:
+            log.warning(
+                "api.sql_max_memory_mb lowered to %d for each of api.sql_max_concurrent=%d queries: half of "
+                "storage.embedded_memory_mb=%g, the rest is storage's",
+                share >> 20,
+                config["api"]["sql_max_concurrent"],
+                embedded_mb,
+            )
+            limits = dataclasses.replace(limits, max_memory_bytes=share)
+    return limits
+
+
+def make_store(config: Config, limits: SqlLimits | None = None) -> Store:
     storage = config["storage"]
     target = resolve(storage["dsn"], config.data_dir, storage["embedded_memory_mb"])
     options = SchemaOptions(
@@ -50,7 +71,7 @@ def make_store(config: Config) -> Store:
         target,
         options,
         lanes={"sql": api["sql_max_concurrent"]},
-        lane_settings={"sql": SqlLimits.from_config(api).session_settings()},
+        lane_settings={"sql": (limits or sql_limits(config)).session_settings()},
         lane_targets=sql_target,
     )
 
@@ -59,8 +80,9 @@ class Collector:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.store = make_store(config)
-        self.sql = SqlSandbox(config["storage"]["database"], SqlLimits.from_config(config["api"]))
+        limits = sql_limits(config)
+        self.store = make_store(config, limits)
+        self.sql = SqlSandbox(config["storage"]["database"], limits)
         self.spool: Spool | None = None
         self.dead_letters: DeadLetters | None = None
         self.writer: Writer | None = None
@@ -80,9 +102,12 @@ class Collector:
         self.forwarder: Forwarder | None = None
         self.scheduler: Scheduler | None = None
         self._stopped = threading.Event()
+        self._lock_fd: int | None = None
+        self._replaying = threading.Lock()
 
     def start(self) -> None:
         os.makedirs(self.config.data_dir, exist_ok=True)
+        self._lock_data_dir()
         try:
             self.store.ensure_schema()
         except StorageError as exc:
@@ -132,12 +157,7 @@ class Collector:
             )
             self.forwarder.start()
         rcv = self.config["receivers"]
-        self.door = Door(
-            spool,
-            self.metrics,
-            self.forwarder.submit if self.forwarder else None,
-            max_ml_json_bytes=rcv["max_ml_json_bytes"],
-        )
+        self.door = self._door(self.forwarder.submit if self.forwarder else None)
         if rcv["grpc"]:
             self.receivers.append(GrpcReceiver(rcv["grpc"], self.door, rcv["max_request_bytes"]))
         if rcv["http"]:
@@ -173,6 +193,18 @@ class Collector:
             self.store.target.dsn,
         )
 
+    def _door(self, forward: Any) -> Door:
+        assert self.spool is not None
+        rcv = self.config["receivers"]
+        return Door(
+            self.spool,
+            self.metrics,
+            forward,
+            max_ml_json_bytes=rcv["max_ml_json_bytes"],
+            max_future_seconds=rcv["max_future_seconds"],
+            retention_seconds=self.config["storage"]["ttl_days"] * 86400,
+        )
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Whether the collector stores what it acknowledges; when not, ``reasons`` say why."""
         reasons: list[str] = []
@@ -185,9 +217,15 @@ class Collector:
         else:
             if not writer.alive():
                 reasons.append("a writer thread has died; see the log")
-            stuck = writer.stuck_for()
-            if stuck >= self.config["writer"]["stuck_seconds"]:
+            stuck, running, bound = (
+                writer.stuck_for(),
+                writer.insert_running_for(),
+                self.config["writer"]["stuck_seconds"],
+            )
+            if stuck >= bound:
                 reasons.append(f"the writer has retried one batch for {stuck:.0f} s: {writer.last_error}")
+            elif running >= bound:
+                reasons.append(f"one insert has been running for {running:.0f} s; new spans wait behind it")
             window = self.config["deadletter"]["unready_seconds"]
             last = writer.last_dead_letter
             if window > 0 and last is not None and time.monotonic() - last < window:
@@ -221,8 +259,13 @@ class Collector:
         the door now refuses, or that cannot be read, stays, and is reported."""
         if self.dead_letters is None or self.spool is None:
             raise RuntimeError("the collector has not started")
-        # Replayed spans were forwarded when they first arrived: not again.
-        door = Door(self.spool, self.metrics, None, self.config["receivers"]["max_ml_json_bytes"])
+        # One replay at a time: two at once (a retried request) would each send every entry.
+        with self._replaying:
+            return self._replay(ids, cause)
+
+    def _replay(self, ids: list[str] | None, cause: str | None) -> dict[str, Any]:
+        assert self.dead_letters is not None
+        door = self._door(None)  # replayed spans were forwarded when they first arrived: not again
         letters = self.dead_letters.entries(cause=cause, ids=ids)
         replayed: list[str] = []
         kept: list[dict[str, str]] = []
@@ -271,7 +314,27 @@ class Collector:
         if self.spool is not None:
             self.spool.close()
         self.store.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
         log.info("collector stopped")
+
+    def _lock_data_dir(self) -> None:
+        """One collector per data directory: two would share the spool and store spans twice."""
+        path = os.path.join(self.config.data_dir, "collector.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise OSError(
+                f"another collector (pid {holder}) is running on data_dir {self.config.data_dir}; "
+                "give each collector a data directory of its own"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
 
     def run_forever(self) -> None:
         """Run until SIGTERM or SIGINT."""

@@ -239,6 +239,8 @@ def test_failures_are_classified_once():
         REFUSED,
         "TOO_MANY_PARTITIONS",
     )
+    total = "Code: 241. DB::Exception: (total) memory limit exceeded: would use 1.2 GiB (MEMORY_LIMIT_EXCEEDED)"
+    assert kind(DatabaseError(total)) == (RETRY, "MEMORY_LIMIT_EXCEEDED")
     assert kind(DatabaseError("Code: 241. DB::Exception: Memory limit exceeded (MEMORY_LIMIT_EXCEEDED)")) == (
         UNSURE,
         "MEMORY_LIMIT_EXCEEDED",

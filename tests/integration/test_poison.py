@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.request
 
 import grpc
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.slow
 
 DAY_NS = 86_400 * 10**9
 BASE_NS = 1_760_000_000 * 10**9
+LIMIT_NS = 4_294_967_295 * 10**9  # 2106-02-07T06:28:15Z, the last time every table holds
 
 
 def span(sid, name="predict poison-test", start=None, duration=1_000_000, model="m", **fields):
@@ -98,23 +100,26 @@ def test_times_past_what_the_tables_hold_are_refused_per_span_and_storage_keeps_
     partial = json.loads(reply)["partialSuccess"]
     assert partial["rejectedSpans"] == "1"
     assert "after 2106-02-07T06:28:15Z" in partial["errorMessage"]
-    # Over gRPC: an event time, an end time, and a start time just past the limit.
+    # Over gRPC: an event time, an end time and a start time past the limit, and a start time
+    # further ahead of the collector's clock than receivers.max_future_seconds (a day).
     channel = grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}")
     stub = trace_service_pb2_grpc.TraceServiceStub(channel)
-    limit = 4_294_967_295 * 10**9
+    now = time.time_ns()
     answer = stub.Export(
         request(
             [
                 span(10, events=[trace_pb2.Span.Event(time_unix_nano=2**64 - 1, name="e")]),
                 span(11, end=2**63),
-                span(12, start=limit + 1, end=limit + 2),
-                span(13, start=limit - 10, end=limit),  # the last time the tables hold: stored
+                span(12, start=LIMIT_NS + 1, end=LIMIT_NS + 2),
+                span(13, start=now + 2 * DAY_NS),  # a clock two days ahead: refused
                 span(14, end=BASE_NS),  # ends before it starts: stored with a duration of 0, counted
+                span(15, start=now + 3600 * 10**9),  # an hour ahead: clock skew, stored
             ]
         ),
         timeout=10,
     )
-    assert answer.partial_success.rejected_spans == 3
+    assert answer.partial_success.rejected_spans == 4
+    assert "further ahead of the collector's clock" in answer.partial_success.error_message
     channel.close()
     # What was accepted is stored, and so is everything sent afterwards.
     post(collector, request([span(20 + i) for i in range(5)]).SerializeToString())
@@ -124,13 +129,18 @@ def test_times_past_what_the_tables_hold_are_refused_per_span_and_storage_keeps_
         [0]
     ]
     assert metric(collector, 'modeltrace_spans_refused_total{reason="time_out_of_range"}') == 4
+    assert metric(collector, 'modeltrace_spans_refused_total{reason="time_in_future"}') == 1
     assert metric(collector, 'modeltrace_spans_corrected_total{reason="end_before_start"}') == 1
     assert metric(collector, "modeltrace_dead_letters_total") == 0
 
 
 def test_ml_json_too_big_for_the_views_is_kept_aside_and_the_client_told(tmp_path):
-    proc = CollectorProcess(str(tmp_path / "c"), "receivers.max_ml_json_bytes=20000").start()
+    proc = CollectorProcess(
+        str(tmp_path / "c"), "receivers.max_ml_json_bytes=20000", "receivers.max_future_seconds=0"
+    ).start()
     try:
+        # Without a bound on clock skew, the last time the tables hold is stored.
+        assert post(proc, request([span(9, start=LIMIT_NS - 10, end=LIMIT_NS)]).SerializeToString())[0] == 200
         big = span(1)
         big.attributes.append(
             common_pb2.KeyValue(
@@ -148,11 +158,13 @@ def test_ml_json_too_big_for_the_views_is_kept_aside_and_the_client_told(tmp_pat
         answer = trace_service_pb2.ExportTraceServiceResponse.FromString(reply)
         assert status == 200 and answer.partial_success.rejected_spans == 0
         assert "1 span(s) stored with an ml.* JSON attribute over 20000 bytes" in answer.partial_success.error_message
-        proc.wait_stored("otel_traces", 2)
+        proc.wait_stored("otel_traces", 3)
         proc.wait_stored("ml_hotspots", 1)
         kept = proc.sql(
             "SELECT mapContains(SpanAttributes, 'ml.profile.hotspots.oversize'), "
-            "length(SpanAttributes['ml.profile.hotspots.oversize']) FROM modeltrace.otel_traces ORDER BY SpanId"
+            "length(SpanAttributes['ml.profile.hotspots.oversize']) FROM modeltrace.otel_traces "
+            "WHERE SpanId != {s:String} ORDER BY SpanId",
+            s=f"{10:016x}",
         )
         assert kept[0][0] == 1 and kept[0][1] > 20000 and kept[1] == [0, 0]
         assert proc.sql("SELECT Function FROM modeltrace.ml_hotspots") == [["g"]]
@@ -328,3 +340,18 @@ def test_ready_tells_a_stuck_writer_and_the_spool_exports_its_damage(tmp_path):
         assert proc.get("/ready")[0] == 200
     finally:
         proc.stop()
+
+
+def test_a_second_collector_on_the_same_data_dir_refuses_to_start(tmp_path):
+    first = CollectorProcess(str(tmp_path / "c")).start()
+    try:
+        second = CollectorProcess(str(tmp_path / "c"))
+        with pytest.raises(RuntimeError) as info:
+            second.start()
+        assert "another collector (pid " in str(info.value) and "is running on data_dir" in str(info.value)
+        assert second.proc.returncode == 1
+        # The first one is unharmed.
+        post(first, request([span(1)]).SerializeToString())
+        first.wait_stored("otel_traces", 1)
+    finally:
+        first.stop()

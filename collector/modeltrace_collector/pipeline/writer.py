@@ -104,6 +104,7 @@ class Writer:
         self.failing_since: float | None = None
         """When the batch being written first failed (monotonic), while it still fails."""
         self.last_dead_letter: float | None = None
+        self._insert_began: float | None = None
         self._causes_logged: set[str] = set()
 
     def start(self) -> None:
@@ -122,6 +123,11 @@ class Writer:
         """Seconds the current batch has been failing (0 when writes succeed)."""
         since = self.failing_since
         return 0.0 if since is None else time.monotonic() - since
+
+    def insert_running_for(self) -> float:
+        """Seconds the insert in progress has been running (0 when none is)."""
+        began = self._insert_began
+        return 0.0 if began is None else time.monotonic() - began
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Write what the spool holds (within ``timeout``), then stop."""
@@ -292,7 +298,11 @@ class Writer:
                 if ensure_schema is not None:
                     ensure_schema()
                 part = columns if whole else [c[lo:hi] for c in columns]
-                self.store.insert(table, part, names, token, lane="write")
+                self._insert_began = time.monotonic()
+                try:
+                    self.store.insert(table, part, names, token, lane="write")
+                finally:
+                    self._insert_began = None
                 return hi - lo
             except StorageError as exc:
                 failure = classify(exc)

@@ -15,6 +15,7 @@ stored); the client hears of it through partial success with zero spans rejected
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,11 +59,16 @@ _ZERO_SPAN_ID = bytes(8)
 REASONS = {
     "invalid_id": "an invalid trace or span id (a trace id is 16 bytes, a span id 8, neither all zero)",
     "time_out_of_range": f"a start, end or event time after {MAX_TIME_TEXT}, the last time the tables hold",
+    "time_in_future": "a start, end or event time further ahead of the collector's clock than "
+    "receivers.max_future_seconds",
+    "older_than_retention": "a start time older than the retention (storage.ttl_days): it would be deleted at once",
 }
 
 
-def refusal(span: Any) -> str | None:
-    """Why the tables cannot hold ``span`` (a key of ``REASONS``), or None when they can."""
+def refusal(span: Any, oldest: int = 0, newest: int = MAX_TIME_NS) -> str | None:
+    """Why the tables cannot hold ``span`` (a key of ``REASONS``), or None when they can.
+
+    ``oldest``/``newest``: the start times accepted now (retention, clock skew), in ns."""
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
     if (
         len(trace_id) != 16
@@ -72,12 +78,12 @@ def refusal(span: Any) -> str | None:
         or span_id == _ZERO_SPAN_ID
     ):
         return "invalid_id"
-    if span.start_time_unix_nano > MAX_TIME_NS or span.end_time_unix_nano > MAX_TIME_NS:
-        return "time_out_of_range"
-    if span.events:
-        for event in span.events:
-            if event.time_unix_nano > MAX_TIME_NS:
-                return "time_out_of_range"
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    latest = max(start, end, max((e.time_unix_nano for e in span.events), default=0) if span.events else 0)
+    if latest > newest:
+        return "time_out_of_range" if latest > MAX_TIME_NS else "time_in_future"
+    if start < oldest:
+        return "older_than_retention"
     return None
 
 
@@ -124,6 +130,7 @@ def ingest(
     metrics: Any,
     forward: Callable[[bytes], None] | None = None,
     max_ml_json_bytes: int = MAX_ML_JSON_BYTES,
+    window: tuple[int, int] = (0, MAX_TIME_NS),
 ) -> Accepted:
     """Spool a decoded request (``raw`` is its encoding when the client's bytes can be kept),
     then hand it to ``forward`` (which must not block) when forwarding is on."""
@@ -133,6 +140,7 @@ def ingest(
         parked = park_oversize(request, max_ml_json_bytes)
         if parked:
             raw = None
+    oldest, newest = window
     total = 0
     refused: dict[str, int] = {}
     backwards = 0
@@ -140,7 +148,7 @@ def ingest(
         for ss in rs.scope_spans:
             for span in ss.spans:
                 total += 1
-                reason = refusal(span)
+                reason = refusal(span, oldest, newest)
                 if reason is not None:
                     refused[reason] = refused.get(reason, 0) + 1
                 elif span.end_time_unix_nano < span.start_time_unix_nano:
@@ -149,7 +157,7 @@ def ingest(
     if bad:
         for rs in request.resource_spans:
             for ss in rs.scope_spans:
-                keep = [s for s in ss.spans if refusal(s) is None]
+                keep = [s for s in ss.spans if refusal(s, oldest, newest) is None]
                 del ss.spans[:]
                 ss.spans.extend(keep)
         raw = None
@@ -192,6 +200,13 @@ class Door:
     metrics: Any
     forward: Callable[[bytes], None] | None = None
     max_ml_json_bytes: int = MAX_ML_JSON_BYTES
+    max_future_seconds: float = 0.0
+    """Start times this far ahead of the collector's clock at most (0: up to the tables' end)."""
+    retention_seconds: float = 0.0
+    """Start times at most this old (0: any): older ones would be deleted by the TTL at once."""
 
     def accept(self, request: ExportTraceServiceRequest, raw: bytes | None) -> Accepted:
-        return ingest(self.spool, request, raw, self.metrics, self.forward, self.max_ml_json_bytes)
+        now = time.time_ns()
+        newest = min(MAX_TIME_NS, now + int(self.max_future_seconds * 1e9)) if self.max_future_seconds else MAX_TIME_NS
+        oldest = max(0, now - int(self.retention_seconds * 1e9)) if self.retention_seconds else 0
+        return ingest(self.spool, request, raw, self.metrics, self.forward, self.max_ml_json_bytes, (oldest, newest))

@@ -72,16 +72,25 @@ def decode_json(body: bytes) -> ExportTraceServiceRequest:
 
 
 def gunzip(body: bytes, limit: int) -> bytes:
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = d.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise Malformed(f"bad gzip body: {exc}") from exc
-    if len(out) > limit:
-        raise TooLarge(f"decompressed body exceeds {limit} bytes")
-    if not d.eof:
-        raise Malformed("truncated gzip body")
-    return out
+    """The whole decompressed body: every member of a multi-member gzip file (RFC 1952), at most
+    ``limit`` bytes in all."""
+    out = bytearray()
+    rest = body
+    while True:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += d.decompress(rest, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise Malformed(f"bad gzip body: {exc}") from exc
+        if len(out) > limit:
+            raise TooLarge(f"decompressed body exceeds {limit} bytes")
+        if not d.eof:
+            if d.unconsumed_tail:
+                raise TooLarge(f"decompressed body exceeds {limit} bytes")
+            raise Malformed("truncated gzip body")
+        rest = d.unused_data
+        if not rest.strip(b"\x00"):  # the end, or the zero padding some writers add
+            return bytes(out)
 
 
 # BodyError status -> (requests_rejected reason, google.rpc code)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from .errors import StorageError
+from .errors import RETRY, Failure, StorageError
 
 __all__ = ["StorageError", "Target", "connect", "make_readonly", "resolve"]
 
@@ -60,7 +60,10 @@ def connect(target: Target, database: str | None = None, **settings: Any) -> Any
                 dsn=target.dsn, settings=settings or None, connect_timeout=5, autogenerate_session_id=False
             )
     except Exception as exc:  # driver errors vary by backend
-        raise StorageError(f"cannot open ClickHouse at {target.dsn}: {exc}") from exc
+        # Whatever the driver says (refused, timed out, the embedded store locked by another
+        # process), storage is not there yet: retry later, never give up on the rows.
+        message = f"cannot open ClickHouse at {target.dsn}: {' '.join(str(exc).split())[:400]}"
+        raise StorageError(message, Failure(RETRY, "CANNOT_CONNECT", message)) from exc
     if database:
         client.database = database
     return client

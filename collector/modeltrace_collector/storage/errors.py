@@ -112,7 +112,9 @@ def classify(exc: BaseException) -> Failure:
         if code in _RETRY_CODES:
             return Failure(RETRY, name, message)
         if code in _MEMORY_CODES:
-            return Failure(UNSURE, name, message)
+            # "(total) memory limit exceeded": the whole server is short of memory (other queries
+            # hold it), not these rows: wait. A limit of this insert alone: maybe the block.
+            return Failure(RETRY if "(total)" in message else UNSURE, name, message)
         return Failure(REFUSED, name, message)
     if isinstance(root, (ConnectionError, TimeoutError, socket.timeout, OSError)):
         return Failure(RETRY, type(root).__name__, message)
