@@ -96,13 +96,15 @@ def read_body(h: BaseHTTPRequestHandler, limit: int, required: bool = True) -> b
     if length == 0:
         return b""
     timeout = h.timeout or DEFAULT_READ_TIMEOUT
-    deadline = time.monotonic() + timeout + length / MIN_BODY_BYTES_PER_SECOND
+    began = time.monotonic()
     # BytesIO.getvalue() hands over its buffer without a copy: the body is held once.
     out = io.BytesIO()
     got = 0
     try:
         while got < length:
-            left = deadline - time.monotonic()
+            # The time a body may take grows with what has arrived, not with what was announced:
+            # a client announcing 64 MB and trickling a byte at a time is cut off after the timeout.
+            left = began + timeout + got / MIN_BODY_BYTES_PER_SECOND - time.monotonic()
             if left <= 0:
                 raise TimeoutError
             h.connection.settimeout(min(timeout, left))
@@ -118,6 +120,36 @@ def read_body(h: BaseHTTPRequestHandler, limit: int, required: bool = True) -> b
     finally:
         h.connection.settimeout(timeout)
     return out.getvalue()
+
+
+MAX_CONNECTIONS = 512
+
+
+class _Server(ThreadingHTTPServer):
+    """A thread per connection, at most ``MAX_CONNECTIONS`` of them: a connection beyond that is
+    closed at once, so idle or slow clients cannot make threads without end."""
+
+    request_queue_size = 128
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class BackgroundHttpServer:
@@ -192,7 +224,7 @@ class BackgroundHttpServer:
             def log_message(self, fmt: str, *args: Any) -> None:
                 log.debug(fmt, *args)
 
-        self._server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
+        self._server = _Server((host or "127.0.0.1", int(port)), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
