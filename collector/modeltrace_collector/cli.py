@@ -300,9 +300,12 @@ def _deadletters(args: argparse.Namespace, base: str) -> int:
         _print_table(data["entries"], ["id", "time_ms", "cause", "service", "span_name", "trace_id", "replayable"])
         return 0
     if args.action == "export":
-        data = _api_get(base, "/api/deadletters/export", {"cause": args.cause})
-        for entry in data["entries"]:
-            print(json.dumps(entry, separators=(",", ":"), default=str))
+        offset: int | None = 0
+        while offset is not None:
+            data = _api_get(base, "/api/deadletters/export", {"cause": args.cause, "offset": offset})
+            for entry in data["entries"]:
+                print(json.dumps(entry, separators=(",", ":"), default=str))
+            offset = data["next_offset"]
         return 0
     if not (args.ids or args.cause or args.all):
         raise SystemExit(f"modeltrace: deadletters {args.action} needs --id, --cause or --all")

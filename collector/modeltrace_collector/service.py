@@ -266,10 +266,11 @@ class Collector:
     def _replay(self, ids: list[str] | None, cause: str | None) -> dict[str, Any]:
         assert self.dead_letters is not None
         door = self._door(None)  # replayed spans were forwarded when they first arrived: not again
-        letters = self.dead_letters.entries(cause=cause, ids=ids)
+        matched = done = 0
         replayed: list[str] = []
         kept: list[dict[str, str]] = []
-        for letter in letters:
+        for letter in self.dead_letters.iter_entries(cause=cause, ids=ids):
+            matched += 1
             if letter.request is None:
                 kept.append({"id": letter.id, "reason": "the span was not recovered from the spool; export it"})
                 continue
@@ -285,11 +286,15 @@ class Collector:
                 kept.append({"id": letter.id, "reason": accepted.message})
             else:
                 replayed.append(letter.id)
+                done += 1
+                if len(replayed) >= 200:  # a crash mid-replay repeats at most these
+                    self.dead_letters.remove(replayed)
+                    replayed = []
         self.dead_letters.remove(replayed)
-        self.metrics.inc("dead_letters_replayed", len(replayed))
-        if replayed and self.writer is not None:
+        self.metrics.inc("dead_letters_replayed", done)
+        if done and self.writer is not None:
             self.writer.last_dead_letter = None
-        return {"matched": len(letters), "replayed": len(replayed), "kept": kept}
+        return {"matched": matched, "replayed": done, "kept": kept[:100], "kept_total": len(kept)}
 
     def shutdown(self, drain_seconds: float = 30.0) -> None:
         if self._stopped.is_set():

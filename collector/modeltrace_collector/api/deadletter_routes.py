@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from ..jsonbody import load_json
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from .server import ApiServer
 
 PREFIX = "/api/deadletters"
+EXPORT_PAGE_BYTES = 16 << 20
 
 
 def _selection(body: bytes) -> tuple[list[str] | None, str | None, bool]:
@@ -42,23 +44,33 @@ def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: 
         raise ApiError(503, "the collector has not started its pipeline")
     if path == PREFIX:
         limit = parse_int(params.get("limit"), "limit", 100, 1, 10_000)
-        entries = letters.entries(cause=params.get("cause") or None)
+        cause = params.get("cause") or None
+        counts = letters.counts()
+        latest = itertools.islice(letters.iter_entries(cause=cause, newest_first=True), limit)
         return 200, {
-            "total": len(entries) if params.get("cause") else letters.total(),
-            "by_cause": letters.counts(),
+            "total": counts.get(cause, 0) if cause else sum(counts.values()),
+            "by_cause": counts,
             "dropped": letters.dropped,
             "bytes": letters.bytes(),
-            "entries": [e.summary() for e in reversed(entries[-limit:])],
+            "entries": [e.summary() for e in latest],
         }
     if path == PREFIX + "/export":
-        entries = letters.entries(cause=params.get("cause") or None)
-        lines = []
-        for e in entries:
+        # A page at a time, oldest first: entries can be large (a span of tens of megabytes).
+        offset = parse_int(params.get("offset"), "offset", 0, 0, 10**9)
+        limit = parse_int(params.get("limit"), "limit", 1000, 1, 10_000)
+        page: list[dict[str, Any]] = []
+        size = 0
+        next_offset: int | None = None
+        for i, e in enumerate(itertools.islice(letters.iter_entries(cause=params.get("cause") or None), offset, None)):
+            if len(page) >= limit or (page and size >= EXPORT_PAGE_BYTES):
+                next_offset = offset + i
+                break
             item = e.summary()
             item["request"] = otlp_json(e.request) if e.request is not None else None
             item["row"] = e.row
-            lines.append(item)
-        return 200, {"entries": lines}
+            size += len(e.request or b"")
+            page.append(item)
+        return 200, {"entries": page, "next_offset": next_offset}
     if path == PREFIX + "/replay":
         if method != "POST":
             raise ApiError(405, "POST to replay dead letters")

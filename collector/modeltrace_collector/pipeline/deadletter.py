@@ -15,7 +15,7 @@ import os
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -120,13 +120,28 @@ class DeadLetters:
 
     # -- reading ------------------------------------------------------------------------
 
-    def entries(self, cause: str | None = None, ids: Iterable[str] | None = None) -> list[DeadLetter]:
-        """Matching entries, oldest first."""
+    def iter_entries(
+        self, cause: str | None = None, ids: Iterable[str] | None = None, newest_first: bool = False
+    ) -> Iterator[DeadLetter]:
+        """Matching entries, one at a time, as the store was when the call began (entries added
+        meanwhile, a replay's spans refused again among them, are not part of it). The files are
+        read without holding the store's lock, so the writer never waits on a reader."""
         wanted = set(ids) if ids is not None else None
         with self._lock:
-            return [
-                e for e in self._scan() if (cause is None or e.cause == cause) and (wanted is None or e.id in wanted)
+            snapshot = [(n, self._size(n)) for n in self._segments]
+        if newest_first:
+            snapshot.reverse()
+        for n, size in snapshot:
+            found = [
+                e
+                for e in self._read(self._path(n), size)
+                if (cause is None or e.cause == cause) and (wanted is None or e.id in wanted)
             ]
+            yield from (reversed(found) if newest_first else found)
+
+    def entries(self, cause: str | None = None, ids: Iterable[str] | None = None) -> list[DeadLetter]:
+        """Matching entries, oldest first."""
+        return list(self.iter_entries(cause, ids))
 
     def remove(self, ids: Iterable[str]) -> int:
         """Delete entries by id (after a replay, or on request); returns how many went."""
@@ -200,13 +215,19 @@ class DeadLetters:
                 f.truncate(end)
 
     @staticmethod
-    def _read(path: str) -> Iterable[DeadLetter]:
+    def _read(path: str, limit: int | None = None) -> Iterable[DeadLetter]:
+        """The entries of one file (of its first ``limit`` bytes)."""
         try:
-            f = open(path, encoding="utf-8")  # noqa: SIM115 - closed by the with below
+            f = open(path, "rb")  # noqa: SIM115 - closed by the with below
         except FileNotFoundError:
             return
         with f:
-            for line in f:
+            done = 0
+            for raw in f:
+                done += len(raw)
+                if limit is not None and done > limit:
+                    return  # added after the snapshot
+                line = raw.decode("utf-8", "replace")
                 if not line.endswith("\n"):
                     return  # a torn last line (a crash mid-append)
                 try:

@@ -31,6 +31,7 @@ from .ingest import RETRY_AFTER_SECONDS, Door, Malformed, Overloaded, TooLarge, 
 log = logging.getLogger("modeltrace.receivers")
 
 PROTOBUF = "application/x-protobuf"
+JSON_DECODERS = 2
 JSON = "application/json"
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
 
@@ -115,6 +116,9 @@ class HttpReceiver:
         self.max_request_bytes = max_request_bytes
         # Bodies in flight are bounded: each may be up to max_request_bytes in memory.
         self._in_flight = threading.BoundedSemaphore(max_concurrent)
+        # Decoding JSON takes ten to twenty times the body's size in memory and holds the GIL:
+        # two at a time, the others wait their turn (protobuf bodies do not).
+        self._json_decoders = threading.BoundedSemaphore(JSON_DECODERS)
         self._http = BackgroundHttpServer(listen, self._dispatch, "otlp-http", read_timeout=read_timeout)
         self.port = self._http.port
 
@@ -164,7 +168,8 @@ class HttpReceiver:
             elif encoding not in ("", "identity"):
                 raise Malformed(f"unsupported Content-Encoding {encoding!r}")
             if ctype == JSON:
-                request = decode_json(body)
+                with self._json_decoders:
+                    request = decode_json(body)
                 raw = None
             else:
                 request = decode(body)
