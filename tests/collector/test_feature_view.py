@@ -66,3 +66,18 @@ def test_invalid_sample_gives_no_feature_row(store):
     insert_span(store, "00000000000000aa", '{"f0":[1,')
     rows = store.query(f"SELECT count() FROM {store.database}.ml_features").result_rows
     assert rows == [(0,)]
+
+
+@pytest.mark.parametrize("values", [list(range(70_000)), [f"c{i % 7}" for i in range(70_000)]])
+def test_a_sample_keeps_its_first_65536_rows_per_feature_and_never_wraps(store, values):
+    # Row numbers are UInt16: rows past 65,536 would wrap around onto rows 0, 1, ... (the SDK sends 32).
+    span_id = "00000000000000bb" if isinstance(values[0], int) else "00000000000000cc"
+    insert_span(store, span_id, json.dumps({"wide": values, "n": [1.5]}))
+    num_r, cat_r, cat_v = store.query(
+        f"SELECT NumRow, CatRow, CatValue FROM {store.database}.ml_features WHERE SpanId = {{s:String}}",
+        parameters={"s": span_id},
+    ).result_rows[0]
+    rows = cat_r if isinstance(values[0], str) else [r for r in num_r[:-1]]
+    assert rows == list(range(65_536))
+    if isinstance(values[0], str):
+        assert cat_v == values[:65_536]

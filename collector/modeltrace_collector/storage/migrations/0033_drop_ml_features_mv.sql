@@ -1,0 +1,1 @@
+DROP VIEW IF EXISTS {database}.ml_features_mv {on_cluster}
