@@ -173,6 +173,11 @@ class Collector:
             self.metrics.gauge("analysis_runs", lambda: sched.runs)
             self.metrics.gauge("analysis_failures", lambda: sched.failures)
         self.metrics.gauge("ready", lambda: float(self.readiness()[0]))
+        store = self.store
+        self.metrics.labelled_gauge(
+            "clickhouse_info", "version", "The ClickHouse version that stores the data (1 once it answers)",
+            lambda: {v: 1.0} if (v := store.server_version()) else {},
+        )  # fmt: skip
         self.metrics.labelled_gauge(
             "storage_lane_in_use", "lane", "Storage calls running now, by lane",
             lambda: {name: float(used) for name, (_, used, _) in self.store.lane_stats().items()},

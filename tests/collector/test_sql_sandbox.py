@@ -426,7 +426,8 @@ def test_api_answers_refusals_with_their_status_and_busy_with_retry_after():
         def answer(self, store, query, parameters):
             raise Refused(429 if query == "busy" else 403, f"refused {query} {parameters}")
 
-    server = ApiServer("127.0.0.1:0", SimpleNamespace(sql=Sql(), store=None))
+    config = {"api": {"max_reference_bytes": 1 << 20, "read_timeout_seconds": 30.0}}
+    server = ApiServer("127.0.0.1:0", SimpleNamespace(sql=Sql(), store=None, config=config))
     server.start()
     try:
         for query, status, retry in (("busy", 429, "1"), ("SELECT file('x')", 403, None)):

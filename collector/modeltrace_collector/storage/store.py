@@ -133,6 +133,7 @@ class Store:
         self.lanes = {name: Lane(name, size, self._factory(name)) for name, size in sizes.items()}
         self.migrated = False
         self._pinged_at = float("-inf")
+        self._version: str | None = None
         self._ping_ok = False
 
     def _factory(self, lane: str) -> Callable[[], Any]:
@@ -267,6 +268,15 @@ class Store:
             failure = classify(exc)
             raise StorageError(f"cannot read otel_traces: {failure.message}", failure) from exc
         return int(rows[0][0])
+
+    def server_version(self) -> str | None:
+        """ClickHouse's version, asked once it answers (None while it does not)."""
+        if self._version is None:
+            try:
+                self._version = str(self.query("SELECT version()", lane="health", timeout=5.0).result_rows[0][0])
+            except Exception:
+                return None
+        return self._version
 
     def ping(self, max_age: float = 2.0) -> bool:
         """Whether storage answers; remembered for ``max_age`` seconds so probes stay cheap."""
