@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -16,6 +17,18 @@ from tests import engines
 from tests.otlp_receiver import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+_started: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """A test that failed before stopping its collector leaves no process behind the run."""
+    for proc in _started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 class CollectorProcess:
@@ -59,6 +72,7 @@ class CollectorProcess:
         env["PYTHONPATH"] = ROOT
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.data_dir)
+        _started.append(self.proc)
         log.close()
         self.wait_until(lambda: self._get("/health") is not None, what="the API to answer")
         if wait_ready:
