@@ -66,7 +66,7 @@ bench: $(VENV)/.bench
 # The OTLP property test with thousands of examples and a fresh random seed (make test runs 300, seeded).
 fuzz: $(VENV)/.dev
 	MODELTRACE_FUZZ_EXAMPLES=$${MODELTRACE_FUZZ_EXAMPLES:-3000} MODELTRACE_FUZZ_RANDOM=1 \
-		$(PY) -m pytest -q -s tests/integration/test_fuzz.py
+		$(PY) -m pytest -q -s --timeout=3600 tests/integration/test_fuzz.py
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check sdk collector tests examples proto deploy

@@ -1,13 +1,13 @@
 """A batch stored again under its token, as after a crash, adds nothing to any table: not to
 the one it is inserted into, nor to any table a materialized view fills from it."""
 
-import time
-
 import pytest
 
 from modeltrace_collector.pipeline.spool import Spool
 from modeltrace_collector.pipeline.writer import Writer
 from tests.collector.spans import make_varied_requests
+from tests.collector.test_writer import Crash, CrashingStore
+from tests.waiting import wait_for
 
 # What a replay would double in each table the writer's inserts reach.
 STORED = {
@@ -26,21 +26,6 @@ def stored(store):
         table: store.query(f"SELECT {what} FROM {store.database}.{table}").result_rows[0][0]
         for table, what in STORED.items()
     }
-
-
-class Crash(BaseException):
-    pass
-
-
-class CrashingStore:
-    """Stores a batch, then the process 'dies' before the spool records it as written."""
-
-    def __init__(self, inner):
-        self.inner = inner
-
-    def insert(self, table, *args, **kw):
-        self.inner.insert(table, *args, **kw)
-        raise Crash()
 
 
 def test_a_batch_replayed_after_a_crash_adds_no_row_to_any_table(tmp_path, store):
@@ -63,19 +48,10 @@ def test_a_batch_replayed_after_a_crash_adds_no_row_to_any_table(tmp_path, store
     writer = Writer(reopened, store, max_delay=0.05)
     writer.start()
     try:
-        assert wait_until(lambda: reopened.depth()[1] == 0)
+        assert wait_for(lambda: reopened.depth()[1] == 0, 60.0)
     finally:
         writer.shutdown()
     assert stored(store) == first
-
-
-def wait_until(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # Tables the analysis and the API insert into directly, each with its own token.

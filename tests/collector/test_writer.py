@@ -8,19 +8,11 @@ from modeltrace_collector.pipeline.spool import Spool
 from modeltrace_collector.pipeline.writer import Writer
 from modeltrace_collector.storage.client import StorageError
 from tests.collector.spans import make_requests
+from tests.waiting import wait_for
 
 
 def count(store, table):
     return store.query(f"SELECT count() FROM {store.database}.{table}").result_rows[0][0]
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def run_writer(spool, store, **kw):
