@@ -11,11 +11,12 @@ inserts, result objects) and swaps only the part that runs statements, as its ch
 - query parameters are bound by ClickHouse (``SET param_*`` carries the same text as HTTP's
   ``param_*``); per-call settings ride as a ``SETTINGS`` clause of that statement only;
 - results come back as ``FORMAT Native``; inserts are serialised to Native by clickhouse-connect
-  and read with ``INSERT ... FROM INFILE``.
+  and read with ``INSERT ... FROM INFILE``;
+- a stream (``query_row_block_stream``) is the whole result, read at once: chdb 2.1.1 cannot stream.
 
 Limits: a ``SET param_*`` outlives its call, so a query that forgets a parameter may see an
 earlier query's value here (the run on 26.x refuses it); chdb 2.1.1 takes no engine options, so
-``storage.embedded_memory_mb`` does nothing; streaming, raw queries and external data are absent.
+``storage.embedded_memory_mb`` does nothing; raw queries and external data are absent.
 """
 
 from __future__ import annotations
@@ -132,12 +133,14 @@ class LegacyChdbBackend:
         return {k: v for k, v in settings.items() if k not in CHDB_TRANSPORT_SETTINGS}  # HTTP's, not the engine's
 
     def execute_query(self, context: Any, runtime: Any, prepped_query: str | bytes, /) -> QueryExecution:
-        if context.external_data is not None or context.is_insert or context.streaming:
-            raise NotSupportedError("external data, INSERT through query() and streaming are not needed here")
+        if context.external_data is not None or context.is_insert:
+            raise NotSupportedError("external data and INSERT through query() are not needed here")
         sql = prepped_query.decode() if isinstance(prepped_query, bytes) else prepped_query
         sql += "\nFORMAT Native"
         settings = self._settings(runtime)
-        if settings:  # after FORMAT, where every statement with a result takes them (SHOW too)
+        # After FORMAT, where every statement with a result takes them (SHOW too); not on an EXPLAIN,
+        # which only parses here and would show them in its tree as part of the query explained.
+        if settings and not sql.lstrip()[:8].upper().startswith("EXPLAIN"):
             sql += f"\nSETTINGS {_settings_clause(settings)}"
         data = self.run(sql, "Native", runtime.database, context.bind_params)
         return QueryExecution(source=_Bytes(data))
