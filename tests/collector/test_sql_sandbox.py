@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 
-from modeltrace_collector.query import ast_dump, sql_sandbox
-from modeltrace_collector.query.functions import allowlist, parse
+from modeltrace_collector.query import ast_dump, gen_sql_functions, sql_answer, sql_sandbox
+from modeltrace_collector.query.functions import UNBOUNDED_WORK, allowlist, parse
 from modeltrace_collector.query.sql_policy import Policy, Refused
 from modeltrace_collector.query.sql_sandbox import SqlLimits, SqlSandbox
 from modeltrace_collector.storage.migrate import SchemaOptions
@@ -41,8 +41,9 @@ def sql_store(chdb_target):
 
 
 def answer(sql_store, query, **parameters):
+    """The answer as the API sends it, read back."""
     store, sandbox = sql_store
-    return sandbox.answer(store, query, parameters)
+    return sandbox.answer(store, query, parameters).to_dict()
 
 
 def refusal(sql_store, query, **parameters):
@@ -59,6 +60,12 @@ def test_allowlist_keeps_out_functions_that_reach_outside(name):
     functions = allowlist()
     for spelled in (name, name.upper(), name.lower(), name + "If", name + "State", name + "OrNull"):
         assert spelled not in functions
+
+
+@pytest.mark.parametrize("name", sorted(UNBOUNDED_WORK))
+def test_allowlist_keeps_out_functions_whose_work_the_time_cap_cannot_stop(name):
+    assert name not in allowlist() and name not in allowlist().folded
+    assert name in gen_sql_functions.NEVER  # the generator leaves them out too
 
 
 def test_allowlist_is_the_reviewed_file_with_combinators_and_case_folding():
@@ -351,6 +358,73 @@ def test_bytes_past_the_cap_are_cut_and_said_so(sql_store):
 def test_caps_answer_422_naming_the_setting(sql_store, query, cap):
     status, message = refusal(sql_store, query)
     assert status == 422 and cap in message
+
+
+def test_a_function_the_time_cap_cannot_stop_is_refused_with_the_reason(sql_store):
+    status, message = refusal(sql_store, "SELECT arrayLevenshteinDistance(range(150000), range(1, 150001))")
+    assert status == 403 and "time cap cannot stop a call" in message
+    status, message = refusal(sql_store, "SELECT hasAny(range(3), [1])")
+    assert status == 403 and "arrayExists(x -> has(b, x), a)" in message
+    assert answer(sql_store, "SELECT arrayExists(x -> has([1, 5], x), range(3))")["rows"] == [[True]]
+
+
+def test_values_keep_the_formats_the_api_always_answered_in(sql_store):
+    out = answer(
+        sql_store,
+        "SELECT toUInt64(18446744073709551615), toInt128(-5), toDecimal64(1.230, 3), nan, -inf, NULL,"
+        " toDateTime('2024-01-01 00:00:00', 'UTC'), toDate('2024-01-02'), map('a', 1), (1, 'a'),"
+        " CAST((1, 'a'), 'Tuple(n UInt8, s String)'), [1.5, 2.5], toUUID('61f0c404-5cb3-11e7-907b-a6006ad3dba0'),"
+        " toIPv4('1.2.3.4'), 'é/\"\n', true, CAST('a', 'Enum8(\\'a\\' = 1)'), toLowCardinality('lc'),"
+        " toDateTime64('2024-01-01 00:00:00.123456789', 9, 'UTC'), toFloat32(0.1), unhex('FF')",
+    )
+    assert out["rows"] == [
+        [
+            18446744073709551615, -5, "1.230", None, None, None, "2024-01-01T00:00:00Z", "2024-01-02", {"a": 1},
+            [1, "a"], {"n": 1, "s": "a"}, [1.5, 2.5], "61f0c404-5cb3-11e7-907b-a6006ad3dba0", "1.2.3.4", 'é/"\n',
+            True, "a", "lc",
+            # ClickHouse writes these better than the Python conversions did: nanoseconds (not
+            # microseconds), a Float32 as written, and U+FFFD for invalid UTF-8 (not its hex)
+            "2024-01-01T00:00:00.123456789Z", 0.1, "\ufffd",
+        ]
+    ]  # fmt: skip
+
+
+def test_column_names_survive_the_wrapper_even_duplicate_or_without_rows(sql_store):
+    out = answer(sql_store, "SELECT 1, 1, 'x' AS `a \"b\"`, number FROM system.numbers LIMIT 20000")
+    assert out["columns"] == ["1", "1", 'a "b"', "number"] and out["rows"][-1] == [1, 1, "x", 99]
+    empty = answer(sql_store, "SELECT ModelName, count() AS n FROM ml_predictions WHERE ModelName = {m:String} "
+                   "GROUP BY ModelName", m="none")  # fmt: skip
+    assert empty == {"columns": ["ModelName", "n"], "rows": [], "row_count": 0, "truncated": False}
+
+
+def test_order_by_and_union_survive_the_wrapper(sql_store):
+    out = answer(sql_store, "SELECT number FROM (SELECT number FROM system.numbers_mt LIMIT 300000) "
+                 "ORDER BY number % 7, number DESC")  # fmt: skip
+    assert [r[0] for r in out["rows"]] == [299999 - 7 * i for i in range(100)]
+    out = answer(sql_store, "SELECT 1 AS a UNION ALL SELECT 2")
+    assert out["columns"] == ["a"] and sorted(out["rows"]) == [[1], [2]]
+
+
+def test_a_row_larger_than_the_byte_cap_is_a_422_naming_the_cap(sql_store):
+    status, message = refusal(sql_store, "SELECT range(1000000)")  # 6.9 MB of JSON, the cap is 1 MiB
+    assert status == 422 and "api.sql_max_response_bytes" in message
+    out = answer(sql_store, "SELECT if(number = 3, repeat('xx', 1000000), 'a') FROM system.numbers LIMIT 10")
+    assert out["rows"] == [["a"]] * 3 and out["truncated"] is True and "api.sql_max_response_bytes" in out["message"]
+
+
+def test_a_block_leaves_clickhouse_with_at_most_the_cap_and_one_row(sql_store):
+    # The collector reads the wrapped query whole here, to see what ClickHouse sends: 100 rows of
+    # 100 kB in one block, and a cap of 1 MiB.
+    store, _ = sql_store
+    cap = 1 << 20
+    wrapped = sql_answer.WRAPPER.format(
+        query="SELECT repeat('x', 100000) FROM system.numbers LIMIT 100", cap=cap, rows=1000
+    )
+    with store.session("sql") as c:
+        rows = [r[0] for r in c.query(wrapped).result_rows]
+        assert len(rows) == 11 and sum(map(len, rows)) < cap + 100_100
+        single = c.query(sql_answer.WRAPPER.format(query="SELECT range(1000000)", cap=cap, rows=1000)).result_rows
+        assert single == [("",)]  # a row longer than the cap stays inside ClickHouse
 
 
 def test_time_cap(chdb_target):

@@ -113,6 +113,13 @@ REFUSED: list[tuple[str, int, str]] = [
     ("SELECT * FROM modeltrace.`system.processes`", 403, "table modeltrace.system.processes"),
     ("SELECT $$x$$ FROM system.processes", 403, "table system.processes"),
     ("SELECT * FROM {t:Identifier}", 403, "table system.processes"),
+    # work per row superlinear in the arguments, which the time cap cannot stop inside a call
+    ("SELECT arrayLevenshteinDistance(range(150000), range(1, 150001))", 403, "function 'arrayLevenshteinDistance'"),
+    ("SELECT arraySimilarity(range(9), range(9), range(9), range(9))", 403, "function 'arraySimilarity'"),
+    ("SELECT hasAny(range(100000), range(100000, 200000))", 403, "function 'hasAny'"),
+    ("SELECT editDistance(repeat('ab', 32768), repeat('ba', 32768))", 403, "function 'editDistance'"),
+    ("SELECT arrayFold((acc, x) -> arrayPushBack(acc, x), range(600000), [])", 403, "function 'arrayFold'"),
+    ("SELECT multiMatchAny('abc', ['a[a-z]{1,50}b'])", 403, "function 'multiMatchAny'"),
 ]
 REFUSED_PARAMETERS = {"SELECT * FROM {t:Identifier}": {"t": "system.processes"}}
 

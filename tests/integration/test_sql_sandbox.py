@@ -148,6 +148,143 @@ def test_bombs_are_capped_while_spans_keep_being_stored(proc):
     print(f"\nRSS idle {idle >> 20} MB, peak {peak[0] >> 20} MB; {len(lags)} spans stored, slowest {max(lags):.1f}s")
 
 
+# Answers that ClickHouse keeps under its memory cap but that the collector once turned into Python
+# objects whole (some ten times their bytes), each one twice at once: with a cap of 128 MiB a query,
+# the collector grew by 1.2-1.8 GB per pair, where ClickHouse itself takes a few hundred MB. (Two
+# giant rows of 50M integers, with the default caps: 0.5 to 7 GB, 24 s each, an export waiting 14 s
+# for the GIL.)
+LARGE_MEMORY_MB = 128
+LARGE_ANSWERS = [
+    ("SELECT range(12000000)", "one giant row"),
+    ("SELECT arrayWithConstant(40000000, toUInt8(7))", "one giant row of bytes"),
+    ("SELECT range(600 + number % 2) FROM system.numbers LIMIT 8192", "many large rows"),
+    ("SELECT repeat(repeat('\U0001f600', 1000), 10000)", "a huge string"),
+    (
+        "SELECT mapFromArrays(arrayMap(x -> toString(x), range(150 + number % 2)), range(150 + number % 2))"
+        " FROM system.numbers LIMIT 8192",
+        "many large maps",
+    ),
+    ("SELECT arrayMap(x -> range(x % 20), range(100 + number % 2)) FROM system.numbers LIMIT 8192", "nested arrays"),
+]
+
+
+def vm(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) << 10 for line in f if line.startswith(field + ":"))
+
+
+def in_pairs(p, query, timeout=120):
+    """The same query twice at once, as the two connections of the SQL lane take them:
+    [(seconds, status, answer, size)]."""
+    pair: list = []
+
+    def timed():
+        start = time.monotonic()
+        status, answer, size = sql(p, query, timeout=timeout)
+        pair.append((time.monotonic() - start, status, answer, size))
+
+    runners = [threading.Thread(target=timed) for _ in range(2)]
+    for r in runners:
+        r.start()
+    for r in runners:
+        r.join(timeout + 10)
+    return pair
+
+
+def test_large_answers_cost_the_collector_little_memory_and_never_hold_up_ingest(tmp_path):
+    p = CollectorProcess(
+        str(tmp_path / "c"),
+        f"api.sql_max_memory_mb={LARGE_MEMORY_MB}",
+        f"api.sql_max_response_bytes={RESPONSE_BYTES}",
+        "api.sql_max_seconds=5",
+        "analysis.enabled=false",
+    ).start()
+    try:
+        send(p, [span(0)])
+        p.wait_stored("ml_predictions", 1)
+        pid = p.proc.pid
+        idle, peak, done = vm(pid, "VmRSS"), [0], threading.Event()
+        acks: list[float] = []
+
+        def watch():
+            while not done.is_set():
+                peak[0] = max(peak[0], vm(pid, "VmRSS"))
+                time.sleep(0.01)
+
+        def export():
+            # An OTLP/HTTP export every 0.2 s: how long until the collector acknowledges it.
+            n = 1
+            while not done.is_set() and n < 1000:
+                start = time.monotonic()
+                try:
+                    send(p, [span(n, model=f"during{n}")])
+                except OSError:  # not acknowledged within send's 10 s
+                    acks.append(float("inf"))
+                    break
+                acks.append(time.monotonic() - start)
+                n += 1
+                time.sleep(0.2)
+
+        threads = [threading.Thread(target=watch), threading.Thread(target=export)]
+        for t in threads:
+            t.start()
+        answers = []
+        try:
+            for query, what in LARGE_ANSWERS:
+                answers += [(what, *a) for a in in_pairs(p, query)]
+        finally:
+            done.set()
+            for t in threads:
+                t.join(30)
+        peak[0] = max(peak[0], vm(pid, "VmHWM"))  # and what the samples missed
+        report = [(what, round(seconds, 1), status, size) for what, seconds, status, _, size in answers]
+        print(*report, f"RSS {idle >> 20} MB idle, {peak[0] >> 20} MB peak; slowest ack {max(acks):.2f}s",
+              sep="\n")  # fmt: skip
+        assert len(answers) == 2 * len(LARGE_ANSWERS), report
+        for what, seconds, status, answer, size in answers:
+            assert seconds < 20 and size <= RESPONSE_BYTES + 4096, (what, seconds, size)
+            if status == 200:
+                assert answer["truncated"] is True and "(api.sql_max_" in answer["message"], (what, answer)
+            else:
+                assert status == 422 and "api.sql_max_" in answer["error"], (what, answer)
+        assert peak[0] - idle < 1 << 30, f"RSS {idle >> 20} MB idle, {peak[0] >> 20} MB peak"
+        assert len(acks) >= 5 and max(acks) < 3, acks
+        assert {status for _, _, status, _, _ in answers} == {200, 422}, report  # cut, and refused by a cap
+        p.wait_stored("ml_predictions", 1 + len(acks))
+    finally:
+        p.stop()
+
+
+def test_a_row_larger_than_the_answer_cap_is_refused_naming_the_cap(proc):
+    status, answer, _ = sql(proc, "SELECT range(2000000)")
+    assert status == 422 and "api.sql_max_response_bytes" in answer["error"], answer
+    # after rows that fit, the answer is cut there instead
+    status, answer, _ = sql(proc, "SELECT if(number = 3, range(2000000), [number]) FROM system.numbers LIMIT 10")
+    assert status == 200 and answer["rows"] == [[[0]], [[1]], [[2]]] and answer["truncated"] is True
+
+
+def test_answers_are_strict_json_in_the_same_shape(proc):
+    query = (
+        "SELECT nan AS n, toUInt64(18446744073709551615) AS u, toDecimal64(1.5, 2) AS d,"
+        " toDateTime('2024-01-02 03:04:05', 'UTC') AS t, map('k', [1]) AS m, (1, 'a') AS p"
+    )
+    body = json.dumps({"query": query}).encode()
+    request = urllib.request.Request(proc.api + "/api/sql", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        raw = r.read()
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    answer = json.loads(raw, parse_constant=refuse)
+    assert answer == {
+        "columns": ["n", "u", "d", "t", "m", "p"],
+        "rows": [[None, 18446744073709551615, "1.50", "2024-01-02T03:04:05Z", {"k": [1]}, [1, "a"]]],
+        "row_count": 1,
+        "truncated": False,
+    }
+
+
 ANALYTICS = [
     ("SELECT count() >= 20 FROM otel_traces", [[True]]),
     (

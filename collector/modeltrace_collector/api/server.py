@@ -177,7 +177,7 @@ class ApiServer:
             if model not in known:
                 raise ApiError(404, f"unknown model {model!r}; known: {', '.join(sorted(known)) or 'none yet'}")
 
-    def _sql(self, method: str, params: dict[str, str], body: bytes) -> dict[str, Any]:
+    def _sql(self, method: str, params: dict[str, str], body: bytes) -> sql_sandbox.Answer:
         if method == "POST":
             # load_json refuses what the JSON parser cannot take well (NaN, deep nesting): 400
             request = load_json(body or b"{}", "body")
@@ -203,7 +203,10 @@ class ApiServer:
         headers: dict[str, str] | None = None,
         close: bool = False,
     ) -> None:
-        data = json.dumps(_clean(payload), default=_json_default).encode()
+        if isinstance(payload, sql_sandbox.Answer):  # its rows are JSON already, as ClickHouse wrote them
+            data = payload.to_bytes()
+        else:
+            data = json.dumps(_clean(payload), default=_json_default).encode()
         self._send(h, status, "application/json", data, headers, close)
 
     @staticmethod

@@ -15,6 +15,36 @@ COMBINATORS = (
 )  # fmt: skip
 _MAX_COMBINATORS = 4  # sumIfArrayMergeState-like chains; deeper ones are refused
 
+_PAIRS = "its work is the product of its arguments' lengths and the time cap cannot stop a call"
+_EDIT = _PAIRS + " (ClickHouse's own cap of 65,536 bytes a string still allows 7.6 s for one pair)"
+_HYPERSCAN = "it compiles its patterns when the query runs, in time that grows faster than the patterns (2,000: 7 s)"
+# Functions whose work for one row grows faster than the length of their arguments, with no cap
+# that keeps one call short. ClickHouse checks the time cap between blocks of rows, never inside
+# a call, so one such call (or a block of 8,192 of them) runs on for minutes past
+# api.sql_max_seconds. gen_sql_functions.py leaves them out of the list; a refusal says why.
+UNBOUNDED_WORK = {
+    "arrayLevenshteinDistance": _PAIRS + " (two 150,000-element arrays: 70 s)",
+    "arrayLevenshteinDistanceWeighted": _PAIRS,
+    "arraySimilarity": _PAIRS,
+    "editDistance": _EDIT,
+    "editDistanceUTF8": _EDIT,
+    "levenshteinDistance": _EDIT,
+    "levenshteinDistanceUTF8": _EDIT,
+    "damerauLevenshteinDistance": _EDIT,
+    "hasAny": _PAIRS + " (two 100,000-element arrays: 7 s); arrayExists(x -> has(b, x), a) answers the same "
+    "within the memory cap",
+    "hasAll": _PAIRS + " (two 100,000-element arrays: 7 s); arrayAll(x -> has(a, x), b) answers the same "
+    "within the memory cap",
+    "arrayFold": "each step copies its accumulator, so an array or string accumulator makes its work quadratic "
+    "and the time cap cannot stop a call (60,000 elements: 2.7 s)",
+    "multiMatchAny": _HYPERSCAN,
+    "multiMatchAnyIndex": _HYPERSCAN,
+    "multiMatchAllIndices": _HYPERSCAN,
+    "multiFuzzyMatchAny": _HYPERSCAN,
+    "multiFuzzyMatchAnyIndex": _HYPERSCAN,
+    "multiFuzzyMatchAllIndices": _HYPERSCAN,
+}
+
 
 @dataclass(frozen=True)
 class FunctionAllowlist:

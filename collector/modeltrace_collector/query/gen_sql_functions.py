@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import sys
 
+from .functions import UNBOUNDED_WORK
+
 # Whole categories of system.functions (26.x) that compute on their arguments only.
 ALLOWED_CATEGORIES = {
     "Aggregate Functions", "Arithmetic", "Arrays", "Bit", "Bitmap", "Comparison", "Conditional",
@@ -72,6 +74,10 @@ REFUSED = {
     "naiveBayesClassifier", "timeSeriesStoreTags", "zookeeperSessionUptime", "__getScalar",
 }  # fmt: skip
 
+# Refused as well: UNBOUNDED_WORK in functions.py, whose work per row is superlinear without a cap
+# (edit distances, hasAll/hasAny, arrayFold, Hyperscan's multi*Match*).
+NEVER = REFUSED | set(UNBOUNDED_WORK)
+
 # Parser-made names that system.functions does not list.
 SYNTHETIC = {"lambda": "s", "exists": "s", "grouping": "s"}
 
@@ -97,7 +103,7 @@ def main(argv: list[str]) -> None:
     allowed: dict[str, tuple[str, int]] = {}
 
     def decide(name: str, aggregate: str, alias_to: str, category: str, ci: int) -> None:
-        if name in REFUSED or (alias_to and alias_to in REFUSED):
+        if name in NEVER or (alias_to and alias_to in NEVER):
             return
         target = info.get(alias_to) if alias_to else None
         cats = set((target[3] if target else category).split(", ")) if (target or category) else set()

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from .ast_dump import Node, walk
-from .functions import FunctionAllowlist
+from .functions import UNBOUNDED_WORK, FunctionAllowlist
 
 # Constant or generated rows with nothing about the host in them; the read caps bound them.
 SYSTEM_TABLES = ("one", "numbers", "numbers_mt")
@@ -97,7 +97,7 @@ class Policy:
         for m in _CALL.finditer(unquoted):
             name = m.group(1)
             if name not in _KEYWORDS and name not in self.functions:
-                raise Refused(403, f"function '{name}' is not allowed")
+                raise Refused(403, _not_allowed(name))
 
     def _check_outputs(self, root: Node) -> None:
         """The root holds the union's ExpressionList, then INTO OUTFILE, FORMAT and SETTINGS if any."""
@@ -118,7 +118,7 @@ class Policy:
         if in_from:
             raise Refused(403, f"table function '{name}' is not allowed")
         if not _SAFE_NAME.fullmatch(name) or name not in self.functions:
-            raise Refused(403, f"function '{name}' is not allowed")
+            raise Refused(403, _not_allowed(name))
 
     def _check_table(self, name: str) -> None:
         parts = name.split(".")
@@ -136,6 +136,11 @@ class Policy:
         first, dot, _ = name.partition(".")
         if dot and first.lower() in _BLOCKED_DATABASES:
             raise Refused(403, f"{name} is not allowed: it names the {first} database")
+
+
+def _not_allowed(name: str) -> str:
+    why = UNBOUNDED_WORK.get(name)
+    return f"function '{name}' is not allowed" + (f": {why}" if why else "")
 
 
 def _in_right_side(node: Node) -> list[Node]:

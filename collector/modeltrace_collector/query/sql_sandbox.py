@@ -8,24 +8,26 @@ A request goes through four steps on one client of the store's ``sql`` lane:
    run, so the check and the run see the same query. Formatting it again must give it back.
 2. ``EXPLAIN AST`` of that line (parse only: it neither resolves tables nor folds constants)
    gives the tree, which ``sql_policy`` walks.
-3. The query runs as a stream under the lane's session settings (memory, time, read and result
-   caps, threads, readonly), and stops at the row or JSON-byte cap with ``truncated``.
+3. The query runs as a stream under the lane's session settings (memory, time and read caps,
+   threads, readonly), wrapped so that ClickHouse writes each row as JSON and never hands over more
+   than the byte cap plus one row at a time (``sql_answer``); the answer stops at the row or byte
+   cap with ``truncated``.
 4. ClickHouse errors become answers that name the cap or the refusal.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..storage.errors import RETRY, StorageBusy, StorageError, classify
-from . import ast_dump
+from . import ast_dump, sql_answer
 from .functions import allowlist
+from .sql_answer import Answer
 from .sql_policy import Policy, Refused
 
-__all__ = ["Refused", "SqlLimits", "SqlSandbox"]
+__all__ = ["Answer", "Refused", "SqlLimits", "SqlSandbox"]
 
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SAFE_IDENTIFIER_VALUE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
@@ -59,7 +61,9 @@ class SqlLimits:
 
     def session_settings(self) -> dict[str, Any]:
         """Settings of every client of the ``sql`` lane: they hold for the whole query, unions and
-        subqueries included, and the query cannot change them (readonly, no SETTINGS clause)."""
+        subqueries included, and the query cannot change them (readonly, no SETTINGS clause). The
+        row and byte caps are the wrapper's (``sql_answer``), exact on every engine: ClickHouse's
+        max_result_rows and max_result_bytes act between whole blocks only."""
         return {
             "max_memory_usage": self.max_memory_bytes,
             "max_execution_time": self.max_seconds,
@@ -67,19 +71,14 @@ class SqlLimits:
             "max_rows_to_read": self.max_rows_to_read,
             "max_bytes_to_read": self.max_bytes_to_read,
             "read_overflow_mode": "throw",
-            # One row past the cap says the answer was cut; ClickHouse stops on block bounds.
-            "max_result_rows": self.max_rows + 1,
-            # In ClickHouse's own block bytes, which can be a few times the JSON size of the
-            # same rows (NULLs, zeros, empty arrays): a backstop, the JSON cap below is exact.
-            "max_result_bytes": 4 * self.max_response_bytes,
-            "result_overflow_mode": "break",
             "max_threads": self.max_threads,
-            # Generated rows come in blocks of this many; a block reaches Python whole, so it
-            # bounds what one step of the stream can hold beyond the byte cap.
+            # Generated rows come in blocks of this many, and ClickHouse checks the time cap
+            # between blocks: it bounds what one step of a query does past the cap.
             "max_block_size": 8192,
             # The query's threads yield the CPU to storage (nice 19): a heavy query slows other
             # queries, not the writer.
             "os_thread_priority": 19,
+            **sql_answer.JSON_SETTINGS,
             "readonly": 1,
         }
 
@@ -92,7 +91,7 @@ class SqlSandbox:
     def __post_init__(self) -> None:
         self.policy = Policy(self.database, allowlist())
 
-    def answer(self, store: Any, query: Any, parameters: Any) -> dict[str, Any]:
+    def answer(self, store: Any, query: Any, parameters: Any) -> Answer:
         """The JSON answer to one request, or ``Refused`` (also for caps, busy lanes and errors)."""
         if not isinstance(query, str) or not query.strip():
             raise Refused(400, "query is required")
@@ -176,37 +175,13 @@ class SqlSandbox:
 
     # -- 3: run ----------------------------------------------------------------------------
 
-    def run(self, client: Any, sql: str, parameters: dict[str, Any]) -> dict[str, Any]:
-        limits = self.limits
-        rows: list[list[Any]] = []
-        size, message = 2, None
+    def run(self, client: Any, sql: str, parameters: dict[str, Any]) -> Answer:
         try:
-            with client.query_row_block_stream(sql, parameters=parameters or None) as stream:
-                columns = list(stream.source.column_names)
-                for block in stream:
-                    for row in block:
-                        if len(rows) == limits.max_rows:
-                            message = f"result truncated at {len(rows)} rows (api.sql_max_rows)"
-                            break
-                        cost = len(json.dumps(row, default=str)) + 1
-                        if size + cost > limits.max_response_bytes:
-                            message = (
-                                f"result truncated at {len(rows)} rows: the answer would exceed "
-                                f"{limits.max_response_bytes} bytes (api.sql_max_response_bytes)"
-                            )
-                            break
-                        rows.append(list(row))
-                        size += cost
-                    if message:
-                        break
+            return sql_answer.read(client, sql, parameters, self.limits.max_rows, self.limits.max_response_bytes)
         except Refused:
             raise
         except Exception as exc:
-            raise _query_error(exc, limits) from exc
-        answer: dict[str, Any] = {"columns": columns, "rows": rows, "row_count": len(rows), "truncated": bool(message)}
-        if message:
-            answer["message"] = message
-        return answer
+            raise _query_error(exc, self.limits) from exc
 
 
 def _check_text(sql: str) -> str:
