@@ -212,7 +212,9 @@ def poison() -> list[dict[str, Any]]:
                     return 200, int(json.loads(reply).get("partialSuccess", {}).get("rejectedSpans", 0))
                 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-                return 200, trace_service_pb2.ExportTraceServiceResponse.FromString(reply).partial_success.rejected_spans
+                return 200, trace_service_pb2.ExportTraceServiceResponse.FromString(
+                    reply
+                ).partial_success.rejected_spans
         except urllib.error.HTTPError as exc:
             return exc.code, 0
 
@@ -279,7 +281,11 @@ def poison() -> list[dict[str, Any]]:
                 proc.wait_stored("otel_traces", 1, f"SpanId = '{canary:016x}'", timeout=5)
                 answer = f"{status}, {refused} refused" if status == 200 else str(status)
                 out.append(
-                    {"case": name, "answer": answer, "it and the next span stored in s": round(time.monotonic() - began, 2)}
+                    {
+                        "case": name,
+                        "answer": answer,
+                        "it and the next span stored in s": round(time.monotonic() - began, 2),
+                    }
                 )
             out.append(
                 {"case": "dead letters after all of the above", "answer": str(proc.get("/api/deadletters")[1]["total"])}
