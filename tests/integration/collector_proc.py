@@ -32,8 +32,10 @@ def _kill_leftovers() -> None:
 
 
 class CollectorProcess:
-    def __init__(self, data_dir: str, *settings: str, dsn: str | None = None) -> None:
+    def __init__(self, data_dir: str, *settings: str, dsn: str | None = None, code_root: str | None = None) -> None:
+        """``code_root``: a checkout whose collector runs instead of this one (benchmarks)."""
         self.data_dir = data_dir
+        self.code_root = code_root
         self.grpc_port, self.http_port, self.api_port = free_port(), free_port(), free_port()
         self.jaeger_port = free_port()
         self.settings = list(settings)
@@ -69,7 +71,8 @@ class CollectorProcess:
         for s in self.settings:
             cmd += ["--set", s]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MODELTRACE_"))}
-        env["PYTHONPATH"] = ROOT
+        root = self.code_root or ROOT
+        env["PYTHONPATH"] = os.pathsep.join([root + "/collector", root + "/sdk", root]) if self.code_root else ROOT
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.data_dir)
         _started.append(self.proc)

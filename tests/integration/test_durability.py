@@ -45,9 +45,9 @@ def send(endpoint, body, timeout=5):
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as r:
-            return r.status, dict(r.headers)
+            return r.status, r.headers
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers)
+        return exc.code, exc.headers
 
 
 HOTSPOTS = json.dumps(

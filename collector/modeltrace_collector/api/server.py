@@ -7,13 +7,16 @@ import json
 import logging
 import math
 import re
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs
 
-from ..httpserver import BackgroundHttpServer, BodyError, read_body
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.gzip import GZipMiddleware
+
 from ..jaeger import http_api as jaeger_http
 from ..jsonbody import BadJson, load_json
+from ..net.body import BodyError, read_body, send_bytes
+from ..net.server import AsgiServer
 from ..query import sql_sandbox
 from . import analysis_routes, deadletter_routes, queries
 from .params import BadParameter, parse_int, parse_window
@@ -45,6 +48,10 @@ def _json_default(v: Any) -> Any:
     return str(v)
 
 
+def _dumps(payload: Any) -> bytes:
+    return json.dumps(_clean(payload), default=_json_default).encode()
+
+
 def _clean(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return None
@@ -60,7 +67,9 @@ class ApiServer:
         self.service = service
         cfg = service.config["api"]
         self.max_reference_bytes = cfg["max_reference_bytes"]
-        self._http = BackgroundHttpServer(listen, self.handle, "api", read_timeout=cfg["read_timeout_seconds"])
+        self.read_timeout = cfg["read_timeout_seconds"]
+        # answers of 1 KiB and more are gzipped for clients that take it
+        self._http = AsgiServer(listen, GZipMiddleware(self.app, minimum_size=1024), "api", self.read_timeout)
         self.port = self._http.port
 
     def start(self) -> None:
@@ -71,44 +80,54 @@ class ApiServer:
 
     # -- routing ------------------------------------------------------------------------
 
-    def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
-        url = urlparse(h.path)
+    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        method = scope["method"]
+        path = scope["raw_path"].decode("latin-1")  # as sent: routes unquote their own parts
         try:
-            body = self._read_body(h, method, url.path)
+            body = await self._read_body(scope, receive, method, path)
         except BodyError as exc:  # the rest of the request is not read: the connection closes
-            return self._send_json(h, exc.status, {"error": str(exc)}, close=True)
+            return await send_bytes(send, exc.status, "application/json", _dumps({"error": str(exc)}), close=True)
+        status, ctype, data, headers = await run_in_threadpool(
+            self.respond, method, path, scope["query_string"].decode("latin-1"), body
+        )
+        await send_bytes(send, status, ctype, data, headers)
+
+    def respond(self, method: str, path: str, query: str, body: bytes) -> tuple[int, str, bytes, dict[str, str] | None]:
+        """(status, content type, body, extra headers) of the answer to one request."""
+        headers = None
         try:
             if method not in ("GET", "POST"):
                 raise ApiError(405, f"{method} is not supported here: use GET, or POST where a route takes a body")
             try:
-                params = {k: v[-1] for k, v in parse_qs(url.query, max_num_fields=MAX_PARAMETERS).items()}
+                params = {k: v[-1] for k, v in parse_qs(query, max_num_fields=MAX_PARAMETERS).items()}
             except ValueError:
                 raise ApiError(400, f"more than {MAX_PARAMETERS} query parameters")
-            if url.path == "/metrics":
-                return self._send(h, 200, "text/plain; version=0.0.4", self.service.metrics.render().encode())
-            if url.path.startswith(jaeger_http.PREFIX + "/"):
-                status, payload = jaeger_http.route(
-                    self.service.trace_reader, url.path[len(jaeger_http.PREFIX) :], url.query
-                )
-                return self._send_json(h, status, payload)
-            status, payload = self.route(method, url.path, params, body)
+            if path == "/metrics":
+                return 200, "text/plain; version=0.0.4", self.service.metrics.render().encode(), None
+            if path.startswith(jaeger_http.PREFIX + "/"):
+                status, payload = jaeger_http.route(self.service.trace_reader, path[len(jaeger_http.PREFIX) :], query)
+            else:
+                status, payload = self.route(method, path, params, body)
         except ApiError as exc:
             status, payload = exc.status, {"error": str(exc)}
             if exc.retry_after is not None:
-                return self._send_json(h, status, payload, {"Retry-After": str(exc.retry_after)})
+                headers = {"Retry-After": str(exc.retry_after)}
         except (BadParameter, BadJson) as exc:
             status, payload = 400, {"error": str(exc)}
         except Exception as exc:
-            log.exception("API request %s failed", url.path)
+            log.exception("API request %s failed", path)
             status, payload = 500, {"error": f"internal error: {type(exc).__name__}"}
-        self._send_json(h, status, payload)
+        # an SQL answer's rows are JSON already, as ClickHouse wrote them
+        data = payload.to_bytes() if isinstance(payload, sql_sandbox.Answer) else _dumps(payload)
+        return status, "application/json", data, headers
 
-    def _read_body(self, h: BaseHTTPRequestHandler, method: str, path: str) -> bytes:
+    async def _read_body(self, scope: dict[str, Any], receive: Any, method: str, path: str) -> bytes:
         """The whole body (a GET's is read and dropped, so the connection stays in step)."""
         if path != "/api/references":
-            return read_body(h, MAX_BODY_BYTES, required=method == "POST" and path in BODY_ROUTES)
+            required = method == "POST" and path in BODY_ROUTES
+            return await read_body(scope, receive, MAX_BODY_BYTES, self.read_timeout, required=required)
         try:
-            return read_body(h, self.max_reference_bytes, required=method == "POST")
+            return await read_body(scope, receive, self.max_reference_bytes, self.read_timeout, method == "POST")
         except BodyError as exc:
             if exc.status == 413:
                 exc.args = (
@@ -192,39 +211,3 @@ class ApiServer:
             return self.service.sql.answer(self.service.store, sql, parameters)  # type: ignore[no-any-return]
         except sql_sandbox.Refused as exc:
             raise ApiError(exc.status, str(exc), retry_after=1 if exc.status in (429, 503) else None) from exc
-
-    # -- responses ----------------------------------------------------------------------
-
-    def _send_json(
-        self,
-        h: BaseHTTPRequestHandler,
-        status: int,
-        payload: Any,
-        headers: dict[str, str] | None = None,
-        close: bool = False,
-    ) -> None:
-        if isinstance(payload, sql_sandbox.Answer):  # its rows are JSON already, as ClickHouse wrote them
-            data = payload.to_bytes()
-        else:
-            data = json.dumps(_clean(payload), default=_json_default).encode()
-        self._send(h, status, "application/json", data, headers, close)
-
-    @staticmethod
-    def _send(
-        h: BaseHTTPRequestHandler,
-        status: int,
-        ctype: str,
-        data: bytes,
-        headers: dict[str, str] | None = None,
-        close: bool = False,
-    ) -> None:
-        h.send_response(status)
-        h.send_header("Content-Type", ctype)
-        for name, value in (headers or {}).items():
-            h.send_header(name, value)
-        h.send_header("Content-Length", str(len(data)))
-        if close:
-            h.send_header("Connection", "close")
-            h.close_connection = True
-        h.end_headers()
-        h.wfile.write(data)

@@ -1,9 +1,11 @@
-"""OTLP/HTTP: ``POST /v1/traces`` with protobuf or JSON bodies, optionally gzipped.
+"""OTLP/HTTP: ``POST /v1/traces`` with protobuf or JSON bodies, optionally gzipped, with a
+``Content-Length`` or chunked (as the JavaScript exporters send them).
 
 Responses use the request's content type. Errors carry a ``google.rpc.Status`` body:
-400 for bad data (never retried), 411 without a Content-Length, 413 over the size limit,
-415 for other content types, 503 with ``Retry-After`` when the spool is full. A body that
-does not arrive whole (the client left, or went silent) is never decoded or spooled.
+400 for bad data (never retried), 411 without a body, 413 over the size limit, 415 for other
+content types, 503 with ``Retry-After`` when the spool is full or too many bodies are in
+memory. A body that does not arrive whole (the client left, or went silent) is never decoded
+or spooled.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import json
 import logging
 import threading
 import zlib
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from google.protobuf import json_format
@@ -23,9 +24,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from starlette.concurrency import run_in_threadpool
 
-from ..httpserver import DEFAULT_READ_TIMEOUT, BackgroundHttpServer, BodyError, read_body
 from ..jsonbody import BadJson, load_json
+from ..net.body import BodyError, Budget, Hold, header, read_body, send_bytes
+from ..net.server import AsgiServer
 from .ingest import RETRY_AFTER_SECONDS, Door, Malformed, Overloaded, TooLarge, decode
 
 log = logging.getLogger("modeltrace.receivers")
@@ -99,27 +102,41 @@ _BODY_ERRORS = {
     408: ("incomplete", code_pb2.DEADLINE_EXCEEDED),
     411: ("malformed", code_pb2.INVALID_ARGUMENT),
     413: ("too_large", code_pb2.RESOURCE_EXHAUSTED),
+    503: ("busy", code_pb2.UNAVAILABLE),
 }
 
 
+class _Reply(Exception):
+    """An answer other than success: HTTP status, google.rpc code, message, extra headers."""
+
+    def __init__(self, status: int, code: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.headers = status, code, headers
+
+
 class HttpReceiver:
+    """The OTLP/HTTP listener. ``max_concurrent`` requests are decoded and spooled at once (the
+    others wait their turn with their bodies read), and at most ``max_concurrent`` times
+    ``max_request_bytes`` of bodies are held in memory."""
+
     def __init__(
         self,
         listen: str,
         door: Door,
         max_request_bytes: int,
         max_concurrent: int = 16,
-        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        read_timeout: float = 30.0,
     ) -> None:
         self.door = door
         self.metrics = door.metrics
         self.max_request_bytes = max_request_bytes
-        # Bodies in flight are bounded: each may be up to max_request_bytes in memory.
-        self._in_flight = threading.BoundedSemaphore(max_concurrent)
+        self.read_timeout = read_timeout
+        self._budget = Budget(max_concurrent * max_request_bytes)
+        self._workers = threading.BoundedSemaphore(max_concurrent)
         # Decoding JSON takes ten to twenty times the body's size in memory and holds the GIL:
         # two at a time, the others wait their turn (protobuf bodies do not).
         self._json_decoders = threading.BoundedSemaphore(JSON_DECODERS)
-        self._http = BackgroundHttpServer(listen, self._dispatch, "otlp-http", read_timeout=read_timeout)
+        self._http = AsgiServer(listen, self.app, "otlp-http", read_timeout=read_timeout)
         self.port = self._http.port
 
     def start(self) -> None:
@@ -128,110 +145,78 @@ class HttpReceiver:
     def shutdown(self) -> None:
         self._http.shutdown()
 
-    def _dispatch(self, h: BaseHTTPRequestHandler, method: str) -> None:
-        if method != "POST":
-            return self._error(h, 405, PROTOBUF, code_pb2.INVALID_ARGUMENT, "OTLP/HTTP takes POST", close=True)
-        if not self._in_flight.acquire(timeout=5):
-            self.metrics.inc("requests_rejected", reason="busy")
-            return self._error(
-                h, 503, PROTOBUF, code_pb2.UNAVAILABLE, "too many requests in flight",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, close=True,  # the body is not read
-            )  # fmt: skip
-        try:
-            self.handle(h)
-        finally:
-            self._in_flight.release()
-
-    def handle(self, h: BaseHTTPRequestHandler) -> None:
-        path = h.path.split("?", 1)[0]
-        ctype = (h.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        ctype = (header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
         reply_type = JSON if ctype == JSON else PROTOBUF
-        # Refusals before the body is read close the connection: its bytes are never taken
-        # for a next request.
-        if path != "/v1/traces":
-            return self._error(h, 404, reply_type, code_pb2.NOT_FOUND, f"no route {path}", close=True)
-        if ctype not in (PROTOBUF, JSON):
-            self.metrics.inc("requests_rejected", reason="content_type")
-            return self._error(
-                h, 415, reply_type, code_pb2.INVALID_ARGUMENT, f"unsupported content type {ctype!r}", close=True
+        hold = Hold(self._budget)
+        taken = False  # the whole body was read: the connection stays in step
+        try:
+            # Refusals before the body is read close the connection: its bytes are never taken
+            # for a next request.
+            if scope["method"] != "POST":
+                raise _Reply(405, code_pb2.INVALID_ARGUMENT, "OTLP/HTTP takes POST")
+            if scope["path"] != "/v1/traces":
+                raise _Reply(404, code_pb2.NOT_FOUND, f"no route {scope['path']}")
+            if ctype not in (PROTOBUF, JSON):
+                self.metrics.inc("requests_rejected", reason="content_type")
+                raise _Reply(415, code_pb2.INVALID_ARGUMENT, f"unsupported content type {ctype!r}")
+            try:
+                body = await read_body(scope, receive, self.max_request_bytes, self.read_timeout, hold=hold)
+            except BodyError as exc:
+                reason, code = _BODY_ERRORS.get(exc.status, ("malformed", code_pb2.INVALID_ARGUMENT))
+                self.metrics.inc("requests_rejected", reason="incomplete" if exc.incomplete else reason)
+                retry = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status == 503 else None
+                raise _Reply(exc.status, code, str(exc), retry) from None
+            taken = True
+            encoding = (header(scope, b"content-encoding") or "").strip().lower()
+            payload = await run_in_threadpool(self.export, body, ctype, encoding)
+        except _Reply as reply:
+            status = status_pb2.Status(code=reply.code, message=str(reply))
+            data = (
+                json.dumps(json_format.MessageToDict(status)).encode()
+                if reply_type == JSON
+                else status.SerializeToString()
             )
-        try:
-            body = read_body(h, self.max_request_bytes)
-        except BodyError as exc:
-            reason, code = _BODY_ERRORS.get(exc.status, ("malformed", code_pb2.INVALID_ARGUMENT))
-            self.metrics.inc("requests_rejected", reason="incomplete" if exc.incomplete else reason)
-            return self._error(h, exc.status, reply_type, code, str(exc), close=True)
-        try:
-            encoding = (h.headers.get("Content-Encoding") or "").strip().lower()
-            if encoding == "gzip":
-                body = gunzip(body, self.max_request_bytes)
-            elif encoding not in ("", "identity"):
-                raise Malformed(f"unsupported Content-Encoding {encoding!r}")
-            if ctype == JSON:
-                with self._json_decoders:
-                    request = decode_json(body)
-                raw = None
-            else:
-                request = decode(body)
-                raw = body
-            accepted = self.door.accept(request, raw)
-        except Malformed as exc:
-            self.metrics.inc("requests_rejected", reason="malformed")
-            return self._error(h, 400, reply_type, code_pb2.INVALID_ARGUMENT, str(exc))
-        except TooLarge as exc:
-            self.metrics.inc("requests_rejected", reason="too_large")
-            return self._error(h, 413, reply_type, code_pb2.RESOURCE_EXHAUSTED, str(exc))
-        except Overloaded as exc:
-            return self._error(
-                h, 503, reply_type, code_pb2.UNAVAILABLE, f"collector overloaded: {exc}",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )  # fmt: skip
-        except Exception:
-            log.exception("OTLP/HTTP export failed")
-            return self._error(h, 500, reply_type, code_pb2.INTERNAL, "internal error")
+            await send_bytes(send, reply.status, reply_type, data, reply.headers, close=not taken)
+            return
+        finally:
+            hold.release()
+        await send_bytes(send, 200, reply_type, payload)
+
+    def export(self, body: bytes, ctype: str, encoding: str) -> bytes:
+        """Decodes and spools one body (on a worker thread); the success answer, or ``_Reply``."""
+        with self._workers:
+            try:
+                if encoding == "gzip":
+                    body = gunzip(body, self.max_request_bytes)
+                elif encoding not in ("", "identity"):
+                    raise Malformed(f"unsupported Content-Encoding {encoding!r}")
+                if ctype == JSON:
+                    with self._json_decoders:
+                        request = decode_json(body)
+                    raw = None
+                else:
+                    request = decode(body)
+                    raw = body
+                accepted = self.door.accept(request, raw)
+            except Malformed as exc:
+                self.metrics.inc("requests_rejected", reason="malformed")
+                raise _Reply(400, code_pb2.INVALID_ARGUMENT, str(exc)) from None
+            except TooLarge as exc:
+                self.metrics.inc("requests_rejected", reason="too_large")
+                raise _Reply(413, code_pb2.RESOURCE_EXHAUSTED, str(exc)) from None
+            except Overloaded as exc:
+                raise _Reply(
+                    503, code_pb2.UNAVAILABLE, f"collector overloaded: {exc}", {"Retry-After": str(RETRY_AFTER_SECONDS)}
+                ) from None
+            except Exception:
+                log.exception("OTLP/HTTP export failed")
+                raise _Reply(500, code_pb2.INTERNAL, "internal error") from None
         response = ExportTraceServiceResponse()
         if accepted.rejected or accepted.message:
             response.partial_success.CopyFrom(
                 ExportTracePartialSuccess(rejected_spans=accepted.rejected, error_message=accepted.message)
             )
-        if reply_type == JSON:
-            payload = json.dumps(json_format.MessageToDict(response)).encode()
-        else:
-            payload = response.SerializeToString()
-        self._send(h, 200, reply_type, payload)
-
-    def _error(
-        self,
-        h: BaseHTTPRequestHandler,
-        http_status: int,
-        ctype: str,
-        code: int,
-        message: str,
-        headers: dict[str, str] | None = None,
-        close: bool = False,
-    ) -> None:
-        status = status_pb2.Status(code=code, message=message)
-        payload = (
-            json.dumps(json_format.MessageToDict(status)).encode() if ctype == JSON else status.SerializeToString()
-        )
-        self._send(h, http_status, ctype, payload, headers, close)
-
-    @staticmethod
-    def _send(
-        h: BaseHTTPRequestHandler,
-        http_status: int,
-        ctype: str,
-        payload: bytes,
-        headers: dict[str, str] | None = None,
-        close: bool = False,
-    ) -> None:
-        h.send_response(http_status)
-        h.send_header("Content-Type", ctype)
-        h.send_header("Content-Length", str(len(payload)))
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        if close:
-            h.send_header("Connection", "close")
-            h.close_connection = True
-        h.end_headers()
-        h.wfile.write(payload)
+        if ctype == JSON:
+            return json.dumps(json_format.MessageToDict(response)).encode()
+        return response.SerializeToString()

@@ -1,0 +1,149 @@
+"""Request bodies and answers of the ASGI listeners.
+
+A body is taken only when it arrives whole, with ``Content-Length`` or chunked: within the
+route's limit (refused from the announced length before a byte is read, or as soon as the
+bytes read pass it), and before its deadline, which grows with the bytes that arrived. A
+listener holds at most its ``Budget`` of body bytes at once; bytes count when they arrive, so
+idle and slow connections take nothing they did not send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+# Past the read timeout, a body must average this rate: a client trickling a byte at a time
+# cannot hold its connection (and the bytes it sent) for longer than its size justifies.
+MIN_BODY_BYTES_PER_SECOND = 64 << 10
+BUSY_WAIT_SECONDS = 5.0
+
+
+class BodyError(Exception):
+    """A body that is not taken: ``status`` 400, 408, 411, 413 or 503 (the budget is spent);
+    ``incomplete``: the client left or went quiet before its last byte."""
+
+    def __init__(self, status: int, message: str, incomplete: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.incomplete = incomplete
+
+
+def header(scope: dict[str, Any], name: bytes) -> str | None:
+    """The last value of header ``name`` (lower case), or None."""
+    value = None
+    for key, v in scope["headers"]:
+        if key == name:
+            value = v
+    return value.decode("latin-1") if value is not None else None
+
+
+@dataclass
+class Budget:
+    """Body bytes a listener holds at once. A request waits up to ``BUSY_WAIT_SECONDS`` for room
+    (503 past that); one request alone always gets room up to its route's limit."""
+
+    limit: int
+    used: int = 0
+    _freed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def take(self, n: int) -> None:
+        deadline = time.monotonic() + BUSY_WAIT_SECONDS
+        while self.used and self.used + n > self.limit:
+            self._freed.clear()
+            try:
+                await asyncio.wait_for(self._freed.wait(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                raise BodyError(503, "too many request bodies in memory at once: try again shortly") from None
+        self.used += n
+
+    def give(self, n: int) -> None:
+        self.used -= n
+        self._freed.set()
+
+
+@dataclass
+class Hold:
+    """The bytes one request holds of a budget, given back by ``release``."""
+
+    budget: Budget | None
+    bytes: int = 0
+
+    async def take(self, n: int) -> None:
+        if self.budget is not None:
+            await self.budget.take(n)
+        self.bytes += n
+
+    def release(self) -> None:
+        if self.budget is not None and self.bytes:
+            self.budget.give(self.bytes)
+        self.bytes = 0
+
+
+def announced(scope: dict[str, Any]) -> tuple[int | None, bool]:
+    """(Content-Length, chunked) as the request announced them; the parser has checked both."""
+    length = header(scope, b"content-length")
+    return (int(length) if length is not None else None), header(scope, b"transfer-encoding") is not None
+
+
+async def read_body(
+    scope: dict[str, Any],
+    receive: Any,
+    limit: int,
+    timeout: float,
+    required: bool = True,
+    hold: Hold | None = None,
+) -> bytes:
+    """The request's body, whole, or ``BodyError``. ``required``: a request without a body is
+    refused (411) rather than taken as empty."""
+    length, chunked = announced(scope)
+    if length is None and not chunked:
+        if required:
+            raise BodyError(411, "a request body is required: send it with Content-Length or chunked")
+        return b""
+    if length is not None and length > limit:
+        raise BodyError(413, f"request body of {length} bytes is over the limit of {limit} bytes")
+    if length == 0:
+        return b""
+    hold = hold if hold is not None else Hold(None)
+    parts: list[bytes] = []
+    got = 0
+    began = time.monotonic()
+    of = f" of its {length}" if length is not None else ""
+    while True:
+        left = began + timeout + got / MIN_BODY_BYTES_PER_SECOND - time.monotonic()
+        try:
+            if left <= 0:
+                raise asyncio.TimeoutError
+            message = await asyncio.wait_for(receive(), left)
+        except asyncio.TimeoutError:
+            raise BodyError(408, f"the body did not arrive in time ({got}{of} bytes read)", True) from None
+        if message["type"] != "http.request":
+            raise BodyError(400, f"the connection ended after {got}{of} bytes of the body", True)
+        chunk = message.get("body", b"")
+        if chunk:
+            got += len(chunk)
+            if got > limit:
+                raise BodyError(413, f"request body over the limit of {limit} bytes ({got} bytes read)")
+            await hold.take(len(chunk))
+            parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts) if len(parts) != 1 else parts[0]
+
+
+async def send_bytes(
+    send: Any,
+    status: int,
+    content_type: str,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    close: bool = False,
+) -> None:
+    """One whole answer; ``close`` ends the connection after it."""
+    raw = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    if close:
+        raw.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
