@@ -196,7 +196,7 @@ class AsgiServer:
 
     def _run(self) -> None:
         try:
-            asyncio.run(self._server.serve(sockets=[self._sock]))
+            self._server.run(sockets=[self._sock])
         except BaseException as exc:  # reported by start() or alive()
             self._failure = exc
             logging.getLogger(f"modeltrace.{self.name}").exception("the %s listener stopped", self.name)

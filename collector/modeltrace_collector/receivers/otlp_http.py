@@ -35,6 +35,7 @@ log = logging.getLogger("modeltrace.receivers")
 
 PROTOBUF = "application/x-protobuf"
 JSON_DECODERS = 2
+INLINE_BYTES = 256 << 10
 JSON = "application/json"
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
 
@@ -169,7 +170,12 @@ class HttpReceiver:
                 raise _Reply(exc.status, code, str(exc), retry) from None
             taken = True
             encoding = (header(scope, b"content-encoding") or "").strip().lower()
-            payload = await run_in_threadpool(self.export, body, ctype, encoding)
+            if ctype == PROTOBUF and len(body) <= INLINE_BYTES and not encoding:
+                # a small protobuf body decodes and spools in well under a millisecond: a hop to a
+                # worker thread would cost more than it spares the event loop
+                payload = self.export(body, ctype, encoding)
+            else:
+                payload = await run_in_threadpool(self.export, body, ctype, encoding)
         except _Reply as reply:
             status = status_pb2.Status(code=reply.code, message=str(reply))
             data = (
