@@ -58,6 +58,7 @@ test-ch248: $(VENV_CH248)/.dev
 bench: $(VENV)/.bench
 	$(PY) tests/bench/bench_sdk.py $(BENCH_ARGS)
 	$(PY) tests/bench/bench_ingest.py
+	$(PY) tests/bench/bench_http_ingest.py
 	$(PY) tests/bench/eval_analysis.py
 	$(PY) tests/bench/bench_isolation.py
 	$(PY) tests/bench/bench_reliability.py

@@ -126,7 +126,9 @@ def run(code_root: str | None, kind: str, args: argparse.Namespace, payloads: li
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--before", help="the earlier commit (default: the one before the uvicorn listeners)")
-    parser.add_argument("--spans-total", type=int, default=200_000, help="spans sent in each protobuf run (a fifth of it as JSON)")
+    parser.add_argument(
+        "--spans-total", type=int, default=200_000, help="spans sent in each protobuf run (a fifth of it as JSON)"
+    )
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--spans", type=int, default=100, help="spans per request")
     parser.add_argument("--rounds", type=int, default=2)
@@ -144,8 +146,8 @@ def main() -> None:
                     for label, root in (("before", tree), ("after", None)):
                         acked, end_to_end = run(root, kind, args, payloads)
                         results.setdefault((kind, label), []).append(end_to_end)
-                        print(f"{kind:9} {label:7} acknowledged {acked:9,.0f} spans/s, stored {end_to_end:9,.0f} spans/s",
-                              flush=True)  # fmt: skip
+                        line = f"acknowledged {acked:9,.0f} spans/s, stored {end_to_end:9,.0f} spans/s"
+                        print(f"{kind:9} {label:7} {line}", flush=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT, check=False)
     print(f"\nOTLP/HTTP, {args.clients} keep-alive clients, {args.spans} spans a request, stored end to end")

@@ -7,7 +7,10 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 
@@ -17,6 +20,7 @@ from tests.collector.spans import make_requests
 from tests.integration.collector_proc import CollectorProcess
 
 pytestmark = pytest.mark.slow
+JS_EXPORTER = os.path.join(os.path.dirname(__file__), "js_exporter")
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +232,37 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_read_timeout(impatien
         assert time.monotonic() - began < 4
     finally:
         conn.close()
+
+
+@pytest.fixture(scope="module")
+def js_exporters(tmp_path_factory):
+    """The OpenTelemetry JavaScript OTLP/HTTP exporters from npm, in a temporary directory."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not (node and npm):
+        pytest.skip(
+            "Node.js is not installed: the JavaScript exporters did not run (the chunked tests send their shape)"
+        )
+    directory = tmp_path_factory.mktemp("js")
+    for name in ("package.json", "export.js"):
+        shutil.copy(os.path.join(JS_EXPORTER, name), directory)
+    done = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=directory, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if done.returncode:
+        pytest.skip(f"npm could not install the JavaScript exporters, which did not run: {done.stderr[-500:]}")
+    return node, directory
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+@pytest.mark.parametrize("kind", ["proto", "json"])
+def test_the_javascript_exporters_send_over_http(proc, js_exporters, kind, compression):
+    node, directory = js_exporters
+    service = f"js-{kind}-{compression}"
+    done = subprocess.run(
+        [node, "export.js", kind, proc.http_endpoint + "/v1/traces", service, "40", compression],
+        cwd=directory, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    proc.wait_stored("otel_traces", 40, f"ServiceName = '{service}'")
+    assert proc.count("otel_traces", f"ServiceName = '{service}'") == 40

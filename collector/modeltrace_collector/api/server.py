@@ -15,7 +15,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from ..jaeger import http_api as jaeger_http
 from ..jsonbody import BadJson, load_json
-from ..net.body import BodyError, read_body, send_bytes
+from ..net.body import BodyError, Budget, Hold, read_body, send_bytes
 from ..net.server import AsgiServer
 from ..query import sql_sandbox
 from . import analysis_routes, deadletter_routes, queries
@@ -68,6 +68,8 @@ class ApiServer:
         cfg = service.config["api"]
         self.max_reference_bytes = cfg["max_reference_bytes"]
         self.read_timeout = cfg["read_timeout_seconds"]
+        # bodies held at once: four reference uploads of the largest size, or 64 MiB
+        self._budget = Budget(max(4 * self.max_reference_bytes, 64 << 20))
         # answers of 1 KiB and more are gzipped for clients that take it
         self._http = AsgiServer(listen, GZipMiddleware(self.app, minimum_size=1024), "api", self.read_timeout)
         self.port = self._http.port
@@ -83,13 +85,19 @@ class ApiServer:
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         method = scope["method"]
         path = scope["raw_path"].decode("latin-1")  # as sent: routes unquote their own parts
+        hold = Hold(self._budget)
         try:
-            body = await self._read_body(scope, receive, method, path)
-        except BodyError as exc:  # the rest of the request is not read: the connection closes
-            return await send_bytes(send, exc.status, "application/json", _dumps({"error": str(exc)}), close=True)
-        status, ctype, data, headers = await run_in_threadpool(
-            self.respond, method, path, scope["query_string"].decode("latin-1"), body
-        )
+            try:
+                body = await self._read_body(scope, receive, method, path, hold)
+            except BodyError as exc:  # the rest of the request is not read: the connection closes
+                retry = {"Retry-After": "1"} if exc.status == 503 else None
+                error = _dumps({"error": str(exc)})
+                return await send_bytes(send, exc.status, "application/json", error, retry, close=True)
+            status, ctype, data, headers = await run_in_threadpool(
+                self.respond, method, path, scope["query_string"].decode("latin-1"), body
+            )
+        finally:
+            hold.release()
         await send_bytes(send, status, ctype, data, headers)
 
     def respond(self, method: str, path: str, query: str, body: bytes) -> tuple[int, str, bytes, dict[str, str] | None]:
@@ -121,13 +129,13 @@ class ApiServer:
         data = payload.to_bytes() if isinstance(payload, sql_sandbox.Answer) else _dumps(payload)
         return status, "application/json", data, headers
 
-    async def _read_body(self, scope: dict[str, Any], receive: Any, method: str, path: str) -> bytes:
+    async def _read_body(self, scope: dict[str, Any], receive: Any, method: str, path: str, hold: Hold) -> bytes:
         """The whole body (a GET's is read and dropped, so the connection stays in step)."""
         if path != "/api/references":
             required = method == "POST" and path in BODY_ROUTES
-            return await read_body(scope, receive, MAX_BODY_BYTES, self.read_timeout, required=required)
+            return await read_body(scope, receive, MAX_BODY_BYTES, self.read_timeout, required, hold)
         try:
-            return await read_body(scope, receive, self.max_reference_bytes, self.read_timeout, method == "POST")
+            return await read_body(scope, receive, self.max_reference_bytes, self.read_timeout, method == "POST", hold)
         except BodyError as exc:
             if exc.status == 413:
                 exc.args = (
