@@ -29,6 +29,22 @@ def _listen(value: Any) -> str:
     return text
 
 
+def _file(value: Any) -> str:
+    text = str(value)
+    if text and not os.path.isfile(text):
+        raise ValueError(f"no such file: {text!r}")
+    return text
+
+
+# Every section that owns listeners takes these: a server certificate and key (PEM), and a CA
+# whose certificates clients must present (mTLS); see net/listener.py.
+TLS_KEYS: dict[str, tuple[Any, Any]] = {
+    "tls_cert_file": (_file, ""),
+    "tls_key_file": (_file, ""),
+    "tls_client_ca_file": (_file, ""),
+}
+
+
 def _positive(kind: type) -> Any:
     def check(value: Any) -> Any:
         if isinstance(value, bool):
@@ -169,6 +185,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "max_future_seconds": (_non_negative, 86400.0),
         # OTLP/HTTP: a connection silent this long is closed (a body must also keep arriving)
         "read_timeout_seconds": (_positive(float), 30.0),
+        **TLS_KEYS,
     },
     "writer": {
         "batch_spans": (_positive(int), 50_000),
@@ -215,6 +232,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         # Jaeger v2 remote storage (jaeger.storage.v2 TraceReader/DependencyReader); empty: off
         "grpc": (_listen, "127.0.0.1:17271"),
         "max_trace_spans": (_positive(int), 10_000),
+        **TLS_KEYS,
     },
     "forward": {
         # another OTLP/gRPC endpoint that gets a copy of every accepted request; empty: off
@@ -239,6 +257,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         # a reference upload is parsed in memory (several times its size): larger ones go per feature
         "max_reference_bytes": (_positive(int), 32 << 20),
         "read_timeout_seconds": (_positive(float), 30.0),
+        **TLS_KEYS,
     },
 }
 
@@ -336,4 +355,15 @@ def load(
                 values[section][key] = check(raw)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{origin}: {name}: {exc}") from exc
+    for section, keys in SCHEMA.items():
+        if "tls_cert_file" in keys:
+            _check_tls(section, values[section])
     return Config(values)
+
+
+def _check_tls(section: str, values: Mapping[str, Any]) -> None:
+    cert, key, client_ca = values["tls_cert_file"], values["tls_key_file"], values["tls_client_ca_file"]
+    if bool(cert) != bool(key):
+        raise ConfigError(f"{section}.tls_cert_file and {section}.tls_key_file go together: set both or neither")
+    if client_ca and not cert:
+        raise ConfigError(f"{section}.tls_client_ca_file needs {section}.tls_cert_file and tls_key_file: mTLS is TLS")

@@ -27,6 +27,7 @@ from .pipeline.spool import Spool, SpoolFull
 from .pipeline.writer import Writer
 from .query.sql_sandbox import SqlLimits, SqlSandbox
 from .receivers.ingest import Door, Malformed, Overloaded, decode
+from .net.listener import Tls
 from .receivers.otlp_grpc import GrpcReceiver
 from .receivers.otlp_http import HttpReceiver
 from .storage.client import StorageError, resolve
@@ -159,10 +160,16 @@ class Collector:
         rcv = self.config["receivers"]
         self.door = self._door(self.forwarder.submit if self.forwarder else None)
         if rcv["grpc"]:
-            self.receivers.append(GrpcReceiver(rcv["grpc"], self.door, rcv["max_request_bytes"]))
+            self.receivers.append(GrpcReceiver(rcv["grpc"], self.door, rcv["max_request_bytes"], tls=Tls.of(rcv)))
         if rcv["http"]:
             self.receivers.append(
-                HttpReceiver(rcv["http"], self.door, rcv["max_request_bytes"], read_timeout=rcv["read_timeout_seconds"])
+                HttpReceiver(
+                    rcv["http"],
+                    self.door,
+                    rcv["max_request_bytes"],
+                    read_timeout=rcv["read_timeout_seconds"],
+                    tls=Tls.of(rcv),
+                )  # fmt: skip
             )
         for receiver in self.receivers:
             receiver.start()
@@ -186,7 +193,9 @@ class Collector:
             self.api = ApiServer(self.config["api"]["listen"], self)
             self.api.start()
         if self.config["jaeger"]["grpc"]:
-            self.jaeger = JaegerStorageServer(self.config["jaeger"]["grpc"], self.trace_reader)
+            self.jaeger = JaegerStorageServer(
+                self.config["jaeger"]["grpc"], self.trace_reader, tls=Tls.of(self.config["jaeger"])
+            )
             self.jaeger.start()
         log.info(
             "collector ready: OTLP gRPC %s, OTLP HTTP %s, API %s, Jaeger storage gRPC %s, forwarding to %s, storage %s",

@@ -6,6 +6,7 @@ import atexit
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -32,10 +33,15 @@ def _kill_leftovers() -> None:
 
 
 class CollectorProcess:
-    def __init__(self, data_dir: str, *settings: str, dsn: str | None = None, code_root: str | None = None) -> None:
-        """``code_root``: a checkout whose collector runs instead of this one (benchmarks)."""
+    def __init__(
+        self, data_dir: str, *settings: str, dsn: str | None = None, code_root: str | None = None,
+        context: ssl.SSLContext | None = None,
+    ) -> None:  # fmt: skip
+        """``code_root``: a checkout whose collector runs instead of this one (benchmarks);
+        ``context``: how to reach an API served over TLS."""
         self.data_dir = data_dir
         self.code_root = code_root
+        self.context = context
         self.grpc_port, self.http_port, self.api_port = free_port(), free_port(), free_port()
         self.jaeger_port = free_port()
         self.settings = list(settings)
@@ -53,7 +59,7 @@ class CollectorProcess:
 
     @property
     def api(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"{'https' if self.context else 'http'}://127.0.0.1:{self.api_port}"
 
     def start(self, wait_ready: bool = True) -> CollectorProcess:
         os.makedirs(self.data_dir, exist_ok=True)
@@ -101,14 +107,14 @@ class CollectorProcess:
 
     def _get(self, path: str) -> Any:
         try:
-            with urllib.request.urlopen(self.api + path, timeout=5) as r:
+            with urllib.request.urlopen(self.api + path, timeout=5, context=self.context) as r:
                 return json.loads(r.read())
         except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
             return None
 
     def get(self, path: str) -> tuple[int, Any]:
         try:
-            with urllib.request.urlopen(self.api + path, timeout=30) as r:
+            with urllib.request.urlopen(self.api + path, timeout=30, context=self.context) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
@@ -120,7 +126,7 @@ class CollectorProcess:
         request = urllib.request.Request(
             self.api + path, data=data, headers={"Content-Type": "application/json"}, method="POST"
         )
-        with urllib.request.urlopen(request, timeout=timeout) as r:
+        with urllib.request.urlopen(request, timeout=timeout, context=self.context) as r:
             return json.loads(r.read())
 
     def sql(self, query: str, **parameters: Any) -> list[list[Any]]:

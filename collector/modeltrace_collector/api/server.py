@@ -16,6 +16,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from ..jaeger import http_api as jaeger_http
 from ..jsonbody import BadJson, load_json
 from ..net.body import BodyError, Budget, Hold, read_body, send_bytes
+from ..net.listener import Tls
 from ..net.server import AsgiServer
 from ..query import sql_sandbox
 from . import analysis_routes, deadletter_routes, queries
@@ -71,7 +72,8 @@ class ApiServer:
         # bodies held at once: four reference uploads of the largest size, or 64 MiB
         self._budget = Budget(max(4 * self.max_reference_bytes, 64 << 20))
         # answers of 1 KiB and more are gzipped for clients that take it
-        self._http = AsgiServer(listen, GZipMiddleware(self.app, minimum_size=1024), "api", self.read_timeout)
+        app = GZipMiddleware(self.app, minimum_size=1024)
+        self._http = AsgiServer(listen, app, "api", self.read_timeout, tls=Tls.of(cfg))
         self.port = self._http.port
 
     def start(self) -> None:

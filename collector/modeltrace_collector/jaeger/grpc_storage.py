@@ -9,13 +9,13 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Iterator
-from concurrent import futures
 from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
+from ..net.listener import Tls, grpc_server
 from ..pipeline.flatten import any_value_str
 from ..proto_gen.jaeger.storage.v2 import (
     dependency_storage_pb2,
@@ -152,18 +152,16 @@ def _call(context: Any, fn: Any, *args: Any) -> Any:
 class JaegerStorageServer:
     """The gRPC server for Jaeger's remote storage read API."""
 
-    def __init__(self, listen: str, reader: TraceReader, chunk_spans: int = 1000, workers: int = 8) -> None:
+    def __init__(
+        self, listen: str, reader: TraceReader, chunk_spans: int = 1000, workers: int = 8, tls: Tls | None = None
+    ) -> None:
         self.listen = listen
-        self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jaeger-grpc"),
-            options=[("grpc.so_reuseport", 0), ("grpc.max_send_message_length", 64 << 20)],
+        self._server, self.port = grpc_server(
+            listen, "jaeger-grpc", tls, workers, [("grpc.max_send_message_length", 64 << 20)]
         )
         storage = _Storage(reader, chunk_spans)
         trace_storage_pb2_grpc.add_TraceReaderServicer_to_server(storage, self._server)
         dependency_storage_pb2_grpc.add_DependencyReaderServicer_to_server(storage, self._server)
-        self.port = self._server.add_insecure_port(listen)
-        if self.port == 0:
-            raise OSError(f"cannot listen for Jaeger storage gRPC on {listen}")
 
     def start(self) -> None:
         self._server.start()

@@ -31,6 +31,8 @@ import httptools
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .listener import Tls
+
 BACKLOG = 1024
 # Past this many open connections a new request is answered 503 (uvicorn's limit_concurrency).
 MAX_CONNECTIONS = 4096
@@ -166,10 +168,10 @@ def bind(listen: str) -> socket.socket:
 
 
 class AsgiServer:
-    """Serves ``app`` on ``listen`` from a thread named ``name``. A connection that completes no
-    request headers for ``read_timeout`` seconds is closed."""
+    """Serves ``app`` on ``listen`` (over TLS when ``tls`` is given) from a thread named ``name``.
+    A connection that completes no request headers for ``read_timeout`` seconds is closed."""
 
-    def __init__(self, listen: str, app: Any, name: str, read_timeout: float = 30.0) -> None:
+    def __init__(self, listen: str, app: Any, name: str, read_timeout: float = 30.0, tls: Tls | None = None) -> None:
         self.name = name
         self._sock = bind(listen)
         self.port = self._sock.getsockname()[1]
@@ -189,6 +191,7 @@ class AsgiServer:
             limit_concurrency=MAX_CONNECTIONS,
             backlog=BACKLOG,
             timeout_graceful_shutdown=int(STOP_SECONDS),
+            **(tls.uvicorn_settings() if tls else {}),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)

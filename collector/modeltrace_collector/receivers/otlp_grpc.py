@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from concurrent import futures
 from typing import Any
 
 import grpc
@@ -14,6 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from ..net.listener import Tls, grpc_server
 from .ingest import RETRY_AFTER_SECONDS, Door, Malformed, Overloaded, decode
 
 log = logging.getLogger("modeltrace.receivers")
@@ -42,16 +42,13 @@ class GrpcReceiver:
         door: Door,
         max_request_bytes: int,
         workers: int = 8,
+        tls: Tls | None = None,
     ) -> None:
         self.listen = listen
         self.door = door
         self.metrics = door.metrics
-        self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
-            options=[
-                ("grpc.max_receive_message_length", max_request_bytes),
-                ("grpc.so_reuseport", 0),
-            ],
+        self._server, self.port = grpc_server(
+            listen, "otlp-grpc", tls, workers, [("grpc.max_receive_message_length", max_request_bytes)]
         )
         handler = grpc.method_handlers_generic_handler(
             SERVICE,
@@ -64,9 +61,6 @@ class GrpcReceiver:
             },
         )
         self._server.add_generic_rpc_handlers((handler,))
-        self.port = self._server.add_insecure_port(listen)
-        if self.port == 0:
-            raise OSError(f"cannot listen for OTLP/gRPC on {listen}")
 
     def start(self) -> None:
         self._server.start()

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..jsonbody import BadJson, load_json
 from ..net.body import BodyError, Budget, Hold, header, read_body, send_bytes
+from ..net.listener import Tls
 from ..net.server import AsgiServer
 from .ingest import RETRY_AFTER_SECONDS, Door, Malformed, Overloaded, TooLarge, decode
 
@@ -127,6 +128,7 @@ class HttpReceiver:
         max_request_bytes: int,
         max_concurrent: int = 16,
         read_timeout: float = 30.0,
+        tls: Tls | None = None,
     ) -> None:
         self.door = door
         self.metrics = door.metrics
@@ -137,7 +139,7 @@ class HttpReceiver:
         # Decoding JSON takes ten to twenty times the body's size in memory and holds the GIL:
         # two at a time, the others wait their turn (protobuf bodies do not).
         self._json_decoders = threading.BoundedSemaphore(JSON_DECODERS)
-        self._http = AsgiServer(listen, self.app, "otlp-http", read_timeout=read_timeout)
+        self._http = AsgiServer(listen, self.app, "otlp-http", read_timeout=read_timeout, tls=tls)
         self.port = self._http.port
 
     def start(self) -> None:
