@@ -21,13 +21,13 @@ from .config import Config
 from .jaeger.grpc_storage import JaegerStorageServer
 from .jaeger.traces import TraceReader
 from .metrics import Metrics
+from .net.listener import Tls
 from .pipeline.deadletter import DeadLetters
 from .pipeline.forward import Forwarder
 from .pipeline.spool import Spool, SpoolFull
 from .pipeline.writer import Writer
 from .query.sql_sandbox import SqlLimits, SqlSandbox
 from .receivers.ingest import Door, Malformed, Overloaded, decode
-from .net.listener import Tls
 from .receivers.otlp_grpc import GrpcReceiver
 from .receivers.otlp_http import HttpReceiver
 from .storage.client import StorageError, resolve
