@@ -169,7 +169,7 @@ class Collector:
                     rcv["max_request_bytes"],
                     read_timeout=rcv["read_timeout_seconds"],
                     tls=Tls.of(rcv),
-                )  # fmt: skip
+                )
             )
         for receiver in self.receivers:
             receiver.start()
