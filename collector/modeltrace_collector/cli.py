@@ -35,6 +35,7 @@ COMMANDS = (
     "reference",
     "analyze",
     "deadletters",
+    "keys",
 )
 
 
@@ -111,6 +112,9 @@ def _api_post(base: str, path: str, params: dict[str, Any], body: Any = None) ->
 
 
 def _api_call(request: urllib.request.Request) -> Any:
+    token = os.environ.get("MODELTRACE_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
@@ -140,6 +144,19 @@ def main(argv: list[str] | None = None) -> int:
         ("check-config", "validate the configuration and exit"),
     ):
         _collector_args(csub.add_parser(name, help=text))
+
+    keys = sub.add_parser("keys", help="API keys of this collector's data directory: create, list, revoke")
+    ksub = keys.add_subparsers(dest="action", required=True)
+    create = ksub.add_parser("create", help="make a key and print its token (shown once)")
+    create.add_argument("--scope", action="append", required=True, choices=("ingest", "read", "admin"))
+    create.add_argument("--name", required=True, help="who or what uses it, e.g. fraud-api")
+    ksub.add_parser("list", help="the keys, without their tokens")
+    revoke = ksub.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key_id")
+    for p in ksub.choices.values():
+        p.add_argument("--config", "-c", help="TOML or YAML config file (for its data_dir)")
+        p.add_argument("--data-dir", help="the collector's data directory")
+        p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     api_help = f"collector API base URL (default $MODELTRACE_API_URL or {DEFAULT_API})"
     readers = {
@@ -211,7 +228,46 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "collector":
         return _collector(args)
+    if args.command == "keys":
+        return _keys(args)
     return _read(args)
+
+
+SECRET_KEYS = ("tokens", "headers")  # check-config does not print their values
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from .auth import KeyStore
+    from .config import ConfigError, load
+
+    try:
+        config = load(args.config, overrides={"data_dir": args.data_dir} if args.data_dir else None)
+    except ConfigError as exc:
+        print(f"modeltrace: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    store = KeyStore(os.path.join(config.data_dir, "auth"))
+    if args.action == "create":
+        key, token = store.create(args.name, args.scope)
+        if args.json:
+            print(json.dumps({"id": key.id, "name": key.name, "scopes": key.scopes, "token": token}))
+        else:
+            print(f"key {key.id} ({key.name}, {', '.join(key.scopes)}); its token, shown only now:")
+            print(token)
+        return 0
+    if args.action == "revoke":
+        try:
+            key = store.revoke(args.key_id)
+        except KeyError as exc:
+            print(f"modeltrace: {exc.args[0]}", file=sys.stderr)
+            return 1
+        print(json.dumps({"revoked": key.id}) if args.json else f"revoked key {key.id} ({key.name})")
+        return 0
+    rows = [{"id": k.id, "name": k.name, "scopes": ",".join(k.scopes), "created": k.created} for k in store.load()]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        _print_table(rows, ["id", "name", "scopes", "created"])
+    return 0
 
 
 def _collector(args: argparse.Namespace) -> int:
@@ -227,7 +283,8 @@ def _collector(args: argparse.Namespace) -> int:
         print("configuration is valid")
         for section, values in config.values.items():
             for key, value in values.items():
-                print(f"  {section + '.' if section else ''}{key} = {value!r}")
+                shown = "(set, not shown)" if key in SECRET_KEYS and value else repr(value)
+                print(f"  {section + '.' if section else ''}{key} = {shown}")
         return 0
     from .service import Collector, make_store
     from .storage.client import StorageError

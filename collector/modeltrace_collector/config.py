@@ -29,6 +29,14 @@ def _listen(value: Any) -> str:
     return text
 
 
+def _tokens(value: Any) -> str:
+    from .auth import parse_tokens
+
+    text = str(value)
+    parse_tokens(text, "entries")
+    return text
+
+
 def _file(value: Any) -> str:
     text = str(value)
     if text and not os.path.isfile(text):
@@ -240,6 +248,11 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "headers": (_headers, {}),
         "max_queue_bytes": (_positive(int), 64 << 20),
         "timeout_seconds": (_positive(float), 10.0),
+    },
+    "auth": {
+        # SCOPE[+SCOPE]:TOKEN entries (ingest, read, admin) besides the keys of `modeltrace keys`
+        "tokens": (_tokens, ""),
+        "tokens_file": (_file, ""),
     },
     "api": {
         "listen": (_listen, "127.0.0.1:8080"),

@@ -17,6 +17,7 @@ from typing import Any
 from .analysis.findings import Webhook
 from .analysis.runner import Analyzer, Scheduler, settings_from_config
 from .api.server import ApiServer
+from .auth import Authenticator
 from .config import Config
 from .jaeger.grpc_storage import JaegerStorageServer
 from .jaeger.traces import TraceReader
@@ -88,6 +89,7 @@ class Collector:
         self.dead_letters: DeadLetters | None = None
         self.writer: Writer | None = None
         self.door: Door | None = None
+        self.auth: Authenticator | None = None
         self.receivers: list[Any] = []
         self.api: ApiServer | None = None
         drift, latency, rca = settings_from_config(config)
@@ -158,9 +160,12 @@ class Collector:
             )
             self.forwarder.start()
         rcv = self.config["receivers"]
+        self.auth = Authenticator.from_config(self.config)
         self.door = self._door(self.forwarder.submit if self.forwarder else None)
         if rcv["grpc"]:
-            self.receivers.append(GrpcReceiver(rcv["grpc"], self.door, rcv["max_request_bytes"], tls=Tls.of(rcv)))
+            self.receivers.append(
+                GrpcReceiver(rcv["grpc"], self.door, rcv["max_request_bytes"], tls=Tls.of(rcv), auth=self.auth)
+            )
         if rcv["http"]:
             self.receivers.append(
                 HttpReceiver(
@@ -169,6 +174,7 @@ class Collector:
                     rcv["max_request_bytes"],
                     read_timeout=rcv["read_timeout_seconds"],
                     tls=Tls.of(rcv),
+                    auth=self.auth,
                 )
             )
         for receiver in self.receivers:
@@ -194,7 +200,7 @@ class Collector:
             self.api.start()
         if self.config["jaeger"]["grpc"]:
             self.jaeger = JaegerStorageServer(
-                self.config["jaeger"]["grpc"], self.trace_reader, tls=Tls.of(self.config["jaeger"])
+                self.config["jaeger"]["grpc"], self.trace_reader, tls=Tls.of(self.config["jaeger"]), auth=self.auth
             )
             self.jaeger.start()
         log.info(

@@ -35,13 +35,14 @@ def _kill_leftovers() -> None:
 class CollectorProcess:
     def __init__(
         self, data_dir: str, *settings: str, dsn: str | None = None, code_root: str | None = None,
-        context: ssl.SSLContext | None = None,
+        context: ssl.SSLContext | None = None, token: str | None = None,
     ) -> None:  # fmt: skip
         """``code_root``: a checkout whose collector runs instead of this one (benchmarks);
-        ``context``: how to reach an API served over TLS."""
+        ``context``: how to reach an API served over TLS; ``token``: the API key its helpers send."""
         self.data_dir = data_dir
         self.code_root = code_root
         self.context = context
+        self.token = token
         self.grpc_port, self.http_port, self.api_port = free_port(), free_port(), free_port()
         self.jaeger_port = free_port()
         self.settings = list(settings)
@@ -107,14 +108,19 @@ class CollectorProcess:
 
     def _get(self, path: str) -> Any:
         try:
-            with urllib.request.urlopen(self.api + path, timeout=5, context=self.context) as r:
+            with self._open(urllib.request.Request(self.api + path), 5) as r:
                 return json.loads(r.read())
         except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
             return None
 
+    def _open(self, request: urllib.request.Request, timeout: float) -> Any:
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        return urllib.request.urlopen(request, timeout=timeout, context=self.context)
+
     def get(self, path: str) -> tuple[int, Any]:
         try:
-            with urllib.request.urlopen(self.api + path, timeout=30, context=self.context) as r:
+            with self._open(urllib.request.Request(self.api + path), 30) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
@@ -126,7 +132,7 @@ class CollectorProcess:
         request = urllib.request.Request(
             self.api + path, data=data, headers={"Content-Type": "application/json"}, method="POST"
         )
-        with urllib.request.urlopen(request, timeout=timeout, context=self.context) as r:
+        with self._open(request, timeout) as r:
             return json.loads(r.read())
 
     def sql(self, query: str, **parameters: Any) -> list[list[Any]]:

@@ -13,9 +13,10 @@ from urllib.parse import parse_qs
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
+from ..auth import AuthError
 from ..jaeger import http_api as jaeger_http
 from ..jsonbody import BadJson, load_json
-from ..net.body import BodyError, Budget, Hold, read_body, send_bytes
+from ..net.body import BodyError, Budget, Hold, header, read_body, send_bytes
 from ..net.listener import Tls
 from ..net.server import AsgiServer
 from ..query import sql_sandbox
@@ -28,6 +29,10 @@ MAX_BODY_BYTES = 1 << 20  # every body but a reference upload (api.max_reference
 MAX_PARAMETERS = 100
 # a POST to these must announce its body
 BODY_ROUTES = ("/api/sql", "/api/references", "/api/deadletters/replay", "/api/deadletters/drop")
+# answered without a token: the probes of orchestrators and load balancers
+OPEN_ROUTES = ("/health", "/ready")
+# a POST to these changes what the collector holds or does: the admin scope
+ADMIN_ROUTES = ("/api/references", "/api/analysis/run", "/api/deadletters/replay", "/api/deadletters/drop")
 
 
 class ApiError(Exception):
@@ -87,6 +92,16 @@ class ApiServer:
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         method = scope["method"]
         path = scope["raw_path"].decode("latin-1")  # as sent: routes unquote their own parts
+        auth = getattr(self.service, "auth", None)
+        if auth is not None and path not in OPEN_ROUTES:
+            try:
+                auth.check(
+                    header(scope, b"authorization"), "admin" if method == "POST" and path in ADMIN_ROUTES else "read"
+                )
+            except AuthError as exc:
+                challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+                error = _dumps({"error": str(exc)})
+                return await send_bytes(send, exc.status, "application/json", error, challenge, close=True)
         hold = Hold(self._budget)
         try:
             try:

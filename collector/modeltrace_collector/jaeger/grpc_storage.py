@@ -15,6 +15,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
+from ..auth import Authenticator, GrpcAuth
 from ..net.listener import Tls, grpc_server
 from ..pipeline.flatten import any_value_str
 from ..proto_gen.jaeger.storage.v2 import (
@@ -153,12 +154,19 @@ class JaegerStorageServer:
     """The gRPC server for Jaeger's remote storage read API."""
 
     def __init__(
-        self, listen: str, reader: TraceReader, chunk_spans: int = 1000, workers: int = 8, tls: Tls | None = None
+        self,
+        listen: str,
+        reader: TraceReader,
+        chunk_spans: int = 1000,
+        workers: int = 8,
+        tls: Tls | None = None,
+        auth: Authenticator | None = None,
     ) -> None:
         self.listen = listen
         self._server, self.port = grpc_server(
-            listen, "jaeger-grpc", tls, workers, [("grpc.max_send_message_length", 64 << 20)]
-        )
+            listen, "jaeger-grpc", tls, workers, [("grpc.max_send_message_length", 64 << 20)],
+            [GrpcAuth(auth, "read")] if auth else (),
+        )  # fmt: skip
         storage = _Storage(reader, chunk_spans)
         trace_storage_pb2_grpc.add_TraceReaderServicer_to_server(storage, self._server)
         dependency_storage_pb2_grpc.add_DependencyReaderServicer_to_server(storage, self._server)

@@ -13,6 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from ..auth import Authenticator, GrpcAuth
 from ..net.listener import Tls, grpc_server
 from .ingest import RETRY_AFTER_SECONDS, Door, Malformed, Overloaded, decode
 
@@ -43,13 +44,15 @@ class GrpcReceiver:
         max_request_bytes: int,
         workers: int = 8,
         tls: Tls | None = None,
+        auth: Authenticator | None = None,
     ) -> None:
         self.listen = listen
         self.door = door
         self.metrics = door.metrics
         self._server, self.port = grpc_server(
-            listen, "otlp-grpc", tls, workers, [("grpc.max_receive_message_length", max_request_bytes)]
-        )
+            listen, "otlp-grpc", tls, workers, [("grpc.max_receive_message_length", max_request_bytes)],
+            [GrpcAuth(auth, "ingest")] if auth else (),
+        )  # fmt: skip
         handler = grpc.method_handlers_generic_handler(
             SERVICE,
             {

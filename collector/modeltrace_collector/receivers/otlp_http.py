@@ -26,6 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from starlette.concurrency import run_in_threadpool
 
+from ..auth import Authenticator, AuthError
 from ..jsonbody import BadJson, load_json
 from ..net.body import BodyError, Budget, Hold, header, read_body, send_bytes
 from ..net.listener import Tls
@@ -129,8 +130,10 @@ class HttpReceiver:
         max_concurrent: int = 16,
         read_timeout: float = 30.0,
         tls: Tls | None = None,
+        auth: Authenticator | None = None,
     ) -> None:
         self.door = door
+        self.auth = auth
         self.metrics = door.metrics
         self.max_request_bytes = max_request_bytes
         self.read_timeout = read_timeout
@@ -156,6 +159,16 @@ class HttpReceiver:
         try:
             # Refusals before the body is read close the connection: its bytes are never taken
             # for a next request.
+            if self.auth is not None:
+                try:
+                    self.auth.check(header(scope, b"authorization"), "ingest")
+                except AuthError as exc:
+                    self.metrics.inc(
+                        "requests_rejected", reason="unauthenticated" if exc.status == 401 else "forbidden"
+                    )
+                    code = code_pb2.UNAUTHENTICATED if exc.status == 401 else code_pb2.PERMISSION_DENIED
+                    challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+                    raise _Reply(exc.status, code, str(exc), challenge) from None
             if scope["method"] != "POST":
                 raise _Reply(405, code_pb2.INVALID_ARGUMENT, "OTLP/HTTP takes POST")
             if scope["path"] != "/v1/traces":

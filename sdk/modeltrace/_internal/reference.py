@@ -104,9 +104,11 @@ def _body(fields: dict[str, str], group: list[tuple[str, str, bytes]]) -> bytes:
 
 
 def _post(base: str, body: bytes, timeout: float) -> str:
-    request = urllib.request.Request(
-        f"{base}/api/references", data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
+    headers = {"Content-Type": "application/json"}
+    token = os.environ.get("MODELTRACE_TOKEN")  # an admin-scoped key, when the collector asks for one
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(f"{base}/api/references", data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return str(json.loads(response.read())["reference_id"])
