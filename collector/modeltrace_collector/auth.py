@@ -36,6 +36,10 @@ RELOAD_SECONDS = 1.0
 MIN_TOKEN_CHARS = 16
 
 
+class Exposed(Exception):
+    """A listener reaches beyond this machine and nothing asks for a token."""
+
+
 class AuthError(Exception):
     """``status`` 401 (no or unknown credentials) or 403 (a scope the key lacks)."""
 
@@ -142,6 +146,8 @@ class Authenticator:
     def __init__(self, store: KeyStore, configured: Mapping[str, list[str]] | None = None) -> None:
         self.store = store
         self.configured = dict(configured or {})
+        # set when a listener reaches beyond this machine: with no key left, nobody gets in
+        self.required = False
         self._lock = threading.Lock()
         self._scopes: dict[str, set[str]] = {}
         self._stamp: tuple[float, int] | None = None
@@ -187,6 +193,8 @@ class Authenticator:
         """Raises ``AuthError`` unless ``authorization`` (the header's value) grants ``scope``."""
         self._refresh()
         if not self._scopes:
+            if self.required:
+                raise AuthError(401, "no API key exists on this collector: create one (modeltrace keys create)")
             return
         if not authorization:
             raise AuthError(401, "authentication required: send Authorization: Bearer <token>")

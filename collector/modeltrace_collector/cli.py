@@ -143,7 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         ("migrate", "apply schema migrations and exit"),
         ("check-config", "validate the configuration and exit"),
     ):
-        _collector_args(csub.add_parser(name, help=text))
+        _collector_args(action := csub.add_parser(name, help=text))
+        if name == "run":
+            action.add_argument(
+                "--insecure-no-auth", action="store_true",
+                help="listen beyond loopback without API keys: anyone who reaches the ports may write and read",
+            )  # fmt: skip
 
     keys = sub.add_parser("keys", help="API keys of this collector's data directory: create, list, revoke")
     ksub = keys.add_subparsers(dest="action", required=True)
@@ -286,6 +291,7 @@ def _collector(args: argparse.Namespace) -> int:
                 shown = "(set, not shown)" if key in SECRET_KEYS and value else repr(value)
                 print(f"  {section + '.' if section else ''}{key} = {shown}")
         return 0
+    from .auth import Exposed
     from .service import Collector, make_store
     from .storage.client import StorageError
 
@@ -296,7 +302,10 @@ def _collector(args: argparse.Namespace) -> int:
             print("applied: " + ", ".join(applied) if applied else "schema is up to date")
             store.close()
             return 0
-        Collector(config).run_forever()
+        Collector(config, insecure_no_auth=getattr(args, "insecure_no_auth", False)).run_forever()
+    except Exposed as exc:
+        print(f"modeltrace: refusing to start: {exc}", file=sys.stderr)
+        return 2
     except StorageError as exc:
         print(f"modeltrace: storage unavailable: {exc}", file=sys.stderr)
         return 1

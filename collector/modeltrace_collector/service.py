@@ -17,12 +17,12 @@ from typing import Any
 from .analysis.findings import Webhook
 from .analysis.runner import Analyzer, Scheduler, settings_from_config
 from .api.server import ApiServer
-from .auth import Authenticator
+from .auth import Authenticator, Exposed
 from .config import Config
 from .jaeger.grpc_storage import JaegerStorageServer
 from .jaeger.traces import TraceReader
 from .metrics import Metrics
-from .net.listener import Tls
+from .net.listener import Tls, is_loopback
 from .pipeline.deadletter import DeadLetters
 from .pipeline.forward import Forwarder
 from .pipeline.spool import Spool, SpoolFull
@@ -78,9 +78,14 @@ def make_store(config: Config, limits: SqlLimits | None = None) -> Store:
     )
 
 
+# the listen addresses of the listeners, (section, key)
+LISTEN_SETTINGS = (("receivers", "grpc"), ("receivers", "http"), ("api", "listen"), ("jaeger", "grpc"))
+
+
 class Collector:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, insecure_no_auth: bool = False) -> None:
         self.config = config
+        self.insecure_no_auth = insecure_no_auth
         self.metrics = Metrics()
         limits = sql_limits(config)
         self.store = make_store(config, limits)
@@ -110,6 +115,7 @@ class Collector:
 
     def start(self) -> None:
         os.makedirs(self.config.data_dir, exist_ok=True)
+        self._authenticate()
         self._lock_data_dir()
         try:
             self.store.ensure_schema()
@@ -160,7 +166,6 @@ class Collector:
             )
             self.forwarder.start()
         rcv = self.config["receivers"]
-        self.auth = Authenticator.from_config(self.config)
         self.door = self._door(self.forwarder.submit if self.forwarder else None)
         if rcv["grpc"]:
             self.receivers.append(
@@ -343,6 +348,31 @@ class Collector:
             os.close(self._lock_fd)  # releases the lock
             self._lock_fd = None
         log.info("collector stopped")
+
+    def _authenticate(self) -> None:
+        """Safe by default: a listener beyond loopback needs API keys or tokens, or the explicit
+        ``--insecure-no-auth``."""
+        self.auth = Authenticator.from_config(self.config)
+        exposed = [
+            f"{section}.{key} = {self.config[section][key]}"
+            for section, key in LISTEN_SETTINGS
+            if self.config[section][key] and not is_loopback(self.config[section][key])
+        ]
+        if not exposed:
+            return
+        if self.insecure_no_auth:
+            if not self.auth.enabled:
+                log.warning(
+                    "--insecure-no-auth: %s accept anyone who can reach them, without a token", ", ".join(exposed)
+                )
+            return
+        self.auth.required = True  # revoking the last key locks the collector, never opens it
+        if not self.auth.enabled:
+            raise Exposed(
+                f"{', '.join(exposed)} reach beyond this machine and no API key or token exists: create keys "
+                "(modeltrace keys create --scope ingest --name NAME, and read and admin ones), or set auth.tokens, "
+                "or listen on 127.0.0.1, or pass --insecure-no-auth to let anyone who can reach them in"
+            )
 
     def _lock_data_dir(self) -> None:
         """One collector per data directory: two would share the spool and store spans twice."""

@@ -261,6 +261,12 @@ def test_compose_file_is_consistent():
     assert config["api"]["listen"].endswith(":8080")
     dsn = services["collector"]["environment"]["MODELTRACE_STORAGE_DSN"]
     assert dsn.startswith("http://") and "@clickhouse:8123" in dsn
+    # published on every interface, so with tokens: one per scope, from the environment, required
+    tokens = services["collector"]["environment"]["MODELTRACE_AUTH_TOKENS"].split()
+    assert [t.split(":")[0] for t in tokens] == ["ingest", "read", "admin"]
+    assert all("${MODELTRACE_" in t and ":?" in t for t in tokens)
+    for name in ("jaeger", "grafana"):
+        assert services[name]["environment"]["MODELTRACE_READ_TOKEN"].startswith("${MODELTRACE_READ_TOKEN:?")
 
 
 def test_jaeger_config_points_at_the_collector():
@@ -271,6 +277,8 @@ def test_jaeger_config_points_at_the_collector():
     grpc_cfg = backends[storage]["grpc"]
     assert grpc_cfg["endpoint"] == "collector:17271" and grpc_cfg["tls"]["insecure"] is True
     assert grpc_cfg["writer"]["endpoint"] == "collector:4317"
+    assert grpc_cfg["headers"] == {"authorization": "Bearer ${env:MODELTRACE_READ_TOKEN}"}
+    assert grpc_cfg["writer"]["headers"] == {"authorization": "Bearer ${env:MODELTRACE_INGEST_TOKEN}"}
     assert cfg["exporters"]["jaeger_storage_exporter"]["trace_storage"] == storage
     for pipeline in cfg["service"]["pipelines"].values():
         for kind in ("receivers", "processors", "exporters"):
@@ -291,6 +299,9 @@ def test_grafana_provisioning():
     }  # fmt: skip
     jaeger_urls = sorted(d["url"] for d in ds["datasources"] if d["type"] == "jaeger")
     assert jaeger_urls == ["http://collector:8080/jaeger", "http://jaeger:16686"]
+    (collector_ds,) = [d for d in ds["datasources"] if d.get("url") == "http://collector:8080/jaeger"]
+    assert collector_ds["jsonData"]["httpHeaderName1"] == "Authorization"
+    assert collector_ds["secureJsonData"]["httpHeaderValue1"] == "Bearer ${MODELTRACE_READ_TOKEN}"
     providers = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/dashboards.yaml").read_text())
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     mounts = dict(m.split(":")[:2] for m in compose["services"]["grafana"]["volumes"])

@@ -205,3 +205,51 @@ def test_without_keys_no_token_is_asked(tmp_path):
         assert api(proc, "/api/models", None) == 200
     finally:
         proc.stop()
+
+
+def test_a_listener_beyond_loopback_without_keys_is_refused(tmp_path):
+    # the collector exits before it binds anything
+    done = cli("collector", "run", "--data-dir", str(tmp_path / "exposed"), "--grpc", "0.0.0.0:4317",
+               "--set", "analysis.enabled=false")  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "receivers.grpc = 0.0.0.0:4317" in done.stderr and "modeltrace keys create" in done.stderr
+    assert "--insecure-no-auth" in done.stderr and "127.0.0.1" in done.stderr
+
+
+def authenticate(tmp_path, insecure: bool, *settings: str):
+    """Collector._authenticate on a configuration, without binding anything."""
+    from types import SimpleNamespace
+
+    from modeltrace_collector.config import load
+    from modeltrace_collector.service import Collector
+
+    overrides = dict(s.split("=", 1) for s in settings)
+    config = load(environ={}, overrides={"data_dir": str(tmp_path), **overrides})
+    collector = SimpleNamespace(config=config, insecure_no_auth=insecure, auth=None)
+    Collector._authenticate(collector)  # type: ignore[arg-type]
+    return collector.auth
+
+
+def test_insecure_no_auth_is_explicit_and_logged(tmp_path, caplog):
+    from modeltrace_collector.auth import Exposed
+
+    with pytest.raises(Exposed):
+        authenticate(tmp_path, False, "api.listen=0.0.0.0:8080")
+    with caplog.at_level("WARNING"):
+        auth = authenticate(tmp_path, True, "api.listen=0.0.0.0:8080")
+    assert "--insecure-no-auth: api.listen = 0.0.0.0:8080 accept anyone" in caplog.text
+    auth.check(None, "read")  # open, as asked
+    # loopback and an explicit [::1] need nothing
+    authenticate(tmp_path, False, "api.listen=[::1]:8080", "receivers.grpc=localhost:4317")
+
+
+def test_with_an_exposed_listener_revoking_the_last_key_locks_rather_than_opens(tmp_path):
+    from modeltrace_collector.auth import AuthError
+
+    key = create_key(str(tmp_path), "only", "read")
+    auth = authenticate(tmp_path, False, "receivers.http=0.0.0.0:4318")
+    auth.check(f"Bearer {key['token']}", "read")
+    assert cli("keys", "revoke", key["id"], "--data-dir", str(tmp_path)).returncode == 0
+    time.sleep(1.1)  # keys are re-read at most once a second
+    with pytest.raises(AuthError, match="no API key exists"):
+        auth.check(None, "read")

@@ -8,6 +8,7 @@ built here, so that both gRPC listeners take them alike.
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 from collections.abc import Mapping, Sequence
 from concurrent import futures
@@ -49,6 +50,17 @@ class Tls:
             root_certificates=read(self.client_ca_file) if self.client_ca_file else None,
             require_client_auth=bool(self.client_ca_file),
         )
+
+
+def is_loopback(listen: str) -> bool:
+    """Whether ``host:port`` listens on this machine only (127.0.0.0/8, ::1, localhost)."""
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # 0.0.0.0 parses; a host name may resolve anywhere
 
 
 def grpc_server(
