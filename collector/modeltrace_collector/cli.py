@@ -16,6 +16,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from modeltrace._internal.reference import client_tls
 from modeltrace.version import __version__
 
 DEFAULT_API = "http://127.0.0.1:8080"
@@ -116,7 +117,7 @@ def _api_call(request: urllib.request.Request) -> Any:
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=60, context=client_tls()) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:

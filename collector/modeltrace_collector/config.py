@@ -248,6 +248,10 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "headers": (_headers, {}),
         "max_queue_bytes": (_positive(int), 64 << 20),
         "timeout_seconds": (_positive(float), 10.0),
+        # for an https:// endpoint: the CA to trust (default: the system's), a client certificate (mTLS)
+        "tls_ca_file": (_file, ""),
+        "tls_client_cert_file": (_file, ""),
+        "tls_client_key_file": (_file, ""),
     },
     "auth": {
         # SCOPE[+SCOPE]:TOKEN entries (ingest, read, admin) besides the keys of `modeltrace keys`

@@ -163,6 +163,7 @@ class Collector:
                 max_queue_bytes=fwd["max_queue_bytes"],
                 timeout=fwd["timeout_seconds"],
                 headers=fwd["headers"],
+                tls_files=(fwd["tls_ca_file"], fwd["tls_client_cert_file"], fwd["tls_client_key_file"]),
             )
             self.forwarder.start()
         rcv = self.config["receivers"]

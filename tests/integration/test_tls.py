@@ -4,10 +4,12 @@ HTTPS client for the API. Certificates come from ``deploy/tls/make-dev-certs.sh`
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import ssl
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -194,3 +196,34 @@ def test_tls_settings_are_checked(tmp_path, certs):
         load(environ={}, overrides={"api.tls_client_ca_file": certs["ca"]})
     with pytest.raises(ConfigError, match="no such file"):
         load(environ={}, overrides={"jaeger.tls_cert_file": str(tmp_path / "missing.pem")})
+
+
+def test_the_cli_reads_a_tls_api_with_a_client_certificate(mtls, certs):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELTRACE_")}
+    env["PYTHONPATH"] = ROOT
+    command = [sys.executable, "-m", "modeltrace_collector", "models", "--api-url", mtls.api, "--json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0  # the system's CAs do not know the development CA
+    env.update(MODELTRACE_CA_FILE=certs["ca"], MODELTRACE_CLIENT_CERT_FILE=certs["client"],
+               MODELTRACE_CLIENT_KEY_FILE=certs["client-key"])  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "models" in json.loads(done.stdout), done.stderr
+
+
+def test_forwarding_to_an_mtls_collector(tmp_path, mtls, certs):
+    from tests.collector.spans import make_requests
+
+    upstream = CollectorProcess(
+        str(tmp_path / "upstream"), "analysis.enabled=false",
+        f"forward.endpoint=https://127.0.0.1:{mtls.grpc_port}", f"forward.tls_ca_file={certs['ca']}",
+        f"forward.tls_client_cert_file={certs['client']}", f"forward.tls_client_key_file={certs['client-key']}",
+    ).start()  # fmt: skip
+    try:
+        (body,) = make_requests(1, 4, service="forwarded-over-mtls")
+        request = urllib.request.Request(
+            upstream.http_endpoint + "/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"}
+        )
+        assert urllib.request.urlopen(request, timeout=10).status == 200
+        mtls.wait_stored("otel_traces", 4, "ServiceName = 'forwarded-over-mtls'")
+    finally:
+        upstream.stop()

@@ -36,10 +36,21 @@ RETRYABLE = {
 }
 
 
-def channel_for(endpoint: str) -> grpc.Channel:
-    """``host:port`` or ``http://host:port`` (plaintext), ``https://host:port`` (TLS)."""
+def channel_for(
+    endpoint: str, ca_file: str = "", client_cert_file: str = "", client_key_file: str = ""
+) -> grpc.Channel:
+    """``host:port`` or ``http://host:port`` (plaintext), ``https://host:port`` (TLS, trusting
+    ``ca_file`` or the system's CAs; a client certificate for mTLS)."""
     if endpoint.startswith("https://"):
-        return grpc.secure_channel(endpoint.removeprefix("https://"), grpc.ssl_channel_credentials())
+
+        def read(path: str) -> bytes | None:
+            if not path:
+                return None
+            with open(path, "rb") as f:
+                return f.read()
+
+        credentials = grpc.ssl_channel_credentials(read(ca_file), read(client_key_file), read(client_cert_file))
+        return grpc.secure_channel(endpoint.removeprefix("https://"), credentials)
     return grpc.insecure_channel(endpoint.removeprefix("http://"))
 
 
@@ -53,7 +64,9 @@ class Forwarder:
         timeout: float = 10.0,
         headers: dict[str, str] | None = None,
         max_backoff: float = 30.0,
+        tls_files: tuple[str, str, str] = ("", "", ""),
     ) -> None:
+        """``tls_files``: (CA, client certificate, client key) for an ``https://`` endpoint."""
         self.endpoint = endpoint
         self.metrics = metrics
         self.timeout = timeout
@@ -64,7 +77,7 @@ class Forwarder:
             queue_dir, max_bytes=max_queue_bytes, segment_bytes=max(1 << 20, max_queue_bytes // 8), fsync="never"
         )
         self._stop = threading.Event()
-        self._channel = channel_for(endpoint)
+        self._channel = channel_for(endpoint, *tls_files)
         self._export = self._channel.unary_unary(
             EXPORT, request_serializer=None, response_deserializer=ExportTraceServiceResponse.FromString
         )

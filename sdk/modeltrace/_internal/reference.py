@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import ssl
 import urllib.error
 import urllib.request
 from typing import Any
@@ -103,6 +104,18 @@ def _body(fields: dict[str, str], group: list[tuple[str, str, bytes]]) -> bytes:
     return b"".join(parts) + b"}"
 
 
+def client_tls() -> ssl.SSLContext | None:
+    """The CA and client certificate of an https:// API, as the CLI takes them: MODELTRACE_CA_FILE,
+    MODELTRACE_CLIENT_CERT_FILE, MODELTRACE_CLIENT_KEY_FILE."""
+    ca, cert, key = (os.environ.get(f"MODELTRACE_{n}") for n in ("CA_FILE", "CLIENT_CERT_FILE", "CLIENT_KEY_FILE"))
+    if not (ca or cert):
+        return None
+    context = ssl.create_default_context(cafile=ca or None)
+    if cert:
+        context.load_cert_chain(cert, key or None)
+    return context
+
+
 def _post(base: str, body: bytes, timeout: float) -> str:
     headers = {"Content-Type": "application/json"}
     token = os.environ.get("MODELTRACE_TOKEN")  # an admin-scoped key, when the collector asks for one
@@ -110,7 +123,7 @@ def _post(base: str, body: bytes, timeout: float) -> str:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(f"{base}/api/references", data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=client_tls()) as response:
             return str(json.loads(response.read())["reference_id"])
     except urllib.error.HTTPError as exc:
         try:
