@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -101,11 +102,27 @@ def story(api: str, grpc_port: int) -> None:
     cli(api, "drift", "wine-quality", "--version", "2.0")
 
 
+DEMO_DIR = "modeltrace-demo-data"
+MARKER = ".modeltrace-demo"
+
+
+def fresh_demo_dir(path: str) -> None:
+    """Every run starts from an empty store, so that it shows the same findings: the demo's
+    own directory (it holds the marker file) is emptied; any other directory is kept as it is."""
+    if os.path.isfile(os.path.join(path, MARKER)):
+        shutil.rmtree(path)
+    if not os.path.exists(path):
+        os.makedirs(path)
+        with open(os.path.join(path, MARKER), "w", encoding="utf-8") as f:
+            f.write("made by examples/demo.py: emptied at the start of every demo run\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--serve", action="store_true", help="keep the collector running until Ctrl-C")
-    parser.add_argument("--data-dir", default="modeltrace-data")
+    parser.add_argument("--data-dir", default=DEMO_DIR, help="starts empty at every run when it is the demo's own")
     args = parser.parse_args()
+    fresh_demo_dir(args.data_dir)
     grpc_port, http_port, api_port = free_port(4317), free_port(4318), free_port(8080)
     jaeger_port = free_port(17271)
     api = f"http://127.0.0.1:{api_port}"

@@ -38,3 +38,22 @@ def test_demo_runs_the_collector_and_reads_back(tmp_path):
     assert any(line.split()[:3] == ["wine-api", "1.0", "200"] for line in lines)  # models: 200 calls
     assert any(line.startswith("wine-quality") and "predict_proba" in line for line in lines)  # latency
     assert "top hotspots of wine-quality" in out
+
+
+def test_every_demo_run_starts_from_an_empty_store_and_keeps_other_directories(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo", os.path.join(ROOT, "examples", "demo.py"))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    own = tmp_path / "demo-data"
+    demo.fresh_demo_dir(str(own))
+    (own / "chdb").mkdir()
+    (own / "chdb" / "part").write_text("from an earlier run")
+    demo.fresh_demo_dir(str(own))
+    assert sorted(p.name for p in own.iterdir()) == [demo.MARKER]
+    other = tmp_path / "a-users-store"
+    (other / "chdb").mkdir(parents=True)
+    (other / "chdb" / "part").write_text("keep me")
+    demo.fresh_demo_dir(str(other))
+    assert (other / "chdb" / "part").read_text() == "keep me"
