@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, from PyPI, before Python 3.11 (requires-python is 3.10)
+    import tomli as tomllib
 
 
 class ConfigError(ValueError):
