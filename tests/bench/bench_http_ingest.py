@@ -13,6 +13,7 @@ ratio.
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import multiprocessing as mp
@@ -56,8 +57,6 @@ def bodies(kind: str, n: int, spans: int) -> list[bytes]:
                 for span in ss["spans"]:
                     for key in ("traceId", "spanId", "parentSpanId"):
                         if key in span:
-                            import base64
-
                             span[key] = base64.b64decode(span[key]).hex()
         out.append(json.dumps(data).encode())
     return out

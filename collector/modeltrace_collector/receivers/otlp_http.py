@@ -187,10 +187,11 @@ class HttpReceiver:
             encoding = (header(scope, b"content-encoding") or "").strip().lower()
             if ctype == PROTOBUF and len(body) <= INLINE_BYTES and not encoding:
                 # a small protobuf body decodes and spools in well under a millisecond: a hop to a
-                # worker thread would cost more than it spares the event loop
+                # worker thread would cost more than it spares the event loop (which runs one at a
+                # time: it never waits for a worker slot, which would stall every connection)
                 payload = self.export(body, ctype, encoding)
             else:
-                payload = await run_in_threadpool(self.export, body, ctype, encoding)
+                payload = await run_in_threadpool(self._export_on_worker, body, ctype, encoding)
         except _Reply as reply:
             status = status_pb2.Status(code=reply.code, message=str(reply))
             data = (
@@ -204,35 +205,39 @@ class HttpReceiver:
             hold.release()
         await send_bytes(send, 200, reply_type, payload)
 
-    def export(self, body: bytes, ctype: str, encoding: str) -> bytes:
-        """Decodes and spools one body (on a worker thread); the success answer, or ``_Reply``."""
+    def _export_on_worker(self, body: bytes, ctype: str, encoding: str) -> bytes:
+        """``export`` on a worker thread, ``max_concurrent`` at a time."""
         with self._workers:
-            try:
-                if encoding == "gzip":
-                    body = gunzip(body, self.max_request_bytes)
-                elif encoding not in ("", "identity"):
-                    raise Malformed(f"unsupported Content-Encoding {encoding!r}")
-                if ctype == JSON:
-                    with self._json_decoders:
-                        request = decode_json(body)
-                    raw = None
-                else:
-                    request = decode(body)
-                    raw = body
-                accepted = self.door.accept(request, raw)
-            except Malformed as exc:
-                self.metrics.inc("requests_rejected", reason="malformed")
-                raise _Reply(400, code_pb2.INVALID_ARGUMENT, str(exc)) from None
-            except TooLarge as exc:
-                self.metrics.inc("requests_rejected", reason="too_large")
-                raise _Reply(413, code_pb2.RESOURCE_EXHAUSTED, str(exc)) from None
-            except Overloaded as exc:
-                raise _Reply(
-                    503, code_pb2.UNAVAILABLE, f"collector overloaded: {exc}", {"Retry-After": str(RETRY_AFTER_SECONDS)}
-                ) from None
-            except Exception:
-                log.exception("OTLP/HTTP export failed")
-                raise _Reply(500, code_pb2.INTERNAL, "internal error") from None
+            return self.export(body, ctype, encoding)
+
+    def export(self, body: bytes, ctype: str, encoding: str) -> bytes:
+        """Decodes and spools one body; the success answer, or ``_Reply``."""
+        try:
+            if encoding == "gzip":
+                body = gunzip(body, self.max_request_bytes)
+            elif encoding not in ("", "identity"):
+                raise Malformed(f"unsupported Content-Encoding {encoding!r}")
+            if ctype == JSON:
+                with self._json_decoders:
+                    request = decode_json(body)
+                raw = None
+            else:
+                request = decode(body)
+                raw = body
+            accepted = self.door.accept(request, raw)
+        except Malformed as exc:
+            self.metrics.inc("requests_rejected", reason="malformed")
+            raise _Reply(400, code_pb2.INVALID_ARGUMENT, str(exc)) from None
+        except TooLarge as exc:
+            self.metrics.inc("requests_rejected", reason="too_large")
+            raise _Reply(413, code_pb2.RESOURCE_EXHAUSTED, str(exc)) from None
+        except Overloaded as exc:
+            raise _Reply(
+                503, code_pb2.UNAVAILABLE, f"collector overloaded: {exc}", {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            ) from None
+        except Exception:
+            log.exception("OTLP/HTTP export failed")
+            raise _Reply(500, code_pb2.INTERNAL, "internal error") from None
         response = ExportTraceServiceResponse()
         if accepted.rejected or accepted.message:
             response.partial_success.CopyFrom(
