@@ -47,6 +47,11 @@ class AuthError(Exception):
         super().__init__(message)
         self.status = status
 
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """The HTTP answer's headers: a 401 names the scheme it takes."""
+        return {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

@@ -99,9 +99,8 @@ class ApiServer:
                     header(scope, b"authorization"), "admin" if method == "POST" and path in ADMIN_ROUTES else "read"
                 )
             except AuthError as exc:
-                challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
                 error = _dumps({"error": str(exc)})
-                return await send_bytes(send, exc.status, "application/json", error, challenge, close=True)
+                return await send_bytes(send, exc.status, "application/json", error, exc.headers, close=True)
         hold = Hold(self._budget)
         try:
             try:

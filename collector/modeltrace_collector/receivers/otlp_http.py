@@ -167,8 +167,7 @@ class HttpReceiver:
                         "requests_rejected", reason="unauthenticated" if exc.status == 401 else "forbidden"
                     )
                     code = code_pb2.UNAUTHENTICATED if exc.status == 401 else code_pb2.PERMISSION_DENIED
-                    challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-                    raise _Reply(exc.status, code, str(exc), challenge) from None
+                    raise _Reply(exc.status, code, str(exc), exc.headers) from None
             if scope["method"] != "POST":
                 raise _Reply(405, code_pb2.INVALID_ARGUMENT, "OTLP/HTTP takes POST")
             if scope["path"] != "/v1/traces":
