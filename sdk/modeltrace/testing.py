@@ -26,19 +26,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
+from . import attributes as ml
 from ._internal import capture, errors, state
-
-JSON_ATTRIBUTES = frozenset(
-    {
-        "ml.input.sample",
-        "ml.input.stats",
-        "ml.output.sample",
-        "ml.input.value",
-        "ml.output.value",
-        "ml.profile.hotspots",
-        "ml.actual",
-    }
-)
 
 
 class IncrementalIdGenerator(IdGenerator):
@@ -69,7 +58,7 @@ def span_to_dict(span: ReadableSpan, parse_json: bool = True) -> dict[str, Any]:
     """A plain dict of one finished span; ``ml.*`` JSON attributes parsed when asked."""
     attributes: dict[str, Any] = {}
     for key, value in (span.attributes or {}).items():
-        if parse_json and key in JSON_ATTRIBUTES and isinstance(value, str):
+        if parse_json and key in ml.JSON_TEXT and isinstance(value, str):
             value = json.loads(value)
         elif isinstance(value, tuple):
             value = list(value)

@@ -4,7 +4,7 @@ run on (the product's clickhouse-connect client on 26.x, the adapter in tests/en
 import datetime as dt
 import math
 
-from modeltrace_collector.pipeline.flatten import TRACE_COLUMNS
+from modeltrace_collector.storage.schema import TRACE_COLUMNS
 
 AWKWARD = "it's a \\ back\tslash\nand a 'quote' €"
 

@@ -17,13 +17,13 @@ from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from ..auth import Authenticator, GrpcAuth
 from ..net.listener import Tls, grpc_server
-from ..pipeline.flatten import any_value_str
 from ..proto_gen.jaeger.storage.v2 import (
     dependency_storage_pb2,
     dependency_storage_pb2_grpc,
     trace_storage_pb2,
     trace_storage_pb2_grpc,
 )
+from ..storage.schema import any_value_str
 from .traces import TraceQuery, TraceReader, traces_data
 
 log = logging.getLogger("modeltrace.jaeger")

@@ -27,7 +27,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status, TracesData
 
 from ..api.params import MAX_TIME_MS, MAX_WINDOW_SECONDS, MIN_TIME_MS, TIME_RANGE, BadParameter
 from ..jsonbody import BadJson, load_json
-from ..pipeline.flatten import any_value_str
+from ..storage.schema import any_value_str
 from .traces import WARNINGS_ATTRIBUTE, TraceQuery, TraceReader, traces_data
 
 PREFIX = "/jaeger"

@@ -18,16 +18,15 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, Instr
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status, TracesData
 
-from ..pipeline.flatten import SPAN_KINDS, STATUS_CODES
+from modeltrace import attributes as ml
+
+from ..storage.schema import SPAN_KINDS, STATUS_CODES
 from ..storage.store import Store
 
 log = logging.getLogger("modeltrace.jaeger")
 
-INT_ATTRIBUTES = frozenset(
+INT_ATTRIBUTES = ml.INT_VALUED | frozenset(
     {
-        "ml.input.rows",
-        "ml.input.columns",
-        "ml.output.rows",
         "http.status_code",
         "http.response.status_code",
         "http.request.body.size",
@@ -45,7 +44,7 @@ INT_ATTRIBUTES = frozenset(
         "messaging.batch.message_count",
     }
 )
-BOOL_ATTRIBUTES = frozenset({"ml.profile.sampled", "ml.input.truncated", "exception.escaped", "error"})
+BOOL_ATTRIBUTES = ml.BOOL_VALUED | {"exception.escaped", "error"}
 FLOAT_ATTRIBUTES = frozenset({"sampling.probability"})
 # Jaeger's span attribute for warnings about a span or trace (a list of strings).
 WARNINGS_ATTRIBUTE = "@jaeger@warnings"

@@ -12,27 +12,17 @@ the views skip the bad part and ``ml_predictions.MalformedFields`` counts it.
 
 from __future__ import annotations
 
-import base64
-import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
-STATUS_CODES = ("Unset", "Ok", "Error")
+from ..storage.schema import SPAN_KINDS, STATUS_CODES, TRACE_COLUMNS, TRACES, any_value_str
+
 _KINDS = dict(enumerate(SPAN_KINDS))
 _CODES = dict(enumerate(STATUS_CODES))
-
-TRACE_COLUMNS = (
-    "Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName", "SpanKind", "ServiceName",
-    "ResourceAttributes", "ScopeName", "ScopeVersion", "SpanAttributes", "Duration", "StatusCode",
-    "StatusMessage", "Events.Timestamp", "Events.Name", "Events.Attributes", "Links.TraceId", "Links.SpanId",
-    "Links.TraceState", "Links.Attributes",
-)  # fmt: skip
-TABLES = {"otel_traces": TRACE_COLUMNS}
+TABLES = {TRACES: TRACE_COLUMNS}
 
 
 @dataclass
@@ -57,43 +47,6 @@ class Batch:
         for columns in self.columns.values():
             for column in columns:
                 column.clear()
-
-
-def any_value_str(v: Any) -> str:
-    """An AnyValue as a string, as the Collector's ``AsString`` renders it."""
-    kind = v.WhichOneof("value")
-    if kind == "string_value":
-        return v.string_value  # type: ignore[no-any-return]
-    if kind == "bool_value":
-        return "true" if v.bool_value else "false"
-    if kind == "int_value":
-        return str(v.int_value)
-    if kind == "double_value":
-        return _float_str(v.double_value)
-    if kind == "bytes_value":
-        return base64.b64encode(v.bytes_value).decode()
-    if kind in ("array_value", "kvlist_value"):
-        return json.dumps(_plain(v), separators=(",", ":"))
-    return ""
-
-
-def _float_str(f: float) -> str:
-    if math.isfinite(f) and f == int(f) and abs(f) < 1e21:
-        return str(int(f))
-    return repr(f)
-
-
-def _plain(v: Any) -> Any:
-    kind = v.WhichOneof("value")
-    if kind == "array_value":
-        return [_plain(x) for x in v.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: _plain(kv.value) for kv in v.kvlist_value.values}
-    if kind == "bytes_value":
-        return base64.b64encode(v.bytes_value).decode()
-    if kind == "double_value" and not math.isfinite(v.double_value):
-        return str(v.double_value)
-    return getattr(v, kind) if kind else None
 
 
 def attributes(kvs: Iterable[Any]) -> dict[str, str]:

@@ -23,6 +23,8 @@ from typing import Any
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from modeltrace import attributes as ml
+
 from ..pipeline.spool import Spool, SpoolFull
 
 RETRY_AFTER_SECONDS = 2
@@ -88,7 +90,6 @@ def refusal(span: Any, oldest: int = 0, newest: int = MAX_TIME_NS) -> str | None
 
 
 # The attributes the materialized views parse as JSON (storage/migrations).
-ML_JSON_KEYS = frozenset({"ml.input.sample", "ml.output.sample", "ml.input.stats", "ml.profile.hotspots", "ml.actual"})
 OVERSIZE_SUFFIX = ".oversize"
 MAX_ML_JSON_BYTES = 1 << 20
 
@@ -101,7 +102,7 @@ def park_oversize(request: ExportTraceServiceRequest, limit: int) -> int:
             for span in ss.spans:
                 hit = False
                 for kv in span.attributes:
-                    if kv.key in ML_JSON_KEYS and kv.value.ByteSize() > limit:
+                    if kv.key in ml.JSON_PARSED and kv.value.ByteSize() > limit:
                         kv.key += OVERSIZE_SUFFIX
                         hit = True
                 changed += hit

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from . import schema
+
 log = logging.getLogger("modeltrace.storage")
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _TTL = re.compile(r"\{ttl:([^}]*)\}")
 _ENGINE = re.compile(r"\{engine:([A-Za-z]*)MergeTree\}")
-MIGRATIONS_TABLE = "modeltrace_schema_migrations"
+MIGRATIONS_TABLE = schema.MIGRATIONS
 # Blocks whose hashes a table keeps: far more than all collectors insert into it between a batch
 # and its replay. Replicated tables also forget hashes older than a time, an hour by default from
 # ClickHouse 25.10 on (a week before): a week here, so a replay after a long outage still matches.

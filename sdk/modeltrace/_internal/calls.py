@@ -14,6 +14,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from .. import attributes as ml
 from . import capture, state
 from .errors import internal_error
 from .profiler import Session
@@ -90,7 +91,7 @@ class Call:
                 attrs = self.attrs if self.attrs is not None else {}
                 attrs["error.type"] = error_type
                 if self.items is not None:
-                    attrs["ml.output.rows"] = self.count
+                    attrs[ml.OUTPUT_ROWS] = self.count
                 span.set_attributes(attrs)
                 span.record_exception(exc, escaped=True)
                 span.set_status(Status(StatusCode.ERROR, f"{tp.__name__}: {exc}"))
@@ -113,20 +114,20 @@ class Call:
         self.profile = None
         hot = session.finish()
         if self.attrs is not None:
-            self.attrs["ml.profile.hotspots"] = hot
+            self.attrs[ml.PROFILE_HOTSPOTS] = hot
 
     def _describe_output(self, result: Any, attrs: dict[str, Any]) -> None:
         spec = self.spec
         if self.items is not None:
             result = self.items
-            attrs["ml.output.rows"] = self.count
+            attrs[ml.OUTPUT_ROWS] = self.count
             if not (spec.with_sample and self.values) or not result:
                 return
             out = capture.capture_output(
                 _flatten_items(result), spec.output, spec.operation, spec.labels, None, None, spec.sample_rows, True
             )
             if out.sample is not None:
-                attrs["ml.output.sample"] = out.sample
+                attrs[ml.OUTPUT_SAMPLE] = out.sample
             return
         out = capture.capture_output(
             result,
@@ -139,15 +140,15 @@ class Call:
             spec.with_sample and self.values,
         )
         if out.rows is not None:
-            attrs["ml.output.rows"] = out.rows
+            attrs[ml.OUTPUT_ROWS] = out.rows
         if out.columns is not None:
-            attrs["ml.output.columns"] = out.columns
+            attrs[ml.OUTPUT_COLUMNS] = out.columns
         if out.sample is not None:
-            attrs["ml.output.sample"] = out.sample
+            attrs[ml.OUTPUT_SAMPLE] = out.sample
         if spec.with_preview and self.values:
             text, cut = capture.preview(result, None, spec.preview_chars)
-            attrs["ml.output.value"] = text
-            attrs["ml.output.truncated"] = cut
+            attrs[ml.OUTPUT_VALUE] = text
+            attrs[ml.OUTPUT_TRUNCATED] = cut
 
     def _abandon(self, where: str) -> None:
         session, self.profile = self.profile, None
@@ -196,7 +197,7 @@ def begin(spec: ModelSpec, args: tuple[Any, ...], kwargs: dict[str, Any], stream
         if span.is_recording():
             if spec.capture_rate < 1.0 and call.values:
                 call.values = capture.rng.random() < spec.capture_rate
-            attrs: dict[str, Any] = {"ml.prediction.id": pid}
+            attrs: dict[str, Any] = {ml.PREDICTION_ID: pid}
             call.attrs = attrs
             value = spec.input_of(args, kwargs)
             if value is not MISSING:
@@ -206,7 +207,7 @@ def begin(spec: ModelSpec, args: tuple[Any, ...], kwargs: dict[str, Any], stream
                 call.profile = start_profiler()
                 if call.profile is not None:
                     call.profile.disable()  # resume() enables it around the model's own code only
-                    attrs["ml.profile.sampled"] = True
+                    attrs[ml.PROFILE_SAMPLED] = True
         return call
     except Exception:
         if span is not None:
@@ -223,28 +224,28 @@ def _describe_input(call: Call, value: Any, attrs: dict[str, Any]) -> None:
     table = to_table(value, spec.feature_names)
     if table is None:
         tp = type(value)
-        attrs["ml.input.type"] = f"{tp.__module__}.{tp.__qualname__}"
+        attrs[ml.INPUT_TYPE] = f"{tp.__module__}.{tp.__qualname__}"
         if spec.with_preview and call.values:
-            attrs["ml.input.value"], attrs["ml.input.truncated"] = capture.preview(value, None, spec.preview_chars)
+            attrs[ml.INPUT_VALUE], attrs[ml.INPUT_TRUNCATED] = capture.preview(value, None, spec.preview_chars)
         return
     call.in_rows = table.rows
-    attrs["ml.input.rows"] = table.rows
-    attrs["ml.input.columns"] = table.columns
+    attrs[ml.INPUT_ROWS] = table.rows
+    attrs[ml.INPUT_COLUMNS] = table.columns
     if table.shape is not None:
-        attrs["ml.input.shape"] = list(table.shape)
+        attrs[ml.INPUT_SHAPE] = list(table.shape)
     if not call.values or table.rows == 0:
         return
     if spec.redaction is not None:
         table, removed = spec.redaction.apply(table)
         if removed:
-            attrs["ml.input.redacted"] = removed
+            attrs[ml.INPUT_REDACTED] = removed
     if not table.has_values or table.columns > spec.max_features:
         return
     idx = capture.sample_index(table.rows, spec.rows_to_sample(table.columns))
     call.idx = idx
     if spec.with_sample:
-        attrs["ml.input.sample"] = capture.input_sample(table, idx)
+        attrs[ml.INPUT_SAMPLE] = capture.input_sample(table, idx)
     if spec.always_stats or idx is not None:
-        attrs["ml.input.stats"] = capture.input_stats(table)
+        attrs[ml.INPUT_STATS] = capture.input_stats(table)
     if spec.with_preview:
-        attrs["ml.input.value"], attrs["ml.input.truncated"] = capture.preview(value, table, spec.preview_chars)
+        attrs[ml.INPUT_VALUE], attrs[ml.INPUT_TRUNCATED] = capture.preview(value, table, spec.preview_chars)

@@ -8,6 +8,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
 
+from .. import attributes as ml
 from . import jsonenc, state
 from .errors import internal_error
 from .tables import to_numpy
@@ -34,14 +35,14 @@ def log_actual(prediction_id: str, actual: Any, *, model: str | None = None, ver
     """
     try:
         attrs: dict[str, Any] = {
-            "ml.prediction.id": str(prediction_id),
-            "ml.actual": _actual_json(actual),
-            "ml.operation.name": "feedback",
+            ml.PREDICTION_ID: str(prediction_id),
+            ml.ACTUAL: _actual_json(actual),
+            ml.OPERATION_NAME: ml.FEEDBACK_OPERATION,
         }
         if model is not None:
-            attrs["ml.model.name"] = model
+            attrs[ml.MODEL_NAME] = model
         if version is not None:
-            attrs["ml.model.version"] = str(version)
+            attrs[ml.MODEL_VERSION] = str(version)
         links = []
         if isinstance(prediction_id, str) and _SPAN_REF.fullmatch(prediction_id):
             ctx = SpanContext(

@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, TypedDict
 
+from .. import attributes as ml
 from .capture import CAPTURE_MODES, OUTPUT_MODES, Redaction, make_redactor
 from .profiler import LatencyWindow
 
@@ -110,11 +111,11 @@ class ModelSpec:
         self.preview_chars = int(preview_chars)
         self.window = LatencyWindow()
         self.span_name = f"{operation} {name}"
-        attributes: dict[str, str] = {"ml.model.name": name, "ml.operation.name": operation}
+        attributes: dict[str, str] = {ml.MODEL_NAME: name, ml.OPERATION_NAME: operation}
         if self.version is not None:
-            attributes["ml.model.version"] = self.version
+            attributes[ml.MODEL_VERSION] = self.version
         if framework:
-            attributes["ml.model.framework"] = str(framework)
+            attributes[ml.MODEL_FRAMEWORK] = str(framework)
         self.attributes = attributes
         self.input_arg = input_arg
         self.arg_index = -1

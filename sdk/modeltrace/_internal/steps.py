@@ -14,6 +14,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from .. import attributes as ml
 from . import state
 from .errors import internal_error
 
@@ -41,7 +42,7 @@ class step:
 
     def __init__(self, name: str, **attributes: Any) -> None:
         self.name = name
-        self.attributes = {"ml.step.name": name, **attributes}
+        self.attributes = {ml.STEP_NAME: name, **attributes}
         self._open: list[tuple[trace.Span, Token[Context]]] = []
 
     def _start(self) -> tuple[trace.Span, Token[Context]] | None:

@@ -1,0 +1,52 @@
+"""The names the SDK, the write path, the read side and the SQL share are spelled in one place:
+``ml.*`` attributes in ``modeltrace.attributes``, tables in ``storage/schema.py``."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import re
+
+from modeltrace import attributes as ml
+from modeltrace_collector.storage import schema
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SOURCES = [p for p in (ROOT / "sdk").rglob("*.py")] + [p for p in (ROOT / "collector").rglob("*.py")]
+SQL_FILES = list((ROOT / "collector").rglob("*.sql"))
+ML_NAME = re.compile(r"ml\.[a-z_]+(?:\.[a-z_]+)*")
+ML_LITERAL = re.compile(r"""["'](ml\.[a-z_]+(?:\.[a-z_]+)*)["']""")
+
+
+def test_ml_attribute_names_are_spelled_only_in_the_attributes_module():
+    spelled: dict[str, list[str]] = {}
+    for path in SOURCES:
+        if path.name == "attributes.py" or "proto_gen" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            # a string that is one attribute name (docstrings and messages may mention them)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and ML_NAME.fullmatch(node.value):
+                spelled.setdefault(node.value, []).append(path.relative_to(ROOT).as_posix())
+    assert spelled == {}
+
+
+def test_the_sql_reads_only_attributes_the_sdk_names():
+    read = {m.group(1) for path in SQL_FILES for m in ML_LITERAL.finditer(path.read_text("utf-8"))}
+    assert read, "the views read no ml.* attribute: the pattern no longer matches the SQL"
+    assert read - ml.ALL == set()
+    # what the views parse as JSON is what the collector guards by size
+    assert read >= ml.JSON_PARSED
+
+
+def test_the_attribute_groups_hold_declared_names():
+    assert ml.JSON_TEXT | ml.INT_VALUED | ml.BOOL_VALUED <= ml.ALL
+    assert len(ml.ALL) == len({v for k, v in vars(ml).items() if k.isupper() and str(v).startswith("ml.")})
+
+
+def test_every_table_the_sql_names_is_declared():
+    named = set()
+    for path in SQL_FILES:
+        text = path.read_text("utf-8")
+        named |= set(re.findall(r"\{(?:db|database)\}\.`?([a-z_0-9]+)", text))
+        named |= set(re.findall(r"\bTABLE (?:IF (?:NOT )?EXISTS )?\{(?:db|database)\}\.`?([a-z_0-9]+)", text))
+    assert named, "no table found in the SQL: the pattern no longer matches"
+    assert named - set(schema.ALL_TABLES) - set(schema.VIEWS) == set()
