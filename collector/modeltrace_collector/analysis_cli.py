@@ -9,7 +9,7 @@ import json
 import math
 from typing import Any
 
-from .cli import _api_get, _api_post, _print_table
+from .cli_api import api_get, api_post, print_table
 
 
 def _when(ms: Any) -> str:
@@ -58,7 +58,7 @@ def _load_table(path: str) -> dict[str, list[Any]]:
 def run(args: argparse.Namespace, base: str) -> int:
     data: Any
     if args.command == "findings":
-        data = _api_get(
+        data = api_get(
             base,
             "/api/findings",
             {"model": args.model, "kind": args.kind, "status": args.status, "window": args.window},
@@ -66,15 +66,15 @@ def run(args: argparse.Namespace, base: str) -> int:
         rows = _finding_rows(data["findings"])
         cols = ["id", "kind", "model", "version", "subject", "severity", "status", "opened", "summary"]
     elif args.command == "anomalies":
-        data = _api_get(base, "/api/anomalies", {"model": args.model, "status": args.status})
+        data = api_get(base, "/api/anomalies", {"model": args.model, "status": args.status})
         rows = _finding_rows(data["anomalies"])
         cols = ["id", "kind", "model", "version", "subject", "severity", "status", "opened", "summary"]
     elif args.command == "analyze":
-        data = _api_post(base, "/api/analysis/run", {"model": args.model, "at": args.at})
+        data = api_post(base, "/api/analysis/run", {"model": args.model, "at": args.at})
         rows = _finding_rows(data["opened"]) + _finding_rows(data["resolved"])
         cols = ["id", "kind", "model", "version", "subject", "severity", "status", "summary"]
     elif args.command == "drift":
-        data = _api_get(
+        data = api_get(
             base,
             "/api/drift",
             {
@@ -127,9 +127,9 @@ def run(args: argparse.Namespace, base: str) -> int:
                 )
     elif args.command == "rca":
         if args.finding_id:
-            data = _api_get(base, f"/api/rca/{args.finding_id}", {})
+            data = api_get(base, f"/api/rca/{args.finding_id}", {})
         else:
-            data = _api_get(
+            data = api_get(
                 base,
                 "/api/rca",
                 {
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace, base: str) -> int:
                 f"to {_when(data['window']['end_ms'])} UTC against {data['baseline']['calls']} baseline calls"
             )
     elif args.command == "performance":
-        data = _api_get(base, "/api/performance", {"model": args.model, "window": args.window})
+        data = api_get(base, "/api/performance", {"model": args.model, "window": args.window})
         rows = [{**r, "bucket": _when(r.pop("bucket_ms"))} for r in data["measured"] + data["estimated"]]
         for r in rows:
             if "ci95" in r:
@@ -198,5 +198,5 @@ def run(args: argparse.Namespace, base: str) -> int:
     if args.json:
         print(json.dumps(data, indent=2, default=str))
     else:
-        _print_table(rows, cols)
+        print_table(rows, cols)
     return 0

@@ -11,15 +11,12 @@ import json
 import logging
 import os
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
-from modeltrace._internal.reference import client_tls
 from modeltrace.version import __version__
 
-DEFAULT_API = "http://127.0.0.1:8080"
+from .cli_api import DEFAULT_API, api_get, api_post, print_table
+
 COMMANDS = (
     "collector",
     "models",
@@ -72,61 +69,6 @@ def _load_config(args: argparse.Namespace) -> Any:
         if value is not None:
             overrides[key] = value
     return load(args.config, overrides=overrides)
-
-
-def _print_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
-    if not rows:
-        print("(no rows)")
-        return
-    columns = columns or list(rows[0])
-
-    def cell(column: str, v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:.3f}"
-        if isinstance(v, (dict, list)):
-            return json.dumps(v)[:60]
-        if column == "file" and isinstance(v, str) and v.count("/") > 2:
-            return "…/" + "/".join(v.split("/")[-3:])  # enough of the path to find it, short enough to read
-        return str(v)
-
-    table = [[cell(c, r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
-    print("  ".join("-" * w for w in widths))
-    for row in table:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
-
-
-def _api_url(base: str, path: str, params: dict[str, Any]) -> str:
-    query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
-    return f"{base.rstrip('/')}{path}" + (f"?{query}" if query else "")
-
-
-def _api_get(base: str, path: str, params: dict[str, Any]) -> Any:
-    return _api_call(urllib.request.Request(_api_url(base, path, params)))
-
-
-def _api_post(base: str, path: str, params: dict[str, Any], body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else b""
-    headers = {"Content-Type": "application/json"}
-    return _api_call(urllib.request.Request(_api_url(base, path, params), data=data, headers=headers, method="POST"))
-
-
-def _api_call(request: urllib.request.Request) -> Any:
-    token = os.environ.get("MODELTRACE_TOKEN")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=60, context=client_tls()) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read()).get("error", exc.reason)
-        except ValueError:
-            message = exc.reason
-        raise SystemExit(f"modeltrace: {message}")
-    except urllib.error.URLError as exc:
-        raise SystemExit(f"modeltrace: cannot reach the collector API at {request.full_url}: {exc.reason}")
 
 
 ANALYSIS_COMMANDS = ("drift", "anomalies", "rca", "performance", "findings", "reference", "analyze")
@@ -272,7 +214,7 @@ def _keys(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows))
     else:
-        _print_table(rows, ["id", "name", "scopes", "created"])
+        print_table(rows, ["id", "name", "scopes", "created"])
     return 0
 
 
@@ -319,22 +261,22 @@ def _collector(args: argparse.Namespace) -> int:
 def _read(args: argparse.Namespace) -> int:
     base = args.api_url
     if args.command == "models":
-        data = _api_get(base, "/api/models", {"window": args.window})
+        data = api_get(base, "/api/models", {"window": args.window})
         rows, cols = data["models"], ["model", "version", "calls", "first_seen", "last_seen"]
     elif args.command == "latency":
-        data = _api_get(base, "/api/latency", {"model": args.model, "window": args.window})
+        data = api_get(base, "/api/latency", {"model": args.model, "window": args.window})
         rows = data["latency"]
         cols = ["model", "version", "operation", "calls", "errors", "p50_ms", "p95_ms", "p99_ms"]
     elif args.command == "hotspots":
-        data = _api_get(base, "/api/hotspots", {"model": args.model, "window": args.window, "limit": args.limit})
+        data = api_get(base, "/api/hotspots", {"model": args.model, "window": args.window, "limit": args.limit})
         rows = data["hotspots"]
         cols = ["model", "version", "function", "file", "line", "profiled_calls", "self_ms_avg", "cum_ms_avg"]
     elif args.command == "predictions":
-        data = _api_get(base, "/api/predictions", {"model": args.model, "limit": args.limit})
+        data = api_get(base, "/api/predictions", {"model": args.model, "limit": args.limit})
         rows = data["predictions"]
         cols = ["time", "model", "version", "operation", "duration_ms", "rows", "status", "prediction_id"]
     elif args.command == "trace":
-        data = _api_get(base, f"/api/traces/{args.trace_id}", {})
+        data = api_get(base, f"/api/traces/{args.trace_id}", {})
         rows, cols = data["spans"], ["start", "name", "service", "duration_ms", "status", "span_id", "parent_span_id"]
     elif args.command == "deadletters":
         return _deadletters(args, base)
@@ -344,13 +286,13 @@ def _read(args: argparse.Namespace) -> int:
         return analysis_run(args, base)
     else:
         params = dict(p.split("=", 1) for p in args.param if "=" in p)
-        data = _api_post(base, "/api/sql", {}, {"query": args.query, "parameters": params})
+        data = api_post(base, "/api/sql", {}, {"query": args.query, "parameters": params})
         rows = [dict(zip(data["columns"], r)) for r in data["rows"]]
         cols = data["columns"]
     if args.json:
         print(json.dumps(data, indent=2, default=str))
     else:
-        _print_table(rows, cols)
+        print_table(rows, cols)
         if data.get("truncated"):
             print(f"({data.get('message') or 'result truncated'})", file=sys.stderr)
     return 0
@@ -358,18 +300,18 @@ def _read(args: argparse.Namespace) -> int:
 
 def _deadletters(args: argparse.Namespace, base: str) -> int:
     if args.action == "list":
-        data = _api_get(base, "/api/deadletters", {"cause": args.cause, "limit": args.limit})
+        data = api_get(base, "/api/deadletters", {"cause": args.cause, "limit": args.limit})
         if args.json:
             print(json.dumps(data, indent=2, default=str))
             return 0
         held = ", ".join(f"{cause}: {n}" for cause, n in sorted(data["by_cause"].items())) or "none"
         print(f"{data['total']} dead letter(s) held ({held}); {data['dropped']} dropped over the size bound")
-        _print_table(data["entries"], ["id", "time_ms", "cause", "service", "span_name", "trace_id", "replayable"])
+        print_table(data["entries"], ["id", "time_ms", "cause", "service", "span_name", "trace_id", "replayable"])
         return 0
     if args.action == "export":
         offset: int | None = 0
         while offset is not None:
-            data = _api_get(base, "/api/deadletters/export", {"cause": args.cause, "offset": offset})
+            data = api_get(base, "/api/deadletters/export", {"cause": args.cause, "offset": offset})
             for entry in data["entries"]:
                 print(json.dumps(entry, separators=(",", ":"), default=str))
             offset = data["next_offset"]
@@ -377,7 +319,7 @@ def _deadletters(args: argparse.Namespace, base: str) -> int:
     if not (args.ids or args.cause or args.all):
         raise SystemExit(f"modeltrace: deadletters {args.action} needs --id, --cause or --all")
     body: dict[str, Any] = {"ids": args.ids} if args.ids else {"cause": args.cause} if args.cause else {"all": True}
-    data = _api_post(base, f"/api/deadletters/{args.action}", {}, body)
+    data = api_post(base, f"/api/deadletters/{args.action}", {}, body)
     if args.json:
         print(json.dumps(data, indent=2, default=str))
     elif args.action == "drop":

@@ -20,14 +20,15 @@ from .api.server import ApiServer
 from .auth import Authenticator, Exposed
 from .config import Config
 from .jaeger.grpc_storage import JaegerStorageServer
-from .jaeger.traces import TraceReader
 from .metrics import Metrics
 from .net.listener import Tls, is_loopback
 from .pipeline.deadletter import DeadLetters
 from .pipeline.forward import Forwarder
 from .pipeline.spool import Spool, SpoolFull
 from .pipeline.writer import Writer
+from .query.catalog import Catalog
 from .query.sql_sandbox import SqlLimits, SqlSandbox
+from .query.traces import TraceReader
 from .receivers.ingest import Door, Malformed, Overloaded, decode
 from .receivers.otlp_grpc import GrpcReceiver
 from .receivers.otlp_http import HttpReceiver
@@ -105,6 +106,7 @@ class Collector:
             else None
         )
         self.analyzer = Analyzer(self.store.on("analysis"), drift, latency, rca, self.webhook)
+        self.catalog = Catalog(self.store.on("api"))
         self.trace_reader = TraceReader(self.store.on("api"), max_trace_spans=config["jaeger"]["max_trace_spans"])
         self.jaeger: JaegerStorageServer | None = None
         self.forwarder: Forwarder | None = None

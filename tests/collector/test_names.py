@@ -49,4 +49,22 @@ def test_every_table_the_sql_names_is_declared():
         named |= set(re.findall(r"\{(?:db|database)\}\.`?([a-z_0-9]+)", text))
         named |= set(re.findall(r"\bTABLE (?:IF (?:NOT )?EXISTS )?\{(?:db|database)\}\.`?([a-z_0-9]+)", text))
     assert named, "no table found in the SQL: the pattern no longer matches"
-    assert named - set(schema.ALL_TABLES) - set(schema.VIEWS) == set()
+    assert named - {*schema.ALL_TABLES, *schema.VIEWS, schema.MIGRATIONS} == set()
+
+
+def test_every_sql_file_uses_the_one_placeholder_style():
+    for path in SQL_FILES:
+        text = path.read_text("utf-8")
+        assert "{database}" not in text, path
+        # values are typed parameters {name:Type}; untyped {name} are fragments the code fills
+        for name in re.findall(r"\{([A-Za-z_]+)\}", text):
+            assert name in FRAGMENTS, f"{path.name}: unknown fragment {{{name}}}"
+
+
+# the fragments the code fills in (storage/sqlfiles.py): the database, migration clauses,
+# analysis sub-queries and conditions from fixed lists
+FRAGMENTS = {
+    "db", "on_cluster", "engine", "dedup_window", "ROWS_BUCKET", "PSI", "JS", "calls", "category", "kind",
+    "ks_exact", "pairs", "source", "tag", "version", "columns", "where", "match_a", "match_b", "conditions",
+    "span_columns", "time_filter",
+}  # fmt: skip

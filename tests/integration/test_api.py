@@ -176,3 +176,65 @@ def test_cli_reads_through_the_api(loaded):
         [sys.executable, "-m", "modeltrace_collector", "hotspots", "nope"], capture_output=True, text=True, env=env
     )
     assert bad.returncode != 0 and "unknown model 'nope'" in bad.stderr
+
+
+def _served_routes() -> set[str]:
+    """The paths the API's route code compares against, read from its source."""
+    import re
+
+    api = os.path.join(ROOT, "collector", "modeltrace_collector", "api")
+    out = set()
+    for name, prefix in (("server.py", ""), ("analysis_routes.py", ""), ("deadletter_routes.py", "/api/deadletters")):
+        with open(os.path.join(api, name), encoding="utf-8") as f:
+            for literal in re.findall(r'"(/[a-z_./]*)"', f.read()):
+                literal = (
+                    literal
+                    if literal.startswith(("/api", "/health", "/ready", "/metrics", "/openapi"))
+                    else prefix + literal
+                )
+                if literal not in ("", "/"):
+                    out.add(literal.rstrip("/"))
+    return out
+
+
+def test_openapi_describes_every_route_and_real_answers_match_it(loaded):
+    import re
+
+    import jsonschema
+    import referencing
+    from openapi_spec_validator import validate
+    from referencing.jsonschema import DRAFT202012
+
+    status, doc = loaded.get("/openapi.json")
+    assert status == 200
+    validate(doc)  # a valid OpenAPI 3.1 document
+    described = {re.sub(r"/\{[^}]+\}$", "", p) for p in doc["paths"]}
+    assert described == _served_routes()
+
+    registry = referencing.Registry().with_resource("urn:api", DRAFT202012.create_resource(doc))
+    trace_id = loaded.get("/api/predictions?limit=1")[1]["predictions"][0]["trace_id"]
+    checked = 0
+    for template, query in (
+        ("/health", ""), ("/ready", ""), ("/api/models", ""), ("/api/latency", "?model=ranker&window=1h"),
+        ("/api/hotspots", "?model=ranker"), ("/api/predictions", "?limit=5"), ("/api/findings", ""),
+        ("/api/anomalies", ""), ("/api/references", ""), ("/api/deadletters", ""), ("/api/deadletters/export", ""),
+        ("/api/traces/{trace_id}", ""), ("/api/sql", "?query=SELECT+count()+AS+n+FROM+ml_predictions"),
+    ):  # fmt: skip
+        path = template.replace("{trace_id}", trace_id) + query
+        status, body = loaded.get(path)
+        assert status == 200, (path, body)
+        schema = doc["paths"][template]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        validator = jsonschema.Draft202012Validator({"$ref": "urn:api#" + _pointer(template)}, registry=registry)
+        errors = [e.message for e in validator.iter_errors(body)]
+        assert errors == [], (path, errors[:3])
+        assert schema  # the document names a schema for this answer
+        checked += 1
+    assert checked == 13
+    # a wrong answer is caught: the schemas are not empty shells
+    validator = jsonschema.Draft202012Validator({"$ref": "urn:api#" + _pointer("/api/models")}, registry=registry)
+    assert not validator.is_valid({"models": [{"model": "m"}]})
+
+
+def _pointer(template: str) -> str:
+    escaped = template.replace("~", "~0").replace("/", "~1")
+    return f"/paths/{escaped}/get/responses/200/content/application~1json/schema"

@@ -102,10 +102,7 @@ class DriftAnalyzer:
     def latest_upload(self, model: str, version: str) -> tuple[str, str] | None:
         """The newest uploaded reference for this version, else for the model as a whole."""
         rows = self.store.query(
-            f"SELECT ModelVersion, ReferenceId, max(CreatedAt) AS created FROM `{self.store.database}`.ml_references "
-            "WHERE ModelName = {model:String} AND ModelVersion IN ({version:String}, '') "
-            "GROUP BY ModelVersion, ReferenceId ORDER BY ModelVersion = {version:String} DESC, created DESC LIMIT 1",
-            {"model": model, "version": version},
+            sql("reference_latest_upload", self.store.database), {"model": model, "version": version}
         ).result_rows
         return (rows[0][0], rows[0][1]) if rows else None
 
@@ -122,10 +119,7 @@ class DriftAnalyzer:
         # The same version when it has enough history, else every version (a new version is
         # compared with the traffic it replaced).
         count = self.store.query(
-            f"SELECT count() FROM `{self.store.database}`.ml_predictions WHERE ModelName = {{model:String}} "
-            "AND ModelVersion = {version:String} AND Timestamp >= fromUnixTimestamp64Milli({s:Int64}) "
-            "AND Timestamp < fromUnixTimestamp64Milli({e:Int64})",
-            {"model": model, "version": version, "s": begin, "e": end},
+            sql("version_calls", self.store.database), {"model": model, "version": version, "s": begin, "e": end}
         ).result_rows[0][0]
         return Reference(
             "window", version=version if count >= self.settings.min_samples else "", start_ms=begin, end_ms=end
@@ -212,7 +206,9 @@ class DriftAnalyzer:
     ) -> list[dict[str, Any]]:
         db = self.store.database
         if features is None:
-            names = self.store.query(f"SELECT DISTINCT feature FROM ({source})", {**params, "features": []}).result_rows
+            names = self.store.query(
+                sql("distinct_features", db, source=source), {**params, "features": []}
+            ).result_rows
             features = [r[0] for r in names]
         if not features:
             return []

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..storage.store import Store
+from .sqlfiles import sql
 
 log = logging.getLogger("modeltrace.analysis")
 
@@ -123,8 +124,7 @@ class FindingStore:
 
     def _select(self, where: str, params: dict[str, Any], limit: int = 1000) -> list[Finding]:
         result = self.store.query(
-            f"SELECT {', '.join(COLUMNS)} FROM `{self.store.database}`.ml_findings FINAL WHERE {where} "
-            "ORDER BY OpenedAt DESC LIMIT {limit:UInt32}",
+            sql("findings_select", self.store.database, columns=", ".join(COLUMNS), where=where),
             {**params, "limit": limit},
         )
         out = []

@@ -68,13 +68,7 @@ class Performance:
         return out
 
     def _prediction_field(self, model: str, params: dict[str, Any]) -> str:
-        rows = self.store.query(
-            f"SELECT DISTINCT arrayJoin(arrayConcat(NumFeature, CatFeature)) FROM `{self.store.database}`.ml_features "
-            "WHERE ModelName = {model:String} AND Side = 'output' "
-            "AND Timestamp >= fromUnixTimestamp64Milli({start:Int64}) "
-            "AND Timestamp < fromUnixTimestamp64Milli({end:Int64}) LIMIT 50",
-            params,
-        ).result_rows
+        rows = self.store.query(sql("output_fields", self.store.database), params).result_rows
         names = [r[0] for r in rows]
         for candidate in ("prediction", "label", "class", "predicted", "y"):
             if candidate in names:

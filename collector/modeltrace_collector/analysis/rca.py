@@ -114,9 +114,7 @@ class RootCause:
         base_start = win_start_ms - int((baseline_seconds or self.s.baseline_seconds) * 1000)
         db = self.store.database
         slow = self.store.query(
-            f"SELECT quantile(0.95)(Duration), count() FROM `{db}`.ml_predictions WHERE ModelName = {{model:String}} "
-            "AND Operation = {operation:String} AND Timestamp >= fromUnixTimestamp64Milli({s:Int64}) "
-            "AND Timestamp < fromUnixTimestamp64Milli({e:Int64})",
+            sql("rca_baseline_p95", db),
             {"model": model, "operation": operation, "s": base_start, "e": win_start_ms},
         ).result_rows[0]
         slow_ns = int(slow[0] or 0) if slow[1] else 0
@@ -168,11 +166,7 @@ class RootCause:
         }
 
     def _first_seen(self, model: str) -> dict[str, int]:
-        rows = self.store.query(
-            f"SELECT ModelVersion, toUnixTimestamp64Milli(min(Timestamp)) FROM `{self.store.database}`.ml_predictions "
-            "WHERE ModelName = {model:String} GROUP BY ModelVersion",
-            {"model": model},
-        ).result_rows
+        rows = self.store.query(sql("versions_first_seen", self.store.database), {"model": model}).result_rows
         return {r[0]: int(r[1]) for r in rows}
 
     def _attributes(
@@ -233,10 +227,15 @@ class RootCause:
         out = []
         for i, a in enumerate(picked):
             for b in picked[i + 1 :]:
+                pair = sql(
+                    "rca_pair",
+                    self.store.database,
+                    calls=sql("rca_calls", self.store.database),
+                    match_a=self._match("a"),
+                    match_b=self._match("b"),
+                )
                 row = self.store.query(
-                    "SELECT countIf(target), countIf(NOT target), countIf(NOT in_window) "
-                    f"FROM ({sql('rca_calls', self.store.database)}) "
-                    f"WHERE {self._match('a')} AND {self._match('b')}",
+                    pair,
                     {
                         **params,
                         "dim_a": a["dimension"],

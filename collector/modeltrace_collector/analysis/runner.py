@@ -15,6 +15,7 @@ from .findings import Finding, FindingStore, Webhook
 from .latency import MINUTE_MS, LatencyDetector, LatencySettings, load_pool, load_series
 from .performance import Performance
 from .rca import RcaSettings, RootCause
+from .sqlfiles import sql
 
 log = logging.getLogger("modeltrace.analysis")
 
@@ -150,10 +151,7 @@ class Analyzer:
 
     def active_versions(self, end_ms: int, window: float, model: str = "") -> list[tuple[str, str]]:
         rows = self.store.query(
-            f"SELECT DISTINCT ModelName, ModelVersion FROM `{self.store.database}`.ml_features "
-            "WHERE Timestamp >= fromUnixTimestamp64Milli({s:Int64}) "
-            "AND Timestamp < fromUnixTimestamp64Milli({e:Int64}) "
-            "AND ({model:String} = '' OR ModelName = {model:String}) ORDER BY ModelName, ModelVersion",
+            sql("active_versions", self.store.database),
             {"s": end_ms - int(window * 1000), "e": end_ms, "model": model},
         ).result_rows
         return [(r[0], r[1]) for r in rows]

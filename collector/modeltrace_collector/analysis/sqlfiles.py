@@ -1,14 +1,11 @@
-"""Analysis queries live in ``analysis/sql/*.sql`` and are loaded here.
-
-Templates only ever receive identifiers and fixed fragments through ``{token}`` substitution
-(the database, a sub-query built from other templates, a choice from a fixed list); every value
-goes to ClickHouse as a typed query parameter (``{name:Type}``).
-"""
+"""The analyses' queries (``analysis/sql/*.sql``) with their shared fragments; placeholders as
+``storage/sqlfiles.py`` describes them."""
 
 from __future__ import annotations
 
 import functools
-from importlib import resources
+
+from ..storage import sqlfiles
 
 # Distances between two share vectors p (reference) and q (current), used by several templates.
 # PSI with empty shares set to 1e-4 (as Evidently does); Jensen-Shannon distance with the natural
@@ -31,15 +28,12 @@ _FRAGMENTS = {
 
 @functools.cache
 def _raw(name: str) -> str:
-    text = resources.files("modeltrace_collector.analysis").joinpath("sql", f"{name}.sql").read_text("utf-8")
+    text = sqlfiles.template("modeltrace_collector.analysis", name)
     for token, fragment in _FRAGMENTS.items():
         text = text.replace(token, fragment)
     return text
 
 
-def sql(name: str, database: str, **tokens: str) -> str:
-    """The named query with ``{db}`` and the given ``{token}`` fragments filled in."""
-    text = _raw(name).replace("{db}", f"`{database}`")
-    for token, value in tokens.items():
-        text = text.replace("{" + token + "}", value)
-    return text
+def sql(name: str, database: str, **fragments: str) -> str:
+    """The named query with ``{db}`` and the given fragments filled in."""
+    return sqlfiles.render(_raw(name), database, **fragments)

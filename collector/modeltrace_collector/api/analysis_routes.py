@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import queries
+from ..query.catalog import Catalog
+from .context import ApiError, Backend
 from .params import (
     MAX_WINDOW_SECONDS,
     BadParameter,
@@ -18,9 +19,6 @@ from .params import (
 )
 from .references import store_reference
 
-if TYPE_CHECKING:
-    from .server import ApiServer
-
 __all__ = ["parse_time", "route", "store_reference"]
 
 SIDES = ("input", "output")
@@ -28,10 +26,10 @@ MAX_BUCKETS = 10_000
 _FINDING_ID = re.compile(r"[0-9a-f]{16}")
 
 
-def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: bytes) -> tuple[int, Any]:
-    from .server import ApiError
-
-    svc = api.service
+def route(
+    svc: Backend, max_reference_bytes: int, method: str, path: str, params: dict[str, str], body: bytes
+) -> tuple[int, Any]:
+    catalog = svc.catalog
     analyzer = svc.analyzer
     model = params.get("model", "")
     if path == "/api/findings":
@@ -40,7 +38,7 @@ def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: 
         since = params.get("window")
         since_ms = int(time.time() * 1000) - parse_window(since) * 1000 if since else None
         found = analyzer.findings.list(model, params.get("kind", ""), status, since_ms, limit)
-        _known_model(api, model, bool(found))
+        _known_model(catalog, model, bool(found))
         return 200, {"findings": [f.as_dict() for f in found]}
     if path.startswith("/api/findings/"):
         finding = analyzer.findings.get(_finding_id(path[len("/api/findings/") :]))
@@ -53,11 +51,11 @@ def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: 
         status = parse_choice(params.get("status"), "status", ("", "open", "resolved"))
         if live:
             found = analyzer.anomalies(at, model)
-            _known_model(api, model, bool(found))
+            _known_model(catalog, model, bool(found))
             return 200, {"anomalies": [f.as_dict() for f in found], "live": True}
         found = [f for kind in ("latency", "error_rate") for f in analyzer.findings.list(model, kind, status)]
         found.sort(key=lambda f: -f.opened_ms)
-        _known_model(api, model, bool(found))
+        _known_model(catalog, model, bool(found))
         return 200, {"anomalies": [f.as_dict() for f in found]}
     if path == "/api/drift":
         if not model:
@@ -69,7 +67,7 @@ def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: 
         if params.get("version"):
             versions = [v for v in versions if v == params["version"]]
         if not versions:
-            _known_model(api, model, False)
+            _known_model(catalog, model, False)
             raise ApiError(404, f"no sampled values for model {model!r} in the last {window} s")
         reports = []
         for version in versions:
@@ -96,7 +94,7 @@ def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: 
         if end - start > MAX_WINDOW_SECONDS * 1000:
             raise BadParameter("start, end: the range is longer than 400 days")
         kind = parse_choice(params.get("kind") or "latency", "kind", ("latency", "error_rate"))
-        _known_model(api, model, False, check_always=True)
+        _known_model(catalog, model, False, check_always=True)
         return 200, analyzer.rca.analyze(
             model, params.get("operation", "predict"), start, end, kind=kind, version=params.get("version", "")
         )
@@ -108,7 +106,7 @@ def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: 
         if bucket > window or window / bucket > MAX_BUCKETS:
             raise BadParameter(f"bucket: {bucket} s does not cut the {window} s window into 1 to {MAX_BUCKETS} buckets")
         end_ms = parse_time(params.get("at"))
-        _known_model(api, model, False, check_always=True)
+        _known_model(catalog, model, False, check_always=True)
         return 200, analyzer.performance.analyze(
             model,
             window=window,
@@ -123,17 +121,8 @@ def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: 
         return 200, analyzer.run(parse_time(params.get("at")), model)
     if path == "/api/references":
         if method == "POST":
-            return 201, store_reference(api, body)
-        rows = svc.store.query(
-            "SELECT ReferenceId AS reference_id, ModelName AS model, ModelVersion AS version, "
-            "any(Source) AS source, max(CreatedAt) AS created, groupArray(Side || '.' || Feature) AS features, "
-            "max(length(NumValue) + length(CatValue)) AS rows "
-            f"FROM `{svc.store.database}`.ml_references FINAL "
-            "WHERE ({model:String} = '' OR ModelName = {model:String}) "
-            "GROUP BY reference_id, model, version ORDER BY created DESC LIMIT 100",
-            {"model": model},
-        )
-        return 200, {"references": queries.rows(rows)}
+            return 201, store_reference(catalog, body)
+        return 200, {"references": catalog.references(model)}
     raise ApiError(404, f"no route {path}")
 
 
@@ -143,6 +132,6 @@ def _finding_id(text: str) -> str:
     return text
 
 
-def _known_model(api: ApiServer, model: str, found: bool, check_always: bool = False) -> None:
+def _known_model(catalog: Catalog, model: str, found: bool, check_always: bool = False) -> None:
     if model and (check_always or not found):
-        api._require_model({"model": model}, [])
+        catalog.require_model(model)

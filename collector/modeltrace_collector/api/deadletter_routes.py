@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..jsonbody import load_json
 from ..pipeline.deadletter import otlp_json
+from .context import ApiError, Backend
 from .params import parse_int
-
-if TYPE_CHECKING:
-    from .server import ApiServer
 
 PREFIX = "/api/deadletters"
 EXPORT_PAGE_BYTES = 16 << 20
@@ -18,8 +16,6 @@ EXPORT_PAGE_BYTES = 16 << 20
 
 def _selection(body: bytes) -> tuple[list[str] | None, str | None, bool]:
     """``{"ids": [...]}``, ``{"cause": "..."}`` or ``{"all": true}`` from a POST body."""
-    from .server import ApiError
-
     request = load_json(body or b"{}", "body")
     if not isinstance(request, dict):
         raise ApiError(400, "body must be a JSON object")
@@ -35,10 +31,7 @@ def _selection(body: bytes) -> tuple[list[str] | None, str | None, bool]:
     return ids, cause, everything
 
 
-def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: bytes) -> tuple[int, Any]:
-    from .server import ApiError
-
-    svc = api.service
+def route(svc: Backend, method: str, path: str, params: dict[str, str], body: bytes) -> tuple[int, Any]:
     letters = svc.dead_letters
     if letters is None:
         raise ApiError(503, "the collector has not started its pipeline")

@@ -12,19 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..jsonbody import load_object
+from ..query.catalog import Catalog
+from .context import ApiError
 from .params import BadParameter
-
-if TYPE_CHECKING:
-    from .server import ApiServer
 
 MAX_FEATURE_NAME = 256
 INSERT_VALUES = 1 << 20  # values per insert: bounds what the client library builds at once
-COLUMNS = ("CreatedAt", "ReferenceId", "ModelName", "ModelVersion", "Side", "Feature", "Source", "NumValue", "CatValue")
 _REFERENCE_ID = re.compile(r"[0-9a-f]{16}")
 _NUMERIC = {int, float, type(None)}
 _CATEGORICAL = {str, bool, type(None)}
@@ -33,12 +31,10 @@ _CATEGORICAL = {str, bool, type(None)}
 Values = tuple["np.ndarray[Any, np.dtype[np.float64]] | None", "list[str | None] | None", int]
 
 
-def store_reference(api: ApiServer, body: bytes) -> dict[str, Any]:
+def store_reference(catalog: Catalog, body: bytes) -> dict[str, Any]:
     """``{"model", "version"?, "features": {name: [values]}, "outputs"?: {...}, "source"?,
     "reference_id"?}``; with ``reference_id`` (from an earlier answer) the features are added
     to that reference, so a large one can be uploaded a feature at a time."""
-    from .server import ApiError
-
     try:
         text = body.decode("utf-8-sig") if body else "{}"
     except UnicodeDecodeError:
@@ -56,7 +52,7 @@ def store_reference(api: ApiServer, body: bytes) -> dict[str, Any]:
         reference_id = request["reference_id"]
         if not isinstance(reference_id, str) or not _REFERENCE_ID.fullmatch(reference_id):
             raise ApiError(400, "reference_id is the 16 hex characters an earlier upload answered with")
-        version = _existing_version(api, model, reference_id, version if "version" in request else None)
+        version = _existing_version(catalog, model, reference_id, version if "version" in request else None)
     rows: list[tuple[str, str, Values]] = []
     for side, key in (("input", "features"), ("output", "outputs")):
         table = request.get(key)
@@ -76,7 +72,7 @@ def store_reference(api: ApiServer, body: bytes) -> dict[str, Any]:
         columns += [[side for side, _, _ in batch], [name for _, name, _ in batch], [source] * len(batch)]
         columns.append([[] if num is None else num.tolist() for _, _, (num, _, _) in batch])
         columns.append([cat or [] for _, _, (_, cat, _) in batch])
-        api.service.store.insert("ml_references", columns, COLUMNS, token=f"reference-{token}-{n}")
+        catalog.add_reference_rows(columns, token=f"reference-{token}-{n}")
     return {
         "reference_id": reference_id,
         "model": model,
@@ -101,8 +97,6 @@ def _batches(rows: list[tuple[str, str, Values]]) -> list[list[tuple[str, str, V
 
 def _compact(key: str, name: str, values: Any) -> Values:
     """One feature's values, checked and made compact as soon as they are parsed."""
-    from .server import ApiError
-
     what = f"{key}.{name}"
     if not name or len(name) > MAX_FEATURE_NAME:
         raise ApiError(400, f"{key}: a feature name is 1 to {MAX_FEATURE_NAME} characters, got {name[:60]!r}")
@@ -136,17 +130,11 @@ def _string(request: dict[str, Any], key: str) -> str:
     return value
 
 
-def _existing_version(api: ApiServer, model: str, reference_id: str, version: str | None) -> str:
+def _existing_version(catalog: Catalog, model: str, reference_id: str, version: str | None) -> str:
     """The version of an uploaded reference of ``model`` (which ``version``, when given, must match)."""
-    from .server import ApiError
-
-    rows = api.service.store.query(
-        f"SELECT ModelVersion FROM `{api.service.store.database}`.ml_references "
-        "WHERE ReferenceId = {id:String} AND ModelName = {model:String} LIMIT 1",
-        {"id": reference_id, "model": model},
-    ).result_rows
-    if not rows:
+    stored = catalog.reference_version(reference_id, model)
+    if stored is None:
         raise ApiError(404, f"reference {reference_id} of model {model!r} not found")
-    if version is not None and version != rows[0][0]:
-        raise ApiError(400, f"reference {reference_id} is of version {rows[0][0]!r}, not {version!r}")
-    return str(rows[0][0])
+    if version is not None and version != stored:
+        raise ApiError(400, f"reference {reference_id} is of version {stored!r}, not {version!r}")
+    return stored

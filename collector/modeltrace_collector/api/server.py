@@ -20,7 +20,9 @@ from ..net.body import BodyError, Budget, Hold, header, read_body, send_bytes
 from ..net.listener import Tls
 from ..net.server import AsgiServer
 from ..query import sql_sandbox
-from . import analysis_routes, deadletter_routes, queries
+from ..query.catalog import UnknownModel
+from . import analysis_routes, deadletter_routes, openapi
+from .context import ApiError, Backend
 from .params import BadParameter, parse_int, parse_window
 
 log = logging.getLogger("modeltrace.api")
@@ -29,17 +31,10 @@ MAX_BODY_BYTES = 1 << 20  # every body but a reference upload (api.max_reference
 MAX_PARAMETERS = 100
 # a POST to these must announce its body
 BODY_ROUTES = ("/api/sql", "/api/references", "/api/deadletters/replay", "/api/deadletters/drop")
-# answered without a token: the probes of orchestrators and load balancers
-OPEN_ROUTES = ("/health", "/ready")
+# answered without a token: the probes of orchestrators and load balancers, and the API's description
+OPEN_ROUTES = ("/health", "/ready", "/openapi.json")
 # a POST to these changes what the collector holds or does: the admin scope
 ADMIN_ROUTES = ("/api/references", "/api/analysis/run", "/api/deadletters/replay", "/api/deadletters/drop")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
 
 
 def _json_default(v: Any) -> Any:
@@ -69,7 +64,7 @@ def _clean(v: Any) -> Any:
 
 
 class ApiServer:
-    def __init__(self, listen: str, service: Any) -> None:
+    def __init__(self, listen: str, service: Backend) -> None:
         self.service = service
         cfg = service.config["api"]
         self.max_reference_bytes = cfg["max_reference_bytes"]
@@ -126,6 +121,8 @@ class ApiServer:
                 params = {k: v[-1] for k, v in parse_qs(query, max_num_fields=MAX_PARAMETERS).items()}
             except ValueError:
                 raise ApiError(400, f"more than {MAX_PARAMETERS} query parameters")
+            if path == "/openapi.json":
+                return 200, "application/json", openapi.document(), None
             if path == "/metrics":
                 return 200, "text/plain; version=0.0.4", self.service.metrics.render().encode(), None
             if path.startswith(jaeger_http.PREFIX + "/"):
@@ -138,6 +135,8 @@ class ApiServer:
                 headers = {"Retry-After": str(exc.retry_after)}
         except (BadParameter, BadJson) as exc:
             status, payload = 400, {"error": str(exc)}
+        except UnknownModel as exc:
+            status, payload = 404, {"error": str(exc)}
         except Exception as exc:
             log.exception("API request %s failed", path)
             status, payload = 500, {"error": f"internal error: {type(exc).__name__}"}
@@ -167,58 +166,42 @@ class ApiServer:
         if path == "/ready":
             ready, detail = svc.readiness()
             return (200 if ready else 503), detail
+        model = params.get("model", "")
         if path == "/api/models":
             window = parse_window(params.get("window"), 30 * 86400)
-            return 200, {"models": self._query(queries.MODELS, {"window": window})}
+            return 200, {"models": svc.catalog.models(window)}
         if path == "/api/latency":
             window = parse_window(params.get("window"))
-            found = self._query(queries.LATENCY, {"window": window, "model": params.get("model", "")})
-            self._require_model(params, found)
-            return 200, {"window_seconds": window, "latency": found}
+            return 200, {"window_seconds": window, "latency": svc.catalog.latency(window, model)}
         if path == "/api/hotspots":
             window = parse_window(params.get("window"), 86400)
             limit = parse_int(params.get("limit"), "limit", 10, 1, 1000)
-            found = self._query(queries.HOTSPOTS, {"window": window, "model": params.get("model", ""), "limit": limit})
-            self._require_model(params, found)
-            return 200, {"window_seconds": window, "hotspots": found}
+            return 200, {"window_seconds": window, "hotspots": svc.catalog.hotspots(window, model, limit)}
         if path == "/api/predictions":
             limit = parse_int(params.get("limit"), "limit", 50, 1, 10_000)
-            found = self._query(queries.PREDICTIONS, {"model": params.get("model", ""), "limit": limit})
-            self._require_model(params, found)
-            return 200, {"predictions": found}
+            return 200, {"predictions": svc.catalog.predictions(model, limit)}
         if path.startswith("/api/traces/"):
             trace_id = path[len("/api/traces/") :].lower()
             if not _TRACE_ID.fullmatch(trace_id):
                 raise ApiError(400, "a trace id is 32 hex characters")
-            spans = self._query(queries.TRACE, {"trace_id": trace_id})
+            spans = svc.catalog.trace(trace_id)
             if not spans:
                 raise ApiError(404, f"trace {trace_id} not found")
             return 200, {"trace_id": trace_id, "spans": spans}
         if path == "/api/sql":
             return 200, self._sql(method, params, body)
         if path == deadletter_routes.PREFIX or path.startswith(deadletter_routes.PREFIX + "/"):
-            return deadletter_routes.route(self, method, path, params, body)
+            return deadletter_routes.route(svc, method, path, params, body)
         if path.startswith(
             ("/api/findings", "/api/drift", "/api/anomalies", "/api/rca", "/api/performance")
         ) or path in (
             "/api/analysis/run",
             "/api/references",
         ):
-            return analysis_routes.route(self, method, path, params, body)
+            return analysis_routes.route(svc, self.max_reference_bytes, method, path, params, body)
         raise ApiError(404, f"no route {path}")
 
     # -- helpers ------------------------------------------------------------------------
-
-    def _query(self, sql: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
-        result = self.service.store.query(queries.render(sql, self.service.store.database), parameters)
-        return queries.rows(result)
-
-    def _require_model(self, params: dict[str, str], found: list[dict[str, Any]]) -> None:
-        model = params.get("model")
-        if model and not found:
-            known = {r["model"] for r in self._query(queries.MODELS, {"window": 400 * 86400})}
-            if model not in known:
-                raise ApiError(404, f"unknown model {model!r}; known: {', '.join(sorted(known)) or 'none yet'}")
 
     def _sql(self, method: str, params: dict[str, str], body: bytes) -> sql_sandbox.Answer:
         if method == "POST":
@@ -232,6 +215,6 @@ class ApiServer:
             sql = params.get("query")
             parameters = {k[len("param_") :]: v for k, v in params.items() if k.startswith("param_")}
         try:
-            return self.service.sql.answer(self.service.store, sql, parameters)  # type: ignore[no-any-return]
+            return self.service.sql.answer(self.service.store, sql, parameters)
         except sql_sandbox.Refused as exc:
             raise ApiError(exc.status, str(exc), retry_after=1 if exc.status in (429, 503) else None) from exc

@@ -23,8 +23,8 @@ from ..proto_gen.jaeger.storage.v2 import (
     trace_storage_pb2,
     trace_storage_pb2_grpc,
 )
+from ..query.traces import TraceQuery, TraceReader, traces_data
 from ..storage.schema import any_value_str
-from .traces import TraceQuery, TraceReader, traces_data
 
 log = logging.getLogger("modeltrace.jaeger")
 

@@ -27,8 +27,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status, TracesData
 
 from ..api.params import MAX_TIME_MS, MAX_WINDOW_SECONDS, MIN_TIME_MS, TIME_RANGE, BadParameter
 from ..jsonbody import BadJson, load_json
+from ..query.traces import WARNINGS_ATTRIBUTE, TraceQuery, TraceReader, traces_data
 from ..storage.schema import any_value_str
-from .traces import WARNINGS_ATTRIBUTE, TraceQuery, TraceReader, traces_data
 
 PREFIX = "/jaeger"
 _TRACE_ID = re.compile(r"[0-9a-fA-F]{1,32}")

@@ -3,10 +3,10 @@
 Each file is rendered for the deployment (database, TTL, engine, cluster) and applied once;
 ``modeltrace_schema_migrations`` records what was applied. Running again is a no-op.
 
-Placeholders: ``{database}``, ``{on_cluster}``, ``{engine}`` and ``{engine:XMergeTree}`` (replicated
-on a cluster), ``{ttl:expr}`` and ``{dedup_window}``, the settings that make a table keep the
-hashes of its last inserted blocks, so that a replayed insert (same deduplication token) is
-dropped in it and in every table its materialized views fill.
+Placeholders (``storage/sqlfiles.py``): ``{db}``, ``{on_cluster}``, ``{engine}`` and
+``{engine:XMergeTree}`` (replicated on a cluster), ``{ttl:expr}`` and ``{dedup_window}``, the
+settings that make a table keep the hashes of its last inserted blocks, so that a replayed
+insert (same deduplication token) is dropped in it and in every table its materialized views fill.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from . import schema
+from . import schema, sqlfiles
 
 log = logging.getLogger("modeltrace.storage")
 
@@ -89,30 +89,25 @@ def render(sql: str, options: SchemaOptions) -> str:
     sql = _ENGINE.sub(
         lambda m: f"Replicated{m.group(1)}MergeTree" if options.cluster else f"{m.group(1)}MergeTree()", sql
     )
-    return (
-        sql.replace("{database}", f"`{options.database}`")
-        .replace("{on_cluster}", on_cluster)
-        .replace("{engine}", engine)
-        .replace("{dedup_window}", dedup_window(options))
+    return sqlfiles.render(
+        sql, options.database, on_cluster=on_cluster, engine=engine, dedup_window=dedup_window(options)
     )
 
 
+def _sql(name: str, options: SchemaOptions) -> str:
+    on_cluster = f"ON CLUSTER '{options.cluster}'" if options.cluster else ""
+    return sqlfiles.render(sqlfiles.template(__package__, name), options.database, on_cluster=on_cluster)
+
+
 def applied(client: Any, options: SchemaOptions) -> list[int]:
-    rows = client.query(f"SELECT version FROM `{options.database}`.{MIGRATIONS_TABLE} ORDER BY version").result_rows
+    rows = client.query(_sql("migrations_applied", options)).result_rows
     return [int(r[0]) for r in rows]
 
 
 def migrate(client: Any, options: SchemaOptions) -> list[Migration]:
     """Apply the migrations not yet applied; returns those it applied."""
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", options.database):
-        raise ValueError(f"database name {options.database!r} must be a plain identifier")
-    on_cluster = f" ON CLUSTER '{options.cluster}'" if options.cluster else ""
-    client.command(f"CREATE DATABASE IF NOT EXISTS `{options.database}`{on_cluster}")
-    client.command(
-        f"CREATE TABLE IF NOT EXISTS `{options.database}`.{MIGRATIONS_TABLE}{on_cluster} "
-        "(version UInt32, name String, applied_at DateTime DEFAULT now()) "
-        "ENGINE = ReplacingMergeTree ORDER BY version"
-    )
+    client.command(_sql("create_database", options))
+    client.command(_sql("migrations_table", options))
     done = set(applied(client, options))
     newly = []
     for migration in available():

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import client as client_module
+from . import sqlfiles
 from .errors import StorageBusy, StorageError, classify
 from .migrate import SchemaOptions, migrate
 
@@ -256,10 +257,7 @@ class Store:
         try:
             with self._client("write") as c:
                 rows = c.query(
-                    f"SELECT count() FROM `{self.database}`.otel_traces "
-                    "WHERE Timestamp >= fromUnixTimestamp64Nano({first:Int64}) "
-                    "AND Timestamp <= fromUnixTimestamp64Nano({last:Int64}) "
-                    "AND (TraceId, SpanId) IN {pairs:Array(Tuple(String, String))}",
+                    sqlfiles.render(sqlfiles.template(__package__, "spans_present"), self.database),
                     parameters={"first": first_ns, "last": last_ns, "pairs": pairs},
                 ).result_rows
         except StorageError:

@@ -1,4 +1,4 @@
-CREATE TABLE IF NOT EXISTS {database}.otel_traces_trace_id_ts {on_cluster}
+CREATE TABLE IF NOT EXISTS {db}.otel_traces_trace_id_ts {on_cluster}
 (
     TraceId String CODEC(ZSTD(1)),
     Start DateTime CODEC(Delta, ZSTD(1)),

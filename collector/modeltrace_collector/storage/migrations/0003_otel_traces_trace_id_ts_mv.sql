@@ -1,9 +1,9 @@
-CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.otel_traces_trace_id_ts_mv {on_cluster}
-TO {database}.otel_traces_trace_id_ts
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.otel_traces_trace_id_ts_mv {on_cluster}
+TO {db}.otel_traces_trace_id_ts
 AS SELECT
     TraceId,
     min(Timestamp) AS Start,
     max(Timestamp) AS End
-FROM {database}.otel_traces
+FROM {db}.otel_traces
 WHERE TraceId != ''
 GROUP BY TraceId

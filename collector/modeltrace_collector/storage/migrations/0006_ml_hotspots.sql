@@ -1,4 +1,4 @@
-CREATE TABLE IF NOT EXISTS {database}.ml_hotspots {on_cluster}
+CREATE TABLE IF NOT EXISTS {db}.ml_hotspots {on_cluster}
 (
     Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
     TraceId String CODEC(ZSTD(1)),

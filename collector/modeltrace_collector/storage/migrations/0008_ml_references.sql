@@ -1,4 +1,4 @@
-CREATE TABLE IF NOT EXISTS {database}.ml_references {on_cluster}
+CREATE TABLE IF NOT EXISTS {db}.ml_references {on_cluster}
 (
     CreatedAt DateTime64(3) CODEC(Delta(8), ZSTD(1)),
     ReferenceId String,

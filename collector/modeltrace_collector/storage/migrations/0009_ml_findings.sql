@@ -1,4 +1,4 @@
-CREATE TABLE IF NOT EXISTS {database}.ml_findings {on_cluster}
+CREATE TABLE IF NOT EXISTS {db}.ml_findings {on_cluster}
 (
     FindingId String,
     Kind LowCardinality(String),

@@ -1,5 +1,5 @@
-CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.ml_predictions_mv {on_cluster}
-TO {database}.ml_predictions
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.ml_predictions_mv {on_cluster}
+TO {db}.ml_predictions
 AS SELECT
     Timestamp,
     TraceId,
@@ -26,7 +26,7 @@ AS SELECT
         + (SpanAttributes['ml.profile.hotspots'] != '' AND NOT isValidJSON(SpanAttributes['ml.profile.hotspots']))
     ) AS MalformedFields,
     ResourceAttributes
-FROM {database}.otel_traces
+FROM {db}.otel_traces
 WHERE SpanAttributes['ml.model.name'] != ''
   AND SpanAttributes['ml.operation.name'] != 'feedback'
   AND NOT mapContains(SpanAttributes, 'ml.actual')

@@ -1,5 +1,5 @@
-CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.ml_features_mv {on_cluster}
-TO {database}.ml_features
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.ml_features_mv {on_cluster}
+TO {db}.ml_features
 AS WITH
     JSONExtractKeysAndValuesRaw(sample.2) AS pairs,
     -- a feature whose values hold a JSON string is categorical: numbers and nulls never contain a quote
@@ -19,6 +19,6 @@ SELECT
     arrayFlatten(arrayMap(x -> arrayResize([x.1], length(x.2), x.1), cats)) AS CatFeature,
     arrayFlatten(arrayMap(x -> arrayMap(i -> toUInt16(i - 1), arrayEnumerate(x.2)), cats)) AS CatRow,
     arrayFlatten(arrayMap(x -> x.2, cats)) AS CatValue
-FROM {database}.otel_traces
+FROM {db}.otel_traces
 ARRAY JOIN [('input', SpanAttributes['ml.input.sample']), ('output', SpanAttributes['ml.output.sample'])] AS sample
 WHERE SpanAttributes['ml.model.name'] != '' AND sample.2 != '' AND isValidJSON(sample.2)

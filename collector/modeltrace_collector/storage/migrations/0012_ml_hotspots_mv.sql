@@ -1,5 +1,5 @@
-CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.ml_hotspots_mv {on_cluster}
-TO {database}.ml_hotspots
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.ml_hotspots_mv {on_cluster}
+TO {db}.ml_hotspots
 AS SELECT
     Timestamp,
     TraceId,
@@ -13,6 +13,6 @@ AS SELECT
     JSONExtractUInt(hotspot, 'calls') AS Calls,
     JSONExtractFloat(hotspot, 'self_ms') AS SelfMs,
     JSONExtractFloat(hotspot, 'cum_ms') AS CumMs
-FROM {database}.otel_traces
+FROM {db}.otel_traces
 ARRAY JOIN JSONExtractArrayRaw(SpanAttributes['ml.profile.hotspots']) AS hotspot
 WHERE SpanAttributes['ml.model.name'] != '' AND JSONType(hotspot) = 'Object'

@@ -1,5 +1,5 @@
-CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.ml_actuals_mv {on_cluster}
-TO {database}.ml_actuals
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.ml_actuals_mv {on_cluster}
+TO {db}.ml_actuals
 AS WITH
     SpanAttributes['ml.actual'] AS raw,
     if(JSONType(raw) = 'Array', raw, concat('[', raw, ']')) AS actual,
@@ -13,5 +13,5 @@ SELECT
     if(categorical, JSONExtract(actual, 'Array(Nullable(String))'), []) AS CatValue,
     TraceId,
     SpanId
-FROM {database}.otel_traces
+FROM {db}.otel_traces
 WHERE mapContains(SpanAttributes, 'ml.actual') AND isValidJSON(raw)

@@ -1,4 +1,4 @@
-CREATE TABLE IF NOT EXISTS {database}.ml_latency_minutes {on_cluster}
+CREATE TABLE IF NOT EXISTS {db}.ml_latency_minutes {on_cluster}
 (
     Minute DateTime CODEC(Delta(4), ZSTD(1)),
     ModelName LowCardinality(String),

@@ -1,4 +1,4 @@
-CREATE TABLE IF NOT EXISTS {database}.ml_drift_scores {on_cluster}
+CREATE TABLE IF NOT EXISTS {db}.ml_drift_scores {on_cluster}
 (
     Timestamp DateTime64(3) CODEC(Delta(8), ZSTD(1)),
     ModelName LowCardinality(String),

@@ -1,5 +1,5 @@
-CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.ml_latency_minutes_mv {on_cluster}
-TO {database}.ml_latency_minutes
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.ml_latency_minutes_mv {on_cluster}
+TO {db}.ml_latency_minutes
 AS SELECT
     toStartOfMinute(toDateTime(Timestamp, 'UTC')) AS Minute,
     ModelName,
@@ -10,5 +10,5 @@ AS SELECT
     quantilesTDigestState(0.5, 0.95, 0.99)(Duration) AS Durations,
     toUInt64(countIf(NOT ProfileSampled)) AS UnprofiledCalls,
     quantilesTDigestStateIf(0.5, 0.95, 0.99)(Duration, NOT ProfileSampled) AS UnprofiledDurations
-FROM {database}.ml_predictions
+FROM {db}.ml_predictions
 GROUP BY Minute, ModelName, ModelVersion, Operation

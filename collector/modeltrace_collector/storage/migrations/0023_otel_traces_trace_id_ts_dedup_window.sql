@@ -1,2 +1,2 @@
-ALTER TABLE {database}.otel_traces_trace_id_ts {on_cluster}
+ALTER TABLE {db}.otel_traces_trace_id_ts {on_cluster}
 MODIFY SETTING {dedup_window}

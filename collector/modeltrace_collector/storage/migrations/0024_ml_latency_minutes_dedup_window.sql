@@ -1,2 +1,2 @@
-ALTER TABLE {database}.ml_latency_minutes {on_cluster}
+ALTER TABLE {db}.ml_latency_minutes {on_cluster}
 MODIFY SETTING {dedup_window}

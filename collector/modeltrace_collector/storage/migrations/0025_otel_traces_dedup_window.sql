@@ -1,2 +1,2 @@
-ALTER TABLE {database}.otel_traces {on_cluster}
+ALTER TABLE {db}.otel_traces {on_cluster}
 MODIFY SETTING {dedup_window}

@@ -1,2 +1,2 @@
-ALTER TABLE {database}.ml_predictions {on_cluster}
+ALTER TABLE {db}.ml_predictions {on_cluster}
 MODIFY SETTING {dedup_window}

@@ -1,2 +1,2 @@
-ALTER TABLE {database}.ml_features {on_cluster}
+ALTER TABLE {db}.ml_features {on_cluster}
 MODIFY SETTING {dedup_window}

@@ -1,2 +1,2 @@
-ALTER TABLE {database}.ml_hotspots {on_cluster}
+ALTER TABLE {db}.ml_hotspots {on_cluster}
 MODIFY SETTING {dedup_window}

@@ -1,2 +1,2 @@
-ALTER TABLE {database}.ml_actuals {on_cluster}
+ALTER TABLE {db}.ml_actuals {on_cluster}
 MODIFY SETTING {dedup_window}

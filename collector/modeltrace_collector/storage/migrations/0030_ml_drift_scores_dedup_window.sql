@@ -1,2 +1,2 @@
-ALTER TABLE {database}.ml_drift_scores {on_cluster}
+ALTER TABLE {db}.ml_drift_scores {on_cluster}
 MODIFY SETTING {dedup_window}

@@ -1,1 +1,1 @@
-DROP VIEW IF EXISTS {database}.ml_features_mv {on_cluster}
+DROP VIEW IF EXISTS {db}.ml_features_mv {on_cluster}

@@ -1,5 +1,5 @@
-CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.ml_features_mv {on_cluster}
-TO {database}.ml_features
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.ml_features_mv {on_cluster}
+TO {db}.ml_features
 AS WITH
     -- Fast path: an all-numeric sample (the common case) parses in one pass as a map. It is
     -- all-numeric when its only quotes are those of its keys, and anything else takes the general
@@ -33,6 +33,6 @@ SELECT
     arrayFlatten(arrayMap(x -> arrayResize([x.1], length(x.2), x.1), cats)) AS CatFeature,
     arrayFlatten(arrayMap(x -> arrayMap(i -> toUInt16(i - 1), arrayEnumerate(x.2)), cats)) AS CatRow,
     arrayFlatten(arrayMap(x -> x.2, cats)) AS CatValue
-FROM {database}.otel_traces
+FROM {db}.otel_traces
 ARRAY JOIN [('input', SpanAttributes['ml.input.sample']), ('output', SpanAttributes['ml.output.sample'])] AS sample
 WHERE SpanAttributes['ml.model.name'] != '' AND sample.2 != '' AND isValidJSON(sample.2)

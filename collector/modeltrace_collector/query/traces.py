@@ -1,5 +1,6 @@
-"""Traces read back from ``otel_traces`` for Jaeger: services, operations, searches, whole
-traces as OTLP, and service dependencies, all as parameterised ClickHouse queries.
+"""Traces read back from ``otel_traces`` for the read side (Jaeger's gRPC and HTTP APIs, the
+API, the UI): services, operations, searches, whole traces as OTLP, and service dependencies,
+all as parameterised ClickHouse queries (``query/sql/trace_*.sql``).
 
 ``otel_traces`` keeps every attribute value as a string (the OpenTelemetry Collector's
 ClickHouse exporter does the same). Types are restored for the attributes whose type is
@@ -20,6 +21,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from modeltrace import attributes as ml
 
+from ..storage import sqlfiles
 from ..storage.schema import SPAN_KINDS, STATUS_CODES
 from ..storage.store import Store
 
@@ -141,28 +143,18 @@ class TraceReader:
         self.max_trace_spans = max_trace_spans
         self.max_search_traces = max_search_traces
 
-    @property
-    def _db(self) -> str:
-        return f"`{self.store.database}`"
+    def _sql(self, name: str, **fragments: str) -> str:
+        return sqlfiles.render(sqlfiles.template(__package__, name), self.store.database, **fragments)
 
     def services(self) -> list[str]:
-        rows = self.store.query(
-            f"SELECT DISTINCT ServiceName FROM {self._db}.otel_traces WHERE ServiceName != '' ORDER BY ServiceName"
-        ).result_rows
-        return [r[0] for r in rows]
+        return [r[0] for r in self.store.query(self._sql("trace_services")).result_rows]
 
     def operations(self, service: str, span_kind: str = "") -> list[tuple[str, str]]:
         """(name, Jaeger span kind) pairs of a service; ``span_kind`` ("server", ...) narrows them."""
         stored = STORED_KINDS.get(span_kind.lower(), "") if span_kind else ""
         if span_kind and not stored:
             return []
-        rows = self.store.query(
-            f"SELECT DISTINCT SpanName, SpanKind FROM {self._db}.otel_traces "
-            "WHERE ServiceName = {service:String} "
-            "AND ({kind:String} = '' OR SpanKind IN ({kind:String}, concat('SPAN_KIND_', upper({kind:String})))) "
-            "ORDER BY SpanName, SpanKind",
-            {"service": service, "kind": stored},
-        ).result_rows
+        rows = self.store.query(self._sql("trace_operations"), {"service": service, "kind": stored}).result_rows
         return sorted({(r[0], JAEGER_KINDS[SPAN_KINDS[kind_number(r[1])]]) for r in rows})
 
     def find_trace_ids(self, q: TraceQuery) -> list[FoundTrace]:
@@ -192,22 +184,12 @@ class TraceReader:
                     f"(SpanAttributes[{{k{i}:String}}] = {{v{i}:String}} "
                     f"OR ResourceAttributes[{{k{i}:String}}] = {{v{i}:String}})"
                 )
-        rows = self.store.query(
-            "SELECT TraceId, toUnixTimestamp64Nano(min(Timestamp)) AS first, "
-            "max(toUnixTimestamp64Nano(Timestamp) + Duration) AS last "
-            f"FROM {self._db}.otel_traces WHERE {' AND '.join(conditions)} "
-            "GROUP BY TraceId ORDER BY last DESC, TraceId LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
-            params,
-        ).result_rows
+        rows = self.store.query(self._sql("trace_search", conditions=" AND ".join(conditions)), params).result_rows
         if not rows:
             return []
         bounds = {
             r[0]: (int(r[1]), int(r[2]))
-            for r in self.store.query(
-                "SELECT TraceId, toUnixTimestamp(min(Start)), toUnixTimestamp(max(End)) + 1 "
-                f"FROM {self._db}.otel_traces_trace_id_ts WHERE TraceId IN {{ids:Array(String)}} GROUP BY TraceId",
-                {"ids": [r[0] for r in rows]},
-            ).result_rows
+            for r in self.store.query(self._sql("trace_bounds"), {"ids": [r[0] for r in rows]}).result_rows
         }
         out = []
         for trace_id, first, last in rows:
@@ -244,14 +226,9 @@ class TraceReader:
             )
             params.update(start=start_ns, end=end_ns)
         else:
-            bounds = f"FROM {self._db}.otel_traces_trace_id_ts WHERE TraceId IN {{ids:Array(String)}}"
-            time_filter = f"Timestamp >= (SELECT min(Start) {bounds}) AND Timestamp <= (SELECT max(End) + 1 {bounds})"
-        where = f"TraceId IN {{ids:Array(String)}} AND {time_filter}"
-        rows = self.store.query(
-            f"SELECT {SPAN_COLUMNS} FROM {self._db}.otel_traces WHERE {where} "
-            "ORDER BY TraceId, Timestamp LIMIT {cap:UInt32} BY TraceId",
-            params,
-        ).result_rows
+            time_filter = self._sql("trace_time_from_index")
+        query = self._sql("trace_spans", span_columns=SPAN_COLUMNS, time_filter=time_filter)
+        rows = self.store.query(query, params).result_rows
         out: dict[str, list[tuple[Any, ...]]] = {}
         for r in rows:
             out.setdefault(r[1], []).append(r)
@@ -259,9 +236,7 @@ class TraceReader:
         full = [t for t, rs in out.items() if len(rs) >= self.max_trace_spans]
         if full:
             counted = self.store.query(
-                f"SELECT TraceId, count() FROM {self._db}.otel_traces "
-                f"WHERE {where} AND TraceId IN {{full:Array(String)}} GROUP BY TraceId",
-                {**params, "full": full},
+                self._sql("trace_span_counts", time_filter=time_filter), {**params, "full": full}
             ).result_rows
             totals = {r[0]: int(r[1]) for r in counted if int(r[1]) > self.max_trace_spans}
             for trace_id, n in totals.items():
@@ -271,19 +246,7 @@ class TraceReader:
     def dependencies(self, start_ns: int, end_ns: int) -> list[tuple[str, str, int]]:
         """(parent service, child service, calls): spans whose parent span belongs to another
         service, in the time range."""
-        rows = self.store.query(
-            f"SELECT p.ServiceName AS parent, c.ServiceName AS child, count() AS calls "
-            f"FROM {self._db}.otel_traces AS c "
-            f"INNER JOIN (SELECT TraceId, SpanId, ServiceName FROM {self._db}.otel_traces "
-            "  WHERE Timestamp >= fromUnixTimestamp64Nano({start:Int64}) - toIntervalHour(1) "
-            "    AND Timestamp <= fromUnixTimestamp64Nano({end:Int64})) AS p "
-            "ON c.TraceId = p.TraceId AND c.ParentSpanId = p.SpanId "
-            "WHERE c.Timestamp >= fromUnixTimestamp64Nano({start:Int64}) "
-            "  AND c.Timestamp <= fromUnixTimestamp64Nano({end:Int64}) "
-            "  AND c.ParentSpanId != '' AND p.ServiceName != c.ServiceName "
-            "GROUP BY parent, child ORDER BY parent, child",
-            {"start": start_ns, "end": end_ns},
-        ).result_rows
+        rows = self.store.query(self._sql("trace_dependencies"), {"start": start_ns, "end": end_ns}).result_rows
         return [(r[0], r[1], int(r[2])) for r in rows]
 
 

@@ -1,0 +1,1 @@
+SELECT DISTINCT feature FROM ({source})

@@ -1,0 +1,4 @@
+SELECT ModelVersion, toUnixTimestamp64Milli(min(Timestamp))
+FROM {db}.ml_predictions
+WHERE ModelName = {model:String}
+GROUP BY ModelVersion

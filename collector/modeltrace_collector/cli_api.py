@@ -1,0 +1,70 @@
+"""The CLI's side of the collector API: requests with the user's token and TLS settings
+(``MODELTRACE_TOKEN``, ``MODELTRACE_CA_FILE``, ...), answers as JSON or a plain table."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from modeltrace._internal.reference import client_tls
+
+DEFAULT_API = "http://127.0.0.1:8080"
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
+    if not rows:
+        print("(no rows)")
+        return
+    columns = columns or list(rows[0])
+
+    def cell(column: str, v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        if isinstance(v, (dict, list)):
+            return json.dumps(v)[:60]
+        if column == "file" and isinstance(v, str) and v.count("/") > 2:
+            return "…/" + "/".join(v.split("/")[-3:])  # enough of the path to find it, short enough to read
+        return str(v)
+
+    table = [[cell(c, r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in table:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+def _url(base: str, path: str, params: dict[str, Any]) -> str:
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    return f"{base.rstrip('/')}{path}" + (f"?{query}" if query else "")
+
+
+def api_get(base: str, path: str, params: dict[str, Any]) -> Any:
+    return _call(urllib.request.Request(_url(base, path, params)))
+
+
+def api_post(base: str, path: str, params: dict[str, Any], body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else b""
+    headers = {"Content-Type": "application/json"}
+    return _call(urllib.request.Request(_url(base, path, params), data=data, headers=headers, method="POST"))
+
+
+def _call(request: urllib.request.Request) -> Any:
+    token = os.environ.get("MODELTRACE_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=60, context=client_tls()) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            message = exc.reason
+        raise SystemExit(f"modeltrace: {message}")
+    except urllib.error.URLError as exc:
+        raise SystemExit(f"modeltrace: cannot reach the collector API at {request.full_url}: {exc.reason}")

@@ -1,0 +1,1 @@
+SELECT version FROM {db}.modeltrace_schema_migrations ORDER BY version
