@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.error
@@ -68,3 +69,11 @@ def _call(request: urllib.request.Request) -> Any:
         raise SystemExit(f"modeltrace: {message}")
     except urllib.error.URLError as exc:
         raise SystemExit(f"modeltrace: cannot reach the collector API at {request.full_url}: {exc.reason}")
+    except (http.client.HTTPException, OSError) as exc:
+        # the connection closed before an answer: a TLS listener refusing a plaintext client or
+        # one without the client certificate it requires
+        raise SystemExit(
+            f"modeltrace: the collector API at {request.full_url} closed the connection without answering "
+            f"({exc or type(exc).__name__}): check http:// or https:// in its address, and MODELTRACE_CLIENT_CERT_FILE "
+            "when it asks for a client certificate"
+        )
