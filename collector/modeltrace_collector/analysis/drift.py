@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..storage.store import Store
+from ..storage.store import StoreView
 from .sqlfiles import sql
 
 NUMERIC_TESTS = ("ks", "wasserstein", "psi", "js", "chisquare")
@@ -93,7 +93,7 @@ def holm(pvalues: list[float]) -> list[float]:
 
 
 class DriftAnalyzer:
-    def __init__(self, store: Store, settings: DriftSettings) -> None:
+    def __init__(self, store: StoreView, settings: DriftSettings) -> None:
         self.store = store
         self.settings = settings
 

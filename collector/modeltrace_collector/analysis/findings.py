@@ -7,6 +7,7 @@ optional webhook.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import json
@@ -19,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..storage.store import Store
+from ..storage.store import StoreView
 from .sqlfiles import sql
 
 log = logging.getLogger("modeltrace.analysis")
@@ -117,7 +118,7 @@ class Finding:
 
 
 class FindingStore:
-    def __init__(self, store: Store, notifier: Webhook | None = None) -> None:
+    def __init__(self, store: StoreView, notifier: Webhook | None = None) -> None:
         self.store = store
         self.notifier = notifier
         self._updates = 0
@@ -168,7 +169,7 @@ class FindingStore:
         status: str = "",
         since_ms: int | None = None,
         limit: int = 100,
-    ) -> list[Finding]:
+    ) -> builtins.list[Finding]:
         where = ["({model:String} = '' OR ModelName = {model:String})", "({kind:String} = '' OR Kind = {kind:String})"]
         if status == "open":
             where.append("ResolvedAt IS NULL")
@@ -180,7 +181,7 @@ class FindingStore:
             params["since"] = since_ms
         return self._select(" AND ".join(where), params, limit)
 
-    def save(self, findings: list[Finding], events: list[tuple[str, Finding]], now_ms: int) -> None:
+    def save(self, findings: builtins.list[Finding], events: builtins.list[tuple[str, Finding]], now_ms: int) -> None:
         if not findings:
             return
         rows = [f.row(now_ms) for f in findings]
@@ -194,11 +195,11 @@ class FindingStore:
     def reconcile(
         self,
         kinds: tuple[str, ...],
-        current: list[Finding],
+        current: builtins.list[Finding],
         now_ms: int,
         scope: set[tuple[str, str]] | None = None,
-        existing: list[Finding] | None = None,
-    ) -> list[tuple[str, Finding]]:
+        existing: builtins.list[Finding] | None = None,
+    ) -> builtins.list[tuple[str, Finding]]:
         """Make ``ml_findings`` reflect ``current``: open new ones, update ongoing ones, resolve
         open ones no longer present. ``scope`` limits resolution to these (model, version)
         pairs (those the run looked at). A finding in ``current`` with ``resolved_ms`` set is
@@ -207,8 +208,8 @@ class FindingStore:
         announced."""
         open_now = self.open_findings(kinds) if existing is None else existing
         existing_by_key = {f.key(): f for f in open_now}
-        changed: list[Finding] = []
-        events: list[tuple[str, Finding]] = []
+        changed: builtins.list[Finding] = []
+        events: builtins.list[tuple[str, Finding]] = []
         seen = set()
         for f in current:
             old = existing_by_key.get(f.key())

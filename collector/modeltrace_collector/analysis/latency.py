@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..storage.store import Store
+from ..storage.store import StoreView
 from .sqlfiles import sql
 
 MINUTE_MS = 60_000
@@ -87,7 +87,7 @@ SEASON_MIN_DAYS = 3  # earlier days needed before the baseline follows the time 
 
 
 def load_series(
-    store: Store, start_ms: int, end_ms: int, model: str = "", operation: str = "", pool_without: str | None = None
+    store: StoreView, start_ms: int, end_ms: int, model: str = "", operation: str = "", pool_without: str | None = None
 ) -> dict[tuple[str, str, str], Series]:
     """Per-minute series per (model, version, operation); with ``pool_without`` the versions
     other than that one are pooled into one series per (model, operation) with version ''."""
@@ -118,7 +118,7 @@ def load_series(
     return out
 
 
-def load_pool(store: Store, start_ms: int, end_ms: int, model: str, operation: str, exclude: str) -> Series | None:
+def load_pool(store: StoreView, start_ms: int, end_ms: int, model: str, operation: str, exclude: str) -> Series | None:
     """The model's traffic for ``operation`` with every version but ``exclude`` pooled."""
     return load_series(store, start_ms, end_ms, model, operation, pool_without=exclude).get((model, "", operation))
 
@@ -144,9 +144,9 @@ class LatencyDetector:
             lo = np.searchsorted(minutes, centres - half_hour, side="right")
             hi = np.searchsorted(minutes, centres + half_hour, side="left")
             seasonal = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)])
-            seasonal = seasonal[walk.ok[seasonal]]
-            if len(seasonal) >= self.s.min_history:
-                return seasonal
+            kept: np.ndarray[Any, np.dtype[Any]] = seasonal[walk.ok[seasonal]]
+            if len(kept) >= self.s.min_history:
+                return kept
         lo, hi = np.searchsorted(minutes, [t - self.s.baseline_seconds * 1000, t])
         usable = walk.usable
         recent = np.arange(lo, hi)
@@ -274,7 +274,7 @@ class LatencyDetector:
         s = self.s
         p0 = (source.errors[base].sum() + 0.5) / (source.calls[base].sum() + 1.0)
         detail = {"metric": "error_rate", "baseline": {"error_rate": float(p0)}, "failing": bool(series.errors[i] > 0)}
-        verdicts = []
+        verdicts: list[Any] = []
         for minutes in (s.error_window, LONG_ERROR_WINDOWS * s.error_window):
             lo = np.searchsorted(series.minute_ms, series.minute_ms[i] - minutes * MINUTE_MS, side="right")
             calls, errors = series.calls[lo : i + 1].sum(), series.errors[lo : i + 1].sum()

@@ -17,12 +17,12 @@ import math
 import time
 from typing import Any
 
-from ..storage.store import Store
+from ..storage.store import StoreView
 from .sqlfiles import sql
 
 
 class Performance:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StoreView) -> None:
         self.store = store
 
     def analyze(

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..storage.store import Store
+from ..storage.store import StoreView
 from .sqlfiles import ROWS_BUCKET, sql
 
 CHANGE_DIMENSIONS = ("model.version", "host.name")
@@ -93,7 +93,7 @@ def _merge_twins(ranked: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class RootCause:
-    def __init__(self, store: Store, settings: RcaSettings | None = None) -> None:
+    def __init__(self, store: StoreView, settings: RcaSettings | None = None) -> None:
         self.store = store
         self.s = settings or RcaSettings()
 
@@ -154,7 +154,7 @@ class RootCause:
         return {**result, "causes": _merge_twins(kept)[: self.s.top]}
 
     @staticmethod
-    def _totals(dims: list[dict[str, Any]]) -> dict[str, int]:
+    def _totals(dims: list[dict[str, Any]]) -> dict[str, Any]:
         # every call has exactly one model.version value, so that dimension's sums are the totals
         rows = [d for d in dims if d["dimension"] == "model.version"]
         return {

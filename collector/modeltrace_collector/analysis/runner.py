@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from ..storage.store import Store
+from ..storage.store import StoreView
 from .drift import DriftAnalyzer, DriftSettings
 from .findings import Finding, FindingStore, Webhook
 from .latency import MINUTE_MS, LatencyDetector, LatencySettings, load_pool, load_series
@@ -53,7 +53,7 @@ def settings_from_config(config: Any) -> tuple[DriftSettings, LatencySettings, R
 class Analyzer:
     def __init__(
         self,
-        store: Store,
+        store: StoreView,
         drift: DriftSettings | None = None,
         latency: LatencySettings | None = None,
         rca: RcaSettings | None = None,

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import Receive, Scope, Send
 
 from ..auth import AuthError
 from ..jaeger import http_api as jaeger_http
@@ -84,7 +85,7 @@ class ApiServer:
 
     # -- routing ------------------------------------------------------------------------
 
-    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         path = scope["raw_path"].decode("latin-1")  # as sent: routes unquote their own parts
         auth = getattr(self.service, "auth", None)
@@ -144,7 +145,7 @@ class ApiServer:
         data = payload.to_bytes() if isinstance(payload, sql_sandbox.Answer) else _dumps(payload)
         return status, "application/json", data, headers
 
-    async def _read_body(self, scope: dict[str, Any], receive: Any, method: str, path: str, hold: Hold) -> bytes:
+    async def _read_body(self, scope: Scope, receive: Receive, method: str, path: str, hold: Hold) -> bytes:
         """The whole body (a GET's is read and dropped, so the connection stays in step)."""
         if path != "/api/references":
             required = method == "POST" and path in BODY_ROUTES

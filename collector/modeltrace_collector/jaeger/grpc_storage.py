@@ -168,8 +168,9 @@ class JaegerStorageServer:
             [GrpcAuth(auth, "read")] if auth else (),
         )  # fmt: skip
         storage = _Storage(reader, chunk_spans)
-        trace_storage_pb2_grpc.add_TraceReaderServicer_to_server(storage, self._server)
-        dependency_storage_pb2_grpc.add_DependencyReaderServicer_to_server(storage, self._server)
+        # the generated registration functions carry no annotations
+        trace_storage_pb2_grpc.add_TraceReaderServicer_to_server(storage, self._server)  # type: ignore[no-untyped-call]
+        dependency_storage_pb2_grpc.add_DependencyReaderServicer_to_server(storage, self._server)  # type: ignore[no-untyped-call]
 
     def start(self) -> None:
         self._server.start()

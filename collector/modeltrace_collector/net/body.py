@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+
+from starlette.types import Receive, Scope, Send
 
 # Past the read timeout, a body must average this rate: a client trickling a byte at a time
 # cannot hold its connection (and the bytes it sent) for longer than its size justifies.
@@ -30,7 +31,7 @@ class BodyError(Exception):
         self.incomplete = incomplete
 
 
-def header(scope: dict[str, Any], name: bytes) -> str | None:
+def header(scope: Scope, name: bytes) -> str | None:
     """The last value of header ``name`` (lower case), or None."""
     value = None
     for key, v in scope["headers"]:
@@ -81,15 +82,15 @@ class Hold:
         self.bytes = 0
 
 
-def announced(scope: dict[str, Any]) -> tuple[int | None, bool]:
+def announced(scope: Scope) -> tuple[int | None, bool]:
     """(Content-Length, chunked) as the request announced them; the parser has checked both."""
     length = header(scope, b"content-length")
     return (int(length) if length is not None else None), header(scope, b"transfer-encoding") is not None
 
 
 async def read_body(
-    scope: dict[str, Any],
-    receive: Any,
+    scope: Scope,
+    receive: Receive,
     limit: int,
     timeout: float,
     required: bool = True,
@@ -133,7 +134,7 @@ async def read_body(
 
 
 async def send_bytes(
-    send: Any,
+    send: Send,
     status: int,
     content_type: str,
     body: bytes,

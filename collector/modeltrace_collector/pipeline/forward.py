@@ -78,7 +78,7 @@ class Forwarder:
         )
         self._stop = threading.Event()
         self._channel = channel_for(endpoint, *tls_files)
-        self._export = self._channel.unary_unary(
+        self._export: grpc.UnaryUnaryMultiCallable[bytes, ExportTraceServiceResponse] = self._channel.unary_unary(
             EXPORT, request_serializer=None, response_deserializer=ExportTraceServiceResponse.FromString
         )
         self._thread = threading.Thread(target=self._loop, name="otlp-forward", daemon=True)

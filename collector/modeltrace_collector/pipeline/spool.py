@@ -19,6 +19,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger("modeltrace.spool")
 
@@ -277,7 +278,7 @@ class Spool:
         return committed, (Position(*intent[0]), Position(*intent[1])) if intent else None
 
     def _save_cursor(self) -> None:
-        data = {"committed": self.committed.as_list()}
+        data: dict[str, Any] = {"committed": self.committed.as_list()}
         if self.intent:
             data["intent"] = [self.intent[0].as_list(), self.intent[1].as_list()]
         tmp = self._cursor_path + ".tmp"

@@ -8,11 +8,10 @@ read (``ml_references``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from ..storage import schema, sqlfiles
-from ..storage.store import Store
+from ..storage.store import StoreView
 
 # how far back "is this model known?" looks
 KNOWN_MODELS_SECONDS = 400 * 86400
@@ -31,7 +30,7 @@ class UnknownModel(LookupError):
 
 
 class Catalog:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StoreView) -> None:
         self.store = store
 
     def _rows(self, name: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
@@ -82,6 +81,6 @@ class Catalog:
         rows = self._rows("reference_version", {"id": reference_id, "model": model})
         return str(rows[0]["ModelVersion"]) if rows else None
 
-    def add_reference_rows(self, columns: Sequence[Sequence[Any]], token: str) -> None:
+    def add_reference_rows(self, columns: list[list[Any]], token: str) -> None:
         """Insert rows of ``ml_references`` (``REFERENCE_COLUMNS``) under a deduplication token."""
         self.store.insert(schema.REFERENCES, columns, REFERENCE_COLUMNS, token=token)

@@ -86,7 +86,9 @@ class FunctionAllowlist:
 
 
 def parse(text: str) -> FunctionAllowlist:
-    scalar, aggregate, folded = set(), set(), {}
+    scalar: set[str] = set()
+    aggregate: set[str] = set()
+    folded = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue

@@ -90,7 +90,7 @@ def main(argv: list[str]) -> None:
     import chdb
 
     current = _rows(
-        chdb.query(
+        chdb.query(  # type: ignore[no-untyped-call]
             "SELECT name, is_aggregate, alias_to, categories, case_insensitive FROM system.functions "
             "WHERE origin = 'System'",
             "TSVRaw",
@@ -98,7 +98,7 @@ def main(argv: list[str]) -> None:
         .bytes()
         .decode()
     )
-    version = chdb.query("SELECT version()", "TSVRaw").bytes().decode().strip()
+    version = chdb.query("SELECT version()", "TSVRaw").bytes().decode().strip()  # type: ignore[no-untyped-call]
     info = {r[0]: r for r in current}
     allowed: dict[str, tuple[str, int]] = {}
 
@@ -123,8 +123,7 @@ def main(argv: list[str]) -> None:
     print("# and 24.8, by the category policy and hand review in gen_sql_functions.py. Edit there, not here.")
     print("# name  kind (s: scalar, a: aggregate; combinators like -If/-State apply to these)  case-insensitive")
     for name in sorted(allowed, key=lambda n: (n.lower(), n)):
-        kind, ci = allowed[name]
-        print(f"{name} {kind} {ci}")
+        print(f"{name} {allowed[name][0]} {allowed[name][1]}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from modeltrace import attributes as ml
 
 from ..storage import sqlfiles
 from ..storage.schema import SPAN_KINDS, STATUS_CODES
-from ..storage.store import Store
+from ..storage.store import StoreView
 
 log = logging.getLogger("modeltrace.jaeger")
 
@@ -96,9 +96,10 @@ def _ns(t: Any) -> int:
     """DateTime64(9) as read by clickhouse-connect (a naive UTC datetime, microseconds) to ns."""
     if isinstance(t, int):
         return t
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000
+    if not isinstance(t, dt.datetime):
+        raise TypeError(f"a DateTime64 read back as {type(t).__name__}")
+    moment: dt.datetime = t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
 @dataclass
@@ -138,7 +139,7 @@ class TraceReader:
     """Read-side queries over ``otel_traces`` shared by the Jaeger gRPC storage API and the
     Jaeger HTTP API."""
 
-    def __init__(self, store: Store, max_trace_spans: int = 10_000, max_search_traces: int = 1000) -> None:
+    def __init__(self, store: StoreView, max_trace_spans: int = 10_000, max_search_traces: int = 1000) -> None:
         self.store = store
         self.max_trace_spans = max_trace_spans
         self.max_search_traces = max_search_traces
@@ -281,7 +282,7 @@ def traces_data(rows: list[tuple[Any, ...]], total: int | None = None) -> Traces
             start_time_unix_nano=start,
             end_time_unix_nano=start + int(duration),
             attributes=key_values(span_attrs),
-            status=Status(code=status_number(status), message=status_message),
+            status=Status(code=status_number(status), message=status_message),  # type: ignore[arg-type]
         )
         for t, ev_name, attrs in zip(ev_ts, ev_names, ev_attrs):
             span.events.add(time_unix_nano=_ns(t), name=ev_name, attributes=key_values(attrs))

@@ -21,7 +21,7 @@ log = logging.getLogger("modeltrace.receivers")
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 
-class _Status(grpc.Status):  # type: ignore[misc]
+class _Status(grpc.Status):
     def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[tuple[str, bytes], ...]) -> None:
         self.code = code
         self.details = details

@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from ..auth import Authenticator, AuthError
 from ..jsonbody import BadJson, load_json
@@ -151,7 +152,7 @@ class HttpReceiver:
     def shutdown(self) -> None:
         self._http.shutdown()
 
-    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctype = (header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
         reply_type = JSON if ctype == JSON else PROTOBUF
         hold = Hold(self._budget)

@@ -43,7 +43,9 @@ def connect(target: Target, database: str | None = None, **settings: Any) -> Any
     On chDB every client is its own connection handle to the one engine of the process.
     """
     import clickhouse_connect
+    from clickhouse_connect.driver.client import Client
 
+    client: Client
     try:
         if target.embedded:
             assert target.path is not None

@@ -313,6 +313,7 @@ class LaneView:
     def __init__(self, store: Store, lane: str) -> None:
         self._store = store
         self._lane = lane
+        self.database = store.database
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None) -> Any:
         return self._store.query(sql, parameters, settings, lane=self._lane)
@@ -322,3 +323,7 @@ class LaneView:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
+
+
+# What the analyses and the read side hold: the store itself, or a view of one of its lanes.
+StoreView = Store | LaneView
