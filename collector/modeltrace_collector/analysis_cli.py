@@ -56,147 +56,179 @@ def _load_table(path: str) -> dict[str, list[Any]]:
 
 
 def run(args: argparse.Namespace, base: str) -> int:
-    data: Any
-    if args.command == "findings":
-        data = api_get(
-            base,
-            "/api/findings",
-            {"model": args.model, "kind": args.kind, "status": args.status, "window": args.window},
-        )
-        rows = _finding_rows(data["findings"])
-        cols = ["id", "kind", "model", "version", "subject", "severity", "status", "opened", "summary"]
-    elif args.command == "anomalies":
-        data = api_get(base, "/api/anomalies", {"model": args.model, "status": args.status})
-        rows = _finding_rows(data["anomalies"])
-        cols = ["id", "kind", "model", "version", "subject", "severity", "status", "opened", "summary"]
-    elif args.command == "analyze":
-        data = api_post(base, "/api/analysis/run", {"model": args.model, "at": args.at})
-        rows = _finding_rows(data["opened"]) + _finding_rows(data["resolved"])
-        cols = ["id", "kind", "model", "version", "subject", "severity", "status", "summary"]
-    elif args.command == "drift":
-        data = api_get(
-            base,
-            "/api/drift",
-            {
-                "model": args.model,
-                "version": args.version,
-                "window": args.window,
-                "reference": args.reference,
-                "at": args.at,
-            },
-        )
-        rows = []
-        for report in data["reports"]:
-            for f in report["features"]:
-                if not (args.all or f["drifted"] or f["quality"]):
-                    continue
-                rows.append(
-                    {
-                        "version": report["version"],
-                        "feature": f"{f['side']}.{f['feature']}",
-                        "type": f["type"],
-                        "test": f["test"],
-                        "score": f["score"],
-                        "threshold": f["threshold"],
-                        "drifted": "DRIFT" if f["drifted"] else "",
-                        "psi": f["metrics"].get("psi"),
-                        "n_ref": f["n_reference"],
-                        "n_cur": f["n_current"],
-                        "quality": "; ".join(f["quality"]),
-                    }
-                )
-        cols = [
-            "version",
-            "feature",
-            "type",
-            "test",
-            "score",
-            "threshold",
-            "drifted",
-            "psi",
-            "n_ref",
-            "n_cur",
-            "quality",
-        ]
-        if not args.json:
-            for report in data["reports"]:
-                tested = sum(1 for f in report["features"] if f["tested"] and f["side"] == "input")
-                print(
-                    f"{args.model} {report['version']}: {report['drift_share']:.0%} of {tested} input features drifted"
-                    f"{' (dataset drift)' if report['dataset_drift'] else ''}; reference: {report['reference']['kind']}"
-                )
-    elif args.command == "rca":
-        if args.finding_id:
-            data = api_get(base, f"/api/rca/{args.finding_id}", {})
-        else:
-            data = api_get(
-                base,
-                "/api/rca",
-                {
-                    "model": args.model,
-                    "operation": args.operation,
-                    "start": args.start,
-                    "end": args.end,
-                    "kind": args.kind,
-                },
-            )
-        rows = [
-            {
-                "rank": i + 1,
-                "type": c["type"],
-                "cause": f"{c['dimension']}={c['value']}",
-                "score": c["score"],
-                "evidence": c["evidence"],
-            }
-            for i, c in enumerate(data["causes"])
-        ]
-        cols = ["rank", "type", "cause", "score", "evidence"]
-        if not args.json:
-            print(
-                f"{data['model']} {data['operation']} {data['kind']}: {data['target_calls']} "
-                f"{'failed' if data['kind'] == 'error_rate' else 'slow'} calls "
-                f"from {_when(data['window']['start_ms'])} "
-                f"to {_when(data['window']['end_ms'])} UTC against {data['baseline']['calls']} baseline calls"
-            )
-    elif args.command == "performance":
-        data = api_get(base, "/api/performance", {"model": args.model, "window": args.window})
-        rows = [{**r, "bucket": _when(r.pop("bucket_ms"))} for r in data["measured"] + data["estimated"]]
-        for r in rows:
-            if "ci95" in r:
-                r["ci95"] = f"{r['ci95'][0]:.3f}..{r['ci95'][1]:.3f}"
-        if data["task"] == "regression":
-            cols = ["version", "bucket", "n", "mae", "rmse"]
-        else:
-            cols = ["version", "bucket", "n", "accuracy", "precision", "recall", "f1", "estimated_accuracy", "ci95"]
-        if not args.json:
-            print(f"{args.model}: {data['task']} on field {data['prediction_field']!r}")
-    else:  # reference
-        table = _load_table(args.file)
-        outputs = {c for c in args.outputs.split(",") if c}
-        unknown = outputs - set(table)
-        if unknown:
-            raise SystemExit(f"modeltrace: --outputs names columns not in {args.file}: {', '.join(sorted(unknown))}")
-        from modeltrace._internal.reference import upload_reference
-
-        sides = {
-            "features": {k: v for k, v in table.items() if k not in outputs},
-            "outputs": {k: v for k, v in table.items() if k in outputs},
-        }
-        fields = {"model": args.model, "version": args.version, "source": f"file:{args.file}"}
-        try:  # a large reference goes per feature, under one reference id
-            reference_id = upload_reference(base.rstrip("/"), fields, sides)
-        except RuntimeError as exc:
-            raise SystemExit(f"modeltrace: {exc}") from None
-        data = {
-            "reference_id": reference_id,
-            "model": args.model,
-            "version": args.version,
-            "features": sum(len(table) for table in sides.values()),
-            "values": sum(len(v) for table in sides.values() for v in table.values()),
-        }
-        rows, cols = [data], ["reference_id", "model", "version", "features", "values"]
+    data, rows, cols = COMMANDS[args.command](args, base)
     if args.json:
         print(json.dumps(data, indent=2, default=str))
     else:
         print_table(rows, cols)
     return 0
+
+
+def _findings(args: argparse.Namespace, base: str) -> tuple[Any, list[dict[str, Any]], list[str]]:
+    data = api_get(
+        base,
+        "/api/findings",
+        {"model": args.model, "kind": args.kind, "status": args.status, "window": args.window},
+    )
+    rows = _finding_rows(data["findings"])
+    cols = ["id", "kind", "model", "version", "subject", "severity", "status", "opened", "summary"]
+    return data, rows, cols
+
+
+def _anomalies(args: argparse.Namespace, base: str) -> tuple[Any, list[dict[str, Any]], list[str]]:
+    data = api_get(base, "/api/anomalies", {"model": args.model, "status": args.status})
+    rows = _finding_rows(data["anomalies"])
+    cols = ["id", "kind", "model", "version", "subject", "severity", "status", "opened", "summary"]
+    return data, rows, cols
+
+
+def _analyze(args: argparse.Namespace, base: str) -> tuple[Any, list[dict[str, Any]], list[str]]:
+    data = api_post(base, "/api/analysis/run", {"model": args.model, "at": args.at})
+    rows = _finding_rows(data["opened"]) + _finding_rows(data["resolved"])
+    cols = ["id", "kind", "model", "version", "subject", "severity", "status", "summary"]
+    return data, rows, cols
+
+
+def _drift(args: argparse.Namespace, base: str) -> tuple[Any, list[dict[str, Any]], list[str]]:
+    data = api_get(
+        base,
+        "/api/drift",
+        {
+            "model": args.model,
+            "version": args.version,
+            "window": args.window,
+            "reference": args.reference,
+            "at": args.at,
+        },
+    )
+    rows = []
+    for report in data["reports"]:
+        for f in report["features"]:
+            if not (args.all or f["drifted"] or f["quality"]):
+                continue
+            rows.append(
+                {
+                    "version": report["version"],
+                    "feature": f"{f['side']}.{f['feature']}",
+                    "type": f["type"],
+                    "test": f["test"],
+                    "score": f["score"],
+                    "threshold": f["threshold"],
+                    "drifted": "DRIFT" if f["drifted"] else "",
+                    "psi": f["metrics"].get("psi"),
+                    "n_ref": f["n_reference"],
+                    "n_cur": f["n_current"],
+                    "quality": "; ".join(f["quality"]),
+                }
+            )
+    cols = [
+        "version",
+        "feature",
+        "type",
+        "test",
+        "score",
+        "threshold",
+        "drifted",
+        "psi",
+        "n_ref",
+        "n_cur",
+        "quality",
+    ]
+    if not args.json:
+        for report in data["reports"]:
+            tested = sum(1 for f in report["features"] if f["tested"] and f["side"] == "input")
+            print(
+                f"{args.model} {report['version']}: {report['drift_share']:.0%} of {tested} input features drifted"
+                f"{' (dataset drift)' if report['dataset_drift'] else ''}; reference: {report['reference']['kind']}"
+            )
+    return data, rows, cols
+
+
+def _rca(args: argparse.Namespace, base: str) -> tuple[Any, list[dict[str, Any]], list[str]]:
+    if args.finding_id:
+        data = api_get(base, f"/api/rca/{args.finding_id}", {})
+    else:
+        data = api_get(
+            base,
+            "/api/rca",
+            {
+                "model": args.model,
+                "operation": args.operation,
+                "start": args.start,
+                "end": args.end,
+                "kind": args.kind,
+            },
+        )
+    rows = [
+        {
+            "rank": i + 1,
+            "type": c["type"],
+            "cause": f"{c['dimension']}={c['value']}",
+            "score": c["score"],
+            "evidence": c["evidence"],
+        }
+        for i, c in enumerate(data["causes"])
+    ]
+    cols = ["rank", "type", "cause", "score", "evidence"]
+    if not args.json:
+        print(
+            f"{data['model']} {data['operation']} {data['kind']}: {data['target_calls']} "
+            f"{'failed' if data['kind'] == 'error_rate' else 'slow'} calls "
+            f"from {_when(data['window']['start_ms'])} "
+            f"to {_when(data['window']['end_ms'])} UTC against {data['baseline']['calls']} baseline calls"
+        )
+    return data, rows, cols
+
+
+def _performance(args: argparse.Namespace, base: str) -> tuple[Any, list[dict[str, Any]], list[str]]:
+    data = api_get(base, "/api/performance", {"model": args.model, "window": args.window})
+    rows = [{**r, "bucket": _when(r.pop("bucket_ms"))} for r in data["measured"] + data["estimated"]]
+    for r in rows:
+        if "ci95" in r:
+            r["ci95"] = f"{r['ci95'][0]:.3f}..{r['ci95'][1]:.3f}"
+    if data["task"] == "regression":
+        cols = ["version", "bucket", "n", "mae", "rmse"]
+    else:
+        cols = ["version", "bucket", "n", "accuracy", "precision", "recall", "f1", "estimated_accuracy", "ci95"]
+    if not args.json:
+        print(f"{args.model}: {data['task']} on field {data['prediction_field']!r}")
+    return data, rows, cols
+
+
+def _reference(args: argparse.Namespace, base: str) -> tuple[Any, list[dict[str, Any]], list[str]]:
+    table = _load_table(args.file)
+    outputs = {c for c in args.outputs.split(",") if c}
+    unknown = outputs - set(table)
+    if unknown:
+        raise SystemExit(f"modeltrace: --outputs names columns not in {args.file}: {', '.join(sorted(unknown))}")
+    from modeltrace._internal.reference import upload_reference
+
+    sides = {
+        "features": {k: v for k, v in table.items() if k not in outputs},
+        "outputs": {k: v for k, v in table.items() if k in outputs},
+    }
+    fields = {"model": args.model, "version": args.version, "source": f"file:{args.file}"}
+    try:  # a large reference goes per feature, under one reference id
+        reference_id = upload_reference(base.rstrip("/"), fields, sides)
+    except RuntimeError as exc:
+        raise SystemExit(f"modeltrace: {exc}") from None
+    data = {
+        "reference_id": reference_id,
+        "model": args.model,
+        "version": args.version,
+        "features": sum(len(table) for table in sides.values()),
+        "values": sum(len(v) for table in sides.values() for v in table.values()),
+    }
+    rows, cols = [data], ["reference_id", "model", "version", "features", "values"]
+    return data, rows, cols
+
+
+COMMANDS = {
+    "findings": _findings,
+    "anomalies": _anomalies,
+    "analyze": _analyze,
+    "drift": _drift,
+    "rca": _rca,
+    "performance": _performance,
+    "reference": _reference,
+}

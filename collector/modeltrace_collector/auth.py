@@ -30,7 +30,7 @@ import grpc
 
 SCOPES = ("ingest", "read", "admin")
 IMPLIED = {"admin": {"read"}}
-TOKEN_PREFIX = "mt_"
+TOKEN_PREFIX = "mt_"  # noqa: S105 -- the prefix of every token, not a secret
 _ENTRY = re.compile(r"^([a-z+]+):(\S+)$")
 RELOAD_SECONDS = 1.0
 MIN_TOKEN_CHARS = 16

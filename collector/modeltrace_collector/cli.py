@@ -73,6 +73,52 @@ def _load_config(args: argparse.Namespace) -> Any:
 
 ANALYSIS_COMMANDS = ("drift", "anomalies", "rca", "performance", "findings", "reference", "analyze")
 
+_Argument = tuple[tuple[str, ...], dict[str, Any]]
+_WINDOW: _Argument = (("--window",), {"help": "how far back: 15m, 2h, 7d"})
+_MODEL: _Argument = (("model",), {})
+_OPTIONAL_MODEL: _Argument = (("model",), {"nargs": "?", "default": ""})
+_MODEL_OPTION: _Argument = (("--model",), {"default": ""})
+_LIMIT: _Argument = (("--limit",), {"type": int})
+_VERSION: _Argument = (("--version",), {"default": "", "help": "model version (default: every version)"})
+_STATUS: _Argument = (("--status",), {"choices": ("open", "resolved")})
+_AT: _Argument = (("--at",), {"help": "evaluate as of this time (ISO 8601 or epoch)"})
+# the arguments of each reading command, after --api-url and --json
+READER_ARGUMENTS: dict[str, list[_Argument]] = {
+    "models": [_WINDOW],
+    "latency": [_OPTIONAL_MODEL, _WINDOW],
+    "hotspots": [_OPTIONAL_MODEL, _WINDOW, _LIMIT],
+    "predictions": [_OPTIONAL_MODEL, _LIMIT],
+    "trace": [(("trace_id",), {})],
+    "sql": [(("query",), {}), (("--param",), {"action": "append", "default": [], "metavar": "NAME=VALUE"})],
+    "drift": [
+        _MODEL, _VERSION, _WINDOW,
+        (("--reference",), {"choices": ("auto", "upload", "window")}),
+        (("--all",), {"action": "store_true", "help": "list every feature, not only drifted or odd ones"}),
+        _AT,
+    ],
+    "performance": [_MODEL, _WINDOW],
+    "reference": [
+        _MODEL, _VERSION,
+        (("file",), {"help": "CSV or Parquet; one column per feature"}),
+        (("--outputs",), {"default": "", "help": "comma-separated columns that are model outputs"}),
+    ],
+    "anomalies": [_MODEL_OPTION, _STATUS],
+    "findings": [_MODEL_OPTION, _WINDOW, (("--kind",), {"default": ""}), _STATUS],
+    "analyze": [_MODEL_OPTION, _AT],
+    "rca": [
+        (("finding_id",), {"nargs": "?"}), _MODEL_OPTION, (("--operation",), {"default": "predict"}),
+        (("--start",), {}), (("--end",), {}),
+        (("--kind",), {"choices": ("latency", "error_rate"), "default": "latency"}),
+    ],
+    "deadletters": [
+        (("action",), {"choices": ("list", "export", "replay", "drop"), "nargs": "?", "default": "list"}),
+        (("--cause",), {"help": "only the dead letters of this cause (e.g. TOO_MANY_PARTITIONS)"}),
+        (("--id",), {"action": "append", "dest": "ids", "metavar": "ID", "help": "one dead letter (repeatable)"}),
+        (("--all",), {"action": "store_true", "help": "replay or drop every dead letter"}),
+        _LIMIT,
+    ],
+}  # fmt: skip
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modeltrace", description="modeltrace: ML model tracing and monitoring")
@@ -127,51 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=text)
         p.add_argument("--api-url", default=os.environ.get("MODELTRACE_API_URL", DEFAULT_API), help=api_help)
         p.add_argument("--json", action="store_true", help="print JSON for scripts")
-        if name in ("latency", "hotspots", "predictions"):
-            p.add_argument("model", nargs="?", default="")
-        if name in ("models", "latency", "hotspots"):
-            p.add_argument("--window", help="how far back: 15m, 2h, 7d")
-        if name in ("hotspots", "predictions"):
-            p.add_argument("--limit", type=int)
-        if name == "trace":
-            p.add_argument("trace_id")
-        if name == "sql":
-            p.add_argument("query")
-            p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-        if name in ("drift", "performance", "reference"):
-            p.add_argument("model")
-        if name in ("anomalies", "findings", "analyze"):
-            p.add_argument("--model", default="")
-        if name in ("drift", "reference"):
-            p.add_argument("--version", default="", help="model version (default: every version)")
-        if name in ("drift", "performance", "findings"):
-            p.add_argument("--window", help="how far back: 15m, 2h, 7d")
-        if name == "drift":
-            p.add_argument("--reference", choices=("auto", "upload", "window"))
-            p.add_argument("--all", action="store_true", help="list every feature, not only drifted or odd ones")
-        if name == "findings":
-            p.add_argument("--kind", default="")
-            p.add_argument("--status", choices=("open", "resolved"))
-        if name == "anomalies":
-            p.add_argument("--status", choices=("open", "resolved"))
-        if name in ("analyze", "drift"):
-            p.add_argument("--at", help="evaluate as of this time (ISO 8601 or epoch)")
-        if name == "rca":
-            p.add_argument("finding_id", nargs="?")
-            p.add_argument("--model", default="")
-            p.add_argument("--operation", default="predict")
-            p.add_argument("--start")
-            p.add_argument("--end")
-            p.add_argument("--kind", choices=("latency", "error_rate"), default="latency")
-        if name == "deadletters":
-            p.add_argument("action", choices=("list", "export", "replay", "drop"), nargs="?", default="list")
-            p.add_argument("--cause", help="only the dead letters of this cause (e.g. TOO_MANY_PARTITIONS)")
-            p.add_argument("--id", action="append", dest="ids", metavar="ID", help="one dead letter (repeatable)")
-            p.add_argument("--all", action="store_true", help="replay or drop every dead letter")
-            p.add_argument("--limit", type=int)
-        if name == "reference":
-            p.add_argument("file", help="CSV or Parquet; one column per feature")
-            p.add_argument("--outputs", default="", help="comma-separated columns that are model outputs")
+        for flags, options in READER_ARGUMENTS.get(name, ()):
+            p.add_argument(*flags, **options)
 
     args = parser.parse_args(argv)
     if args.command == "collector":

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
+
+log = logging.getLogger("modeltrace.metrics")
 
 _HELP = {
     "spans_received": ("counter", "Spans accepted by the receivers and spooled"),
@@ -78,7 +81,8 @@ class Metrics:
         for name, read in sorted(self._gauges.items()):
             try:
                 value = float(read())
-            except Exception:
+            except Exception:  # a part that is not running (yet): no sample this time
+                log.debug("gauge %s not readable", name, exc_info=True)
                 continue
             lines.append(f"# TYPE modeltrace_{name} gauge")
             lines.append(f"modeltrace_{name} {_number(value)}")
@@ -86,6 +90,7 @@ class Metrics:
             try:
                 values = read_all()
             except Exception:
+                log.debug("gauge %s not readable", name, exc_info=True)
                 continue
             lines.append(f"# HELP modeltrace_{name} {text}")
             lines.append(f"# TYPE modeltrace_{name} gauge")

@@ -222,7 +222,8 @@ class Collector:
         )
 
     def _door(self, forward: Any) -> Door:
-        assert self.spool is not None
+        if self.spool is None:
+            raise RuntimeError("the spool is not open")
         rcv = self.config["receivers"]
         return Door(
             self.spool,
@@ -292,7 +293,8 @@ class Collector:
             return self._replay(ids, cause)
 
     def _replay(self, ids: list[str] | None, cause: str | None) -> dict[str, Any]:
-        assert self.dead_letters is not None
+        if self.dead_letters is None:
+            raise RuntimeError("the dead-letter store is not open")
         door = self._door(None)  # replayed spans were forwarded when they first arrived: not again
         matched = done = 0
         replayed: list[str] = []

@@ -64,7 +64,8 @@ def span_to_dict(span: ReadableSpan, parse_json: bool = True) -> dict[str, Any]:
             value = list(value)
         attributes[key] = value
     ctx = span.get_span_context()
-    assert ctx is not None
+    if ctx is None:
+        raise ValueError("a span without a context")
     out: dict[str, Any] = {
         "name": span.name,
         "context": {"trace_id": ctx.trace_id, "span_id": ctx.span_id},

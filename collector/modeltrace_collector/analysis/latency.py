@@ -207,11 +207,17 @@ class LatencyDetector:
             own.normal[i] = not anomalous_any and not st.in_episode()
         if not saved and n:
             self._save(key, _Checkpoint.take(int(series.minute_ms[-1]) + MINUTE_MS, own, st))
+        return self._report(series, st.episodes, eval_from_ms, at_ms)
+
+    def _report(self, series: Series, episodes: list[Episode], eval_from_ms: int, at_ms: int) -> list[Episode]:
+        """The episodes ongoing at ``at_ms`` or ended after ``eval_from_ms``, with what was observed in them."""
+        s = self.s
+        n = len(series.minute_ms)
         # Traffic that stops ends an episode too: nothing is slow or failing any more.
         active = series.minute_ms[series.calls >= s.min_calls]
         quiet_from = int(active[-1]) + MINUTE_MS if len(active) else 0
         out = []
-        for ep in st.episodes:
+        for ep in episodes:
             if ep.resolved_ms is None and at_ms - quiet_from >= s.close_after * MINUTE_MS:
                 ep.resolved_ms = quiet_from + s.close_after * MINUTE_MS
             if ep.resolved_ms is not None and ep.resolved_ms <= eval_from_ms:

@@ -167,6 +167,27 @@ class ApiServer:
         if path == "/ready":
             ready, detail = svc.readiness()
             return (200 if ready else 503), detail
+        answer = self._catalog_route(path, params)
+        if answer is not None:
+            return answer
+        if path == "/api/sql":
+            return 200, self._sql(method, params, body)
+        if path == deadletter_routes.PREFIX or path.startswith(deadletter_routes.PREFIX + "/"):
+            return deadletter_routes.route(svc, method, path, params, body)
+        if path.startswith(
+            ("/api/findings", "/api/drift", "/api/anomalies", "/api/rca", "/api/performance")
+        ) or path in (
+            "/api/analysis/run",
+            "/api/references",
+        ):
+            return analysis_routes.route(svc, method, path, params, body)
+        raise ApiError(404, f"no route {path}")
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _catalog_route(self, path: str, params: dict[str, str]) -> tuple[int, Any] | None:
+        """The answer of one of the catalog's routes (models, latency, ...), or None for another route."""
+        svc = self.service
         model = params.get("model", "")
         if path == "/api/models":
             window = parse_window(params.get("window"), 30 * 86400)
@@ -189,20 +210,7 @@ class ApiServer:
             if not spans:
                 raise ApiError(404, f"trace {trace_id} not found")
             return 200, {"trace_id": trace_id, "spans": spans}
-        if path == "/api/sql":
-            return 200, self._sql(method, params, body)
-        if path == deadletter_routes.PREFIX or path.startswith(deadletter_routes.PREFIX + "/"):
-            return deadletter_routes.route(svc, method, path, params, body)
-        if path.startswith(
-            ("/api/findings", "/api/drift", "/api/anomalies", "/api/rca", "/api/performance")
-        ) or path in (
-            "/api/analysis/run",
-            "/api/references",
-        ):
-            return analysis_routes.route(svc, self.max_reference_bytes, method, path, params, body)
-        raise ApiError(404, f"no route {path}")
-
-    # -- helpers ------------------------------------------------------------------------
+        return None
 
     def _sql(self, method: str, params: dict[str, str], body: bytes) -> sql_sandbox.Answer:
         if method == "POST":

@@ -306,17 +306,9 @@ class Writer:
                 return hi - lo
             except StorageError as exc:
                 failure = classify(exc)
-                if failure.kind == REFUSED:
+                unsure += failure.kind not in (REFUSED, RETRY)
+                if self._gives_up(failure, unsure, hi - lo, refused, first_failure):
                     break
-                if failure.kind != RETRY:
-                    # Unsure: a few retries, then bisect. A single row waits longer before it
-                    # is given up on, so a passing server problem cannot empty a batch into
-                    # the dead-letter store row by row.
-                    unsure += 1
-                    if hi - lo > 1 and (failure.cause in refused or unsure > self.unsure_retries):
-                        break
-                    if hi - lo == 1 and time.monotonic() - first_failure >= self.unsure_row_seconds:
-                        break
                 self._failed(failure)
                 log.warning("storage write failed (retrying in %.1fs): %s", delay, exc)
                 if self._stop.wait(delay):
@@ -341,6 +333,19 @@ class Writer:
             return None if right is None else left + right
         self._dead_letter(pending, table, names, lo, failure)
         return 0
+
+    def _gives_up(self, failure: Failure, unsure: int, rows: int, refused: set[str], since: float) -> bool:
+        """Whether to stop retrying rows and bisect them (or dead-letter a single row)."""
+        if failure.kind == REFUSED:
+            return True
+        if failure.kind == RETRY:
+            return False
+        # Unsure: a few retries, then bisect. A single row waits longer before it is given up
+        # on, so a passing server problem cannot empty a batch into the dead-letter store row
+        # by row.
+        if rows > 1:
+            return failure.cause in refused or unsure > self.unsure_retries
+        return time.monotonic() - since >= self.unsure_row_seconds
 
     def _rows_reached_the_table(
         self, pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int

@@ -73,7 +73,8 @@ def parse(dump: str) -> Node:
         stack.append(node)
     while stack:
         _close(stack.pop())
-    assert root is not None
+    if root is None:
+        raise ValueError("EXPLAIN AST printed no tree")
     return root
 
 

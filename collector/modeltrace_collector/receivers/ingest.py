@@ -141,26 +141,9 @@ def ingest(
         parked = park_oversize(request, max_ml_json_bytes)
         if parked:
             raw = None
-    oldest, newest = window
-    total = 0
-    refused: dict[str, int] = {}
-    backwards = 0
-    for rs in request.resource_spans:
-        for ss in rs.scope_spans:
-            for span in ss.spans:
-                total += 1
-                reason = refusal(span, oldest, newest)
-                if reason is not None:
-                    refused[reason] = refused.get(reason, 0) + 1
-                elif span.end_time_unix_nano < span.start_time_unix_nano:
-                    backwards += 1
+    total, refused, backwards = _screen(request, *window)
     bad = sum(refused.values())
     if bad:
-        for rs in request.resource_spans:
-            for ss in rs.scope_spans:
-                keep = [s for s in ss.spans if refusal(s, oldest, newest) is None]
-                del ss.spans[:]
-                ss.spans.extend(keep)
         raw = None
     accepted = total - bad
     if accepted:
@@ -177,19 +160,46 @@ def ingest(
     if backwards:
         # Stored with a duration of 0, as documented; counted so the correction is visible.
         metrics.inc("spans_corrected", backwards, reason="end_before_start")
-    warning = ""
-    if parked:
-        metrics.inc("spans_corrected", parked, reason="ml_json_too_large")
-        warning = (
-            f"{parked} span(s) stored with an ml.* JSON attribute over {max_ml_json_bytes} bytes kept under "
-            f"<key>{OVERSIZE_SUFFIX}, which the ml_* tables do not read"
-        )
+    warning = _parked_warning(metrics, parked, max_ml_json_bytes)
     if bad:
         for reason, n in refused.items():
             metrics.inc("spans_refused", n, reason=reason)
         metrics.inc("spans_rejected", bad)
         return Accepted(accepted, bad, "; ".join(m for m in (refusal_message(refused), warning) if m))
     return Accepted(accepted, 0, warning)
+
+
+def _screen(request: ExportTraceServiceRequest, oldest: int, newest: int) -> tuple[int, dict[str, int], int]:
+    """Count the spans, drop those the tables cannot hold (refused, by reason) from the request
+    and count those stored with a correction (end before start): (total, refused, backwards)."""
+    total = backwards = 0
+    refused: dict[str, int] = {}
+    for rs in request.resource_spans:
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                total += 1
+                reason = refusal(span, oldest, newest)
+                if reason is not None:
+                    refused[reason] = refused.get(reason, 0) + 1
+                elif span.end_time_unix_nano < span.start_time_unix_nano:
+                    backwards += 1
+    if refused:  # rare: a second pass takes the refused spans out
+        for rs in request.resource_spans:
+            for ss in rs.scope_spans:
+                keep = [span for span in ss.spans if refusal(span, oldest, newest) is None]
+                del ss.spans[:]
+                ss.spans.extend(keep)
+    return total, refused, backwards
+
+
+def _parked_warning(metrics: Any, parked: int, limit: int) -> str:
+    if not parked:
+        return ""
+    metrics.inc("spans_corrected", parked, reason="ml_json_too_large")
+    return (
+        f"{parked} span(s) stored with an ml.* JSON attribute over {limit} bytes kept under "
+        f"<key>{OVERSIZE_SUFFIX}, which the ml_* tables do not read"
+    )
 
 
 @dataclass

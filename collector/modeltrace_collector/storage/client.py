@@ -48,7 +48,8 @@ def connect(target: Target, database: str | None = None, **settings: Any) -> Any
     client: Client
     try:
         if target.embedded:
-            assert target.path is not None
+            if target.path is None:
+                raise StorageError("an embedded chDB needs a path")
             os.makedirs(target.path, exist_ok=True)
             if target.memory_mb > 0:
                 from clickhouse_connect.driver._chdbclient import ChdbClient

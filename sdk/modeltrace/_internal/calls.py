@@ -6,6 +6,7 @@ modeltrace turns the call into a plain, uninstrumented one instead of breaking t
 
 from __future__ import annotations
 
+import contextlib
 from contextvars import Token
 from typing import Any
 
@@ -152,16 +153,13 @@ class Call:
 
     def _abandon(self, where: str) -> None:
         session, self.profile = self.profile, None
+        # already failing: finish what can be finished, then report the first error once
         if session is not None:
-            try:
+            with contextlib.suppress(Exception):
                 session.finish()
-            except Exception:
-                pass
-        try:
+        with contextlib.suppress(Exception):
             if self.span.is_recording():
                 self.span.end()
-        except Exception:
-            pass
         internal_error(where)
 
 
@@ -211,10 +209,8 @@ def begin(spec: ModelSpec, args: tuple[Any, ...], kwargs: dict[str, Any], stream
         return call
     except Exception:
         if span is not None:
-            try:
+            with contextlib.suppress(Exception):
                 span.end()
-            except Exception:
-                pass
         internal_error("begin")
         return None
 

@@ -13,7 +13,7 @@ import numpy as np
 from . import jsonenc
 from .tables import Table, to_numpy, to_table
 
-rng = random.Random()
+rng = random.Random()  # noqa: S311 -- row sampling, not a secret
 """Row sampling; ``modeltrace.testing`` seeds it for reproducible spans."""
 
 CAPTURE_MODES = ("sample", "stats", "full", "none")

@@ -127,13 +127,7 @@ def configure(
     ``OTEL_TRACES_SAMPLER``, ``OTEL_RESOURCE_ATTRIBUTES``). Spans are flushed at exit.
     """
     global _owned_provider, _owned_processor, _atexit_registered
-    proto = (
-        protocol or _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
-    )
-    if proto == "http":
-        proto = "http/protobuf"
-    if proto not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, not {proto!r}")
+    proto = _protocol(protocol)
     if sample_rate is not None and not 0.0 <= sample_rate <= 1.0:
         raise ValueError(f"sample_rate must be between 0 and 1, not {sample_rate!r}")
     parsed_headers = _parse_headers(headers)
@@ -174,6 +168,18 @@ def configure(
             atexit.register(_at_exit)
             _atexit_registered = True
     return provider  # type: ignore[no-any-return]
+
+
+def _protocol(protocol: str | None) -> str:
+    """The OTLP protocol asked for, else the one of the OTEL_* variables, else http/protobuf."""
+    proto = (
+        protocol or _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    )
+    if proto == "http":
+        proto = "http/protobuf"
+    if proto not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, not {proto!r}")
+    return proto
 
 
 def _exporter_factory(
