@@ -161,11 +161,11 @@ class Authenticator:
 
     @classmethod
     def from_config(cls, config: Any) -> Authenticator:
-        section = config["auth"]
-        configured = parse_tokens(section["tokens"], "auth.tokens")
-        if section["tokens_file"]:
-            with open(section["tokens_file"], encoding="utf-8") as f:
-                configured.update(parse_tokens(f.read(), section["tokens_file"]))
+        section = config.auth
+        configured = parse_tokens(section.tokens, "auth.tokens")
+        if section.tokens_file:
+            with open(section.tokens_file, encoding="utf-8") as f:
+                configured.update(parse_tokens(f.read(), section.tokens_file))
         return cls(KeyStore(os.path.join(config.data_dir, "auth")), configured)
 
     def _refresh(self, force: bool = False) -> None:

@@ -229,7 +229,9 @@ def _collector(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"modeltrace: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config[""]["log_level"].upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=config.general.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if args.action == "check-config":
         print("configuration is valid")
         for section, values in config.values.items():

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
 if sys.version_info >= (3, 11):
@@ -46,15 +46,6 @@ def _file(value: Any) -> str:
     if text and not os.path.isfile(text):
         raise ValueError(f"no such file: {text!r}")
     return text
-
-
-# Every section that owns listeners takes these: a server certificate and key (PEM), and a CA
-# whose certificates clients must present (mTLS); see net/listener.py.
-TLS_KEYS: dict[str, tuple[Any, Any]] = {
-    "tls_cert_file": (_file, ""),
-    "tls_key_file": (_file, ""),
-    "tls_client_ca_file": (_file, ""),
-}
 
 
 def _positive(kind: type) -> Any:
@@ -172,114 +163,208 @@ def _thresholds(value: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+def setting(check: Callable[[Any], Any], default: Any = None, *, factory: Callable[[], Any] | None = None) -> Any:
+    """A setting of a section: its default, declared here once, and the check a value from a
+    file, the environment or a flag goes through."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"check": check})
+    return field(default=default, metadata={"check": check})
+
+
+@dataclass(frozen=True)
+class _TlsListener:
+    """Every section that owns listeners takes these: a server certificate and key (PEM), and a
+    CA whose certificates clients must present (mTLS); see net/listener.py."""
+
+    tls_cert_file: str = setting(_file, "")
+    tls_key_file: str = setting(_file, "")
+    tls_client_ca_file: str = setting(_file, "")
+
+
+@dataclass(frozen=True)
+class General:
+    """Settings outside any section."""
+
+    data_dir: str = setting(str, "modeltrace-data")
+    log_level: str = setting(_choice("debug", "info", "warning", "error"), "info")
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """[storage]"""
+
+    dsn: str = setting(str, "chdb://")
+    database: str = setting(_identifier, "modeltrace")
+    ttl_days: float = setting(_non_negative, 0.0)
+    cluster: str = setting(str, "")
+    embedded_memory_mb: float = setting(_non_negative, 0.0)
+
+
+@dataclass(frozen=True)
+class SpoolSettings:
+    """[spool]"""
+
+    dir: str = setting(str, "")
+    max_bytes: int = setting(_positive(int), 1 << 30)
+    segment_bytes: int = setting(_positive(int), 64 << 20)
+    fsync: str = setting(_choice("always", "batch", "never"), "batch")
+
+
+@dataclass(frozen=True)
+class ReceiverSettings(_TlsListener):
+    """[receivers]"""
+
+    grpc: str = setting(_listen, "127.0.0.1:4317")
+    http: str = setting(_listen, "127.0.0.1:4318")
+    max_request_bytes: int = setting(_positive(int), 64 << 20)
+    # an ml.* attribute the views parse as JSON beyond this is kept under <key>.oversize, unparsed
+    max_ml_json_bytes: int = setting(_positive(int), 1 << 20)
+    # spans starting further ahead of this collector's clock are refused (0: up to 2106)
+    max_future_seconds: float = setting(_non_negative, 86400.0)
+    # OTLP/HTTP: a connection silent this long is closed (a body must also keep arriving)
+    read_timeout_seconds: float = setting(_positive(float), 30.0)
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    """[writer]"""
+
+    batch_spans: int = setting(_positive(int), 50_000)
+    max_delay_seconds: float = setting(_positive(float), 1.0)
+    # /ready turns false when one batch has failed for this long
+    stuck_seconds: float = setting(_positive(float), 60.0)
+
+
+@dataclass(frozen=True)
+class DeadLetterSettings:
+    """[deadletter]"""
+
+    # spans ClickHouse refused for good, under data_dir/deadletter; oldest dropped beyond this
+    max_bytes: int = setting(_positive(int), 256 << 20)
+    # /ready turns false for this long after a dead letter arrives (0: never)
+    unready_seconds: float = setting(_non_negative, 300.0)
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """[analysis]"""
+
+    enabled: bool = setting(_bool, True)
+    interval_seconds: float = setting(_positive(float), 60.0)
+    webhook_url: str = setting(_url, "")
+    webhook_timeout_seconds: float = setting(_positive(float), 5.0)
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """[drift]"""
+
+    window_seconds: float = setting(_positive(float), 3600.0)
+    reference: str = setting(_choice("auto", "upload", "window"), "auto")
+    reference_window_seconds: float = setting(_positive(float), 86400.0)
+    min_samples: int = setting(_positive(int), 30)
+    drift_share: float = setting(_fraction, 0.5)
+    significance: float = setting(_fraction, 0.01)
+    thresholds: Mapping[str, Any] = setting(_thresholds, factory=dict)
+
+
+@dataclass(frozen=True)
+class AnomalyConfig:
+    """[anomaly]"""
+
+    baseline_seconds: float = setting(_positive(float), 6 * 3600.0)
+    evaluate_seconds: float = setting(_positive(float), 2 * 3600.0)
+    min_calls: int = setting(_positive(int), 5)
+    min_history_minutes: int = setting(_positive(int), 30)
+    z_open: float = setting(_positive(float), 5.0)
+    z_close: float = setting(_positive(float), 2.5)
+    open_after_minutes: int = setting(_positive(int), 2)
+    close_after_minutes: int = setting(_positive(int), 5)
+    min_relative: float = setting(_positive(float), 0.2)
+    season_days: int = setting(_positive(int), 7)
+    error_window_minutes: int = setting(_positive(int), 3)
+    rca_baseline_seconds: float = setting(_positive(float), 3600.0)
+
+
+@dataclass(frozen=True)
+class JaegerSettings(_TlsListener):
+    """[jaeger]"""
+
+    # Jaeger v2 remote storage (jaeger.storage.v2 TraceReader/DependencyReader); empty: off
+    grpc: str = setting(_listen, "127.0.0.1:17271")
+    max_trace_spans: int = setting(_positive(int), 10_000)
+
+
+@dataclass(frozen=True)
+class ForwardSettings:
+    """[forward]"""
+
+    # another OTLP/gRPC endpoint that gets a copy of every accepted request; empty: off
+    endpoint: str = setting(_endpoint, "")
+    headers: Mapping[str, Any] = setting(_headers, factory=dict)
+    max_queue_bytes: int = setting(_positive(int), 64 << 20)
+    timeout_seconds: float = setting(_positive(float), 10.0)
+    # for an https:// endpoint: the CA to trust (default: the system's), a client certificate (mTLS)
+    tls_ca_file: str = setting(_file, "")
+    tls_client_cert_file: str = setting(_file, "")
+    tls_client_key_file: str = setting(_file, "")
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """[auth]"""
+
+    # SCOPE[+SCOPE]:TOKEN entries (ingest, read, admin) besides the keys of `modeltrace keys`
+    tokens: str = setting(_tokens, "")
+    tokens_file: str = setting(_file, "")
+
+
+@dataclass(frozen=True)
+class ApiSettings(_TlsListener):
+    """[api]"""
+
+    listen: str = setting(_listen, "127.0.0.1:8080")
+    # user SQL (/api/sql): every query runs with these caps; see README "SQL"
+    sql_max_rows: int = setting(_positive(int), 10_000)
+    sql_max_seconds: float = setting(_positive(float), 10.0)
+    sql_max_memory_mb: float = setting(_positive(float), 512.0)
+    sql_max_response_bytes: int = setting(_positive(int), 32 << 20)
+    sql_max_rows_to_read: int = setting(_positive(int), 1_000_000_000)
+    sql_max_bytes_to_read: int = setting(_positive(int), 100 << 30)
+    sql_max_threads: int = setting(_positive(int), 2)
+    sql_max_concurrent: int = setting(_positive(int), 2)
+    # a ClickHouse server DSN for user SQL only (a read-only user); empty: storage.dsn
+    sql_dsn: str = setting(_url, "")
+    # a reference upload is parsed in memory (several times its size): larger ones go per feature
+    max_reference_bytes: int = setting(_positive(int), 32 << 20)
+    read_timeout_seconds: float = setting(_positive(float), 30.0)
+
+
+# The sections by name ("" holds the settings outside any section).
+SECTIONS: dict[str, type] = {
+    "": General,
+    "storage": StorageSettings,
+    "spool": SpoolSettings,
+    "receivers": ReceiverSettings,
+    "writer": WriterSettings,
+    "deadletter": DeadLetterSettings,
+    "analysis": AnalysisSettings,
+    "drift": DriftConfig,
+    "anomaly": AnomalyConfig,
+    "jaeger": JaegerSettings,
+    "forward": ForwardSettings,
+    "auth": AuthSettings,
+    "api": ApiSettings,
+}
+
+
+def _default(f: Field[Any]) -> Any:
+    return f.default_factory() if f.default is MISSING and f.default_factory is not MISSING else f.default
+
+
+# Every key, its check and its default: what load() validates against.
 SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
-    "": {"data_dir": (str, "modeltrace-data"), "log_level": (_choice("debug", "info", "warning", "error"), "info")},
-    "storage": {
-        "dsn": (str, "chdb://"),
-        "database": (_identifier, "modeltrace"),
-        "ttl_days": (_non_negative, 0.0),
-        "cluster": (str, ""),
-        "embedded_memory_mb": (_non_negative, 0.0),
-    },
-    "spool": {
-        "dir": (str, ""),
-        "max_bytes": (_positive(int), 1 << 30),
-        "segment_bytes": (_positive(int), 64 << 20),
-        "fsync": (_choice("always", "batch", "never"), "batch"),
-    },
-    "receivers": {
-        "grpc": (_listen, "127.0.0.1:4317"),
-        "http": (_listen, "127.0.0.1:4318"),
-        "max_request_bytes": (_positive(int), 64 << 20),
-        # an ml.* attribute the views parse as JSON beyond this is kept under <key>.oversize, unparsed
-        "max_ml_json_bytes": (_positive(int), 1 << 20),
-        # spans starting further ahead of this collector's clock are refused (0: up to 2106)
-        "max_future_seconds": (_non_negative, 86400.0),
-        # OTLP/HTTP: a connection silent this long is closed (a body must also keep arriving)
-        "read_timeout_seconds": (_positive(float), 30.0),
-        **TLS_KEYS,
-    },
-    "writer": {
-        "batch_spans": (_positive(int), 50_000),
-        "max_delay_seconds": (_positive(float), 1.0),
-        # /ready turns false when one batch has failed for this long
-        "stuck_seconds": (_positive(float), 60.0),
-    },
-    "deadletter": {
-        # spans ClickHouse refused for good, under data_dir/deadletter; oldest dropped beyond this
-        "max_bytes": (_positive(int), 256 << 20),
-        # /ready turns false for this long after a dead letter arrives (0: never)
-        "unready_seconds": (_non_negative, 300.0),
-    },
-    "analysis": {
-        "enabled": (_bool, True),
-        "interval_seconds": (_positive(float), 60.0),
-        "webhook_url": (_url, ""),
-        "webhook_timeout_seconds": (_positive(float), 5.0),
-    },
-    "drift": {
-        "window_seconds": (_positive(float), 3600.0),
-        "reference": (_choice("auto", "upload", "window"), "auto"),
-        "reference_window_seconds": (_positive(float), 86400.0),
-        "min_samples": (_positive(int), 30),
-        "drift_share": (_fraction, 0.5),
-        "significance": (_fraction, 0.01),
-        "thresholds": (_thresholds, {}),
-    },
-    "anomaly": {
-        "baseline_seconds": (_positive(float), 6 * 3600.0),
-        "evaluate_seconds": (_positive(float), 2 * 3600.0),
-        "min_calls": (_positive(int), 5),
-        "min_history_minutes": (_positive(int), 30),
-        "z_open": (_positive(float), 5.0),
-        "z_close": (_positive(float), 2.5),
-        "open_after_minutes": (_positive(int), 2),
-        "close_after_minutes": (_positive(int), 5),
-        "min_relative": (_positive(float), 0.2),
-        "season_days": (_positive(int), 7),
-        "error_window_minutes": (_positive(int), 3),
-        "rca_baseline_seconds": (_positive(float), 3600.0),
-    },
-    "jaeger": {
-        # Jaeger v2 remote storage (jaeger.storage.v2 TraceReader/DependencyReader); empty: off
-        "grpc": (_listen, "127.0.0.1:17271"),
-        "max_trace_spans": (_positive(int), 10_000),
-        **TLS_KEYS,
-    },
-    "forward": {
-        # another OTLP/gRPC endpoint that gets a copy of every accepted request; empty: off
-        "endpoint": (_endpoint, ""),
-        "headers": (_headers, {}),
-        "max_queue_bytes": (_positive(int), 64 << 20),
-        "timeout_seconds": (_positive(float), 10.0),
-        # for an https:// endpoint: the CA to trust (default: the system's), a client certificate (mTLS)
-        "tls_ca_file": (_file, ""),
-        "tls_client_cert_file": (_file, ""),
-        "tls_client_key_file": (_file, ""),
-    },
-    "auth": {
-        # SCOPE[+SCOPE]:TOKEN entries (ingest, read, admin) besides the keys of `modeltrace keys`
-        "tokens": (_tokens, ""),
-        "tokens_file": (_file, ""),
-    },
-    "api": {
-        "listen": (_listen, "127.0.0.1:8080"),
-        # user SQL (/api/sql): every query runs with these caps; see README "SQL"
-        "sql_max_rows": (_positive(int), 10_000),
-        "sql_max_seconds": (_positive(float), 10.0),
-        "sql_max_memory_mb": (_positive(float), 512.0),
-        "sql_max_response_bytes": (_positive(int), 32 << 20),
-        "sql_max_rows_to_read": (_positive(int), 1_000_000_000),
-        "sql_max_bytes_to_read": (_positive(int), 100 << 30),
-        "sql_max_threads": (_positive(int), 2),
-        "sql_max_concurrent": (_positive(int), 2),
-        # a ClickHouse server DSN for user SQL only (a read-only user); empty: storage.dsn
-        "sql_dsn": (_url, ""),
-        # a reference upload is parsed in memory (several times its size): larger ones go per feature
-        "max_reference_bytes": (_positive(int), 32 << 20),
-        "read_timeout_seconds": (_positive(float), 30.0),
-        **TLS_KEYS,
-    },
+    name: {f.name: (f.metadata["check"], _default(f)) for f in fields(cls)} for name, cls in SECTIONS.items()
 }
 
 
@@ -289,6 +374,61 @@ class Config:
 
     def __getitem__(self, section: str) -> Mapping[str, Any]:
         return self.values[section]
+
+    def _section(self, name: str) -> Any:
+        return SECTIONS[name](**self.values[name])
+
+    @property
+    def general(self) -> General:
+        return self._section("")  # type: ignore[no-any-return]
+
+    @property
+    def storage(self) -> StorageSettings:
+        return self._section("storage")  # type: ignore[no-any-return]
+
+    @property
+    def spool(self) -> SpoolSettings:
+        return self._section("spool")  # type: ignore[no-any-return]
+
+    @property
+    def receivers(self) -> ReceiverSettings:
+        return self._section("receivers")  # type: ignore[no-any-return]
+
+    @property
+    def writer(self) -> WriterSettings:
+        return self._section("writer")  # type: ignore[no-any-return]
+
+    @property
+    def deadletter(self) -> DeadLetterSettings:
+        return self._section("deadletter")  # type: ignore[no-any-return]
+
+    @property
+    def analysis(self) -> AnalysisSettings:
+        return self._section("analysis")  # type: ignore[no-any-return]
+
+    @property
+    def drift(self) -> DriftConfig:
+        return self._section("drift")  # type: ignore[no-any-return]
+
+    @property
+    def anomaly(self) -> AnomalyConfig:
+        return self._section("anomaly")  # type: ignore[no-any-return]
+
+    @property
+    def jaeger(self) -> JaegerSettings:
+        return self._section("jaeger")  # type: ignore[no-any-return]
+
+    @property
+    def forward(self) -> ForwardSettings:
+        return self._section("forward")  # type: ignore[no-any-return]
+
+    @property
+    def auth(self) -> AuthSettings:
+        return self._section("auth")  # type: ignore[no-any-return]
+
+    @property
+    def api(self) -> ApiSettings:
+        return self._section("api")  # type: ignore[no-any-return]
 
     @property
     def data_dir(self) -> str:

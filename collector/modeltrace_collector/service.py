@@ -42,16 +42,16 @@ log = logging.getLogger("modeltrace.collector")
 def sql_limits(config: Config) -> SqlLimits:
     """The user SQL caps; with a memory cap on the embedded store, user SQL may take half of it
     at most (all its queries together), so that it cannot starve the writer's inserts."""
-    limits = SqlLimits.from_config(config["api"])
-    embedded_mb = config["storage"]["embedded_memory_mb"]
-    if embedded_mb > 0 and resolve(config["storage"]["dsn"], config.data_dir).embedded:
-        share = int(embedded_mb * (1 << 20) / 2 / config["api"]["sql_max_concurrent"])
+    limits = SqlLimits.from_config(config.api)
+    embedded_mb = config.storage.embedded_memory_mb
+    if embedded_mb > 0 and resolve(config.storage.dsn, config.data_dir).embedded:
+        share = int(embedded_mb * (1 << 20) / 2 / config.api.sql_max_concurrent)
         if share < limits.max_memory_bytes:
             log.warning(
                 "api.sql_max_memory_mb lowered to %d for each of api.sql_max_concurrent=%d queries: half of "
                 "storage.embedded_memory_mb=%g, the rest is storage's",
                 share >> 20,
-                config["api"]["sql_max_concurrent"],
+                config.api.sql_max_concurrent,
                 embedded_mb,
             )
             limits = dataclasses.replace(limits, max_memory_bytes=share)
@@ -59,21 +59,19 @@ def sql_limits(config: Config) -> SqlLimits:
 
 
 def make_store(config: Config, limits: SqlLimits | None = None) -> Store:
-    storage = config["storage"]
-    target = resolve(storage["dsn"], config.data_dir, storage["embedded_memory_mb"])
-    options = SchemaOptions(
-        database=storage["database"], ttl_days=storage["ttl_days"], cluster=storage["cluster"] or None
-    )
-    api = config["api"]
+    storage = config.storage
+    target = resolve(storage.dsn, config.data_dir, storage.embedded_memory_mb)
+    options = SchemaOptions(database=storage.database, ttl_days=storage.ttl_days, cluster=storage.cluster or None)
+    api = config.api
     sql_target = {}
-    if api["sql_dsn"]:
+    if api.sql_dsn:
         if target.embedded:
             raise ValueError("api.sql_dsn needs a ClickHouse server: the embedded store has no users")
-        sql_target["sql"] = resolve(api["sql_dsn"], config.data_dir)
+        sql_target["sql"] = resolve(api.sql_dsn, config.data_dir)
     return Store(
         target,
         options,
-        lanes={"sql": api["sql_max_concurrent"]},
+        lanes={"sql": api.sql_max_concurrent},
         lane_settings={"sql": (limits or sql_limits(config)).session_settings()},
         lane_targets=sql_target,
     )
@@ -90,7 +88,7 @@ class Collector:
         self.metrics = Metrics()
         limits = sql_limits(config)
         self.store = make_store(config, limits)
-        self.sql = SqlSandbox(config["storage"]["database"], limits)
+        self.sql = SqlSandbox(config.storage.database, limits)
         self.spool: Spool | None = None
         self.dead_letters: DeadLetters | None = None
         self.writer: Writer | None = None
@@ -99,15 +97,13 @@ class Collector:
         self.receivers: list[Any] = []
         self.api: ApiServer | None = None
         drift, latency, rca = settings_from_config(config)
-        analysis = config["analysis"]
+        analysis = config.analysis
         self.webhook = (
-            Webhook(analysis["webhook_url"], timeout=analysis["webhook_timeout_seconds"])
-            if analysis["webhook_url"]
-            else None
+            Webhook(analysis.webhook_url, timeout=analysis.webhook_timeout_seconds) if analysis.webhook_url else None
         )
         self.analyzer = Analyzer(self.store.on("analysis"), drift, latency, rca, self.webhook)
         self.catalog = Catalog(self.store.on("api"))
-        self.trace_reader = TraceReader(self.store.on("api"), max_trace_spans=config["jaeger"]["max_trace_spans"])
+        self.trace_reader = TraceReader(self.store.on("api"), max_trace_spans=config.jaeger.max_trace_spans)
         self.jaeger: JaegerStorageServer | None = None
         self.forwarder: Forwarder | None = None
         self.scheduler: Scheduler | None = None
@@ -124,12 +120,12 @@ class Collector:
         except StorageError as exc:
             # Keep receiving: spans wait in the spool until storage answers.
             log.error("storage is unavailable, spooling until it returns: %s", exc)
-        spool_cfg = self.config["spool"]
+        spool_cfg = self.config.spool
         self.spool = Spool(
             self.config.spool_dir,
-            max_bytes=spool_cfg["max_bytes"],
-            segment_bytes=spool_cfg["segment_bytes"],
-            fsync=spool_cfg["fsync"],
+            max_bytes=spool_cfg.max_bytes,
+            segment_bytes=spool_cfg.segment_bytes,
+            fsync=spool_cfg.fsync,
         )
         spool = self.spool
         self.metrics.gauge("spool_bytes", lambda: spool.depth()[0])
@@ -138,7 +134,7 @@ class Collector:
         metrics = self.metrics
         self.dead_letters = DeadLetters(
             os.path.join(self.config.data_dir, "deadletter"),
-            max_bytes=self.config["deadletter"]["max_bytes"],
+            max_bytes=self.config.deadletter.max_bytes,
             on_drop=lambda n: metrics.inc("dead_letters_dropped", n),
         )
         letters = self.dead_letters
@@ -146,49 +142,49 @@ class Collector:
             "dead_letters_stored", "cause", "Dead letters held on disk, by cause", lambda: dict(letters.counts())
         )
         self.metrics.gauge("dead_letters_bytes", letters.bytes)
-        writer_cfg = self.config["writer"]
+        writer_cfg = self.config.writer
         self.writer = Writer(
             spool,
             self.store,
             self.metrics,
-            batch_spans=writer_cfg["batch_spans"],
-            max_delay=writer_cfg["max_delay_seconds"],
+            batch_spans=writer_cfg.batch_spans,
+            max_delay=writer_cfg.max_delay_seconds,
             dead_letters=self.dead_letters,
         )
         self.writer.start()
-        fwd = self.config["forward"]
-        if fwd["endpoint"]:
+        fwd = self.config.forward
+        if fwd.endpoint:
             self.forwarder = Forwarder(
-                fwd["endpoint"],
+                fwd.endpoint,
                 self.metrics,
                 os.path.join(self.config.data_dir, "forward"),
-                max_queue_bytes=fwd["max_queue_bytes"],
-                timeout=fwd["timeout_seconds"],
-                headers=fwd["headers"],
-                tls_files=(fwd["tls_ca_file"], fwd["tls_client_cert_file"], fwd["tls_client_key_file"]),
+                max_queue_bytes=fwd.max_queue_bytes,
+                timeout=fwd.timeout_seconds,
+                headers=dict(fwd.headers),
+                tls_files=(fwd.tls_ca_file, fwd.tls_client_cert_file, fwd.tls_client_key_file),
             )
             self.forwarder.start()
-        rcv = self.config["receivers"]
+        rcv = self.config.receivers
         self.door = self._door(self.forwarder.submit if self.forwarder else None)
-        if rcv["grpc"]:
+        if rcv.grpc:
             self.receivers.append(
-                GrpcReceiver(rcv["grpc"], self.door, rcv["max_request_bytes"], tls=Tls.of(rcv), auth=self.auth)
+                GrpcReceiver(rcv.grpc, self.door, rcv.max_request_bytes, tls=Tls.of(rcv), auth=self.auth)
             )
-        if rcv["http"]:
+        if rcv.http:
             self.receivers.append(
                 HttpReceiver(
-                    rcv["http"],
+                    rcv.http,
                     self.door,
-                    rcv["max_request_bytes"],
-                    read_timeout=rcv["read_timeout_seconds"],
+                    rcv.max_request_bytes,
+                    read_timeout=rcv.read_timeout_seconds,
                     tls=Tls.of(rcv),
                     auth=self.auth,
                 )
             )
         for receiver in self.receivers:
             receiver.start()
-        if self.config["analysis"]["enabled"]:
-            self.scheduler = Scheduler(self.analyzer, self.config["analysis"]["interval_seconds"])
+        if self.config.analysis.enabled:
+            self.scheduler = Scheduler(self.analyzer, self.config.analysis.interval_seconds)
             self.scheduler.start()
             sched = self.scheduler
             self.metrics.gauge("analysis_runs", lambda: sched.runs)
@@ -203,35 +199,35 @@ class Collector:
             "storage_lane_in_use", "lane", "Storage calls running now, by lane",
             lambda: {name: float(used) for name, (_, used, _) in self.store.lane_stats().items()},
         )  # fmt: skip
-        if self.config["api"]["listen"]:
-            self.api = ApiServer(self.config["api"]["listen"], self)
+        if self.config.api.listen:
+            self.api = ApiServer(self.config.api.listen, self)
             self.api.start()
-        if self.config["jaeger"]["grpc"]:
+        if self.config.jaeger.grpc:
             self.jaeger = JaegerStorageServer(
-                self.config["jaeger"]["grpc"], self.trace_reader, tls=Tls.of(self.config["jaeger"]), auth=self.auth
+                self.config.jaeger.grpc, self.trace_reader, tls=Tls.of(self.config.jaeger), auth=self.auth
             )
             self.jaeger.start()
         log.info(
             "collector ready: OTLP gRPC %s, OTLP HTTP %s, API %s, Jaeger storage gRPC %s, forwarding to %s, storage %s",
-            rcv["grpc"] or "off",
-            rcv["http"] or "off",
-            self.config["api"]["listen"] or "off",
-            self.config["jaeger"]["grpc"] or "off",
-            fwd["endpoint"] or "nowhere",
+            rcv.grpc or "off",
+            rcv.http or "off",
+            self.config.api.listen or "off",
+            self.config.jaeger.grpc or "off",
+            fwd.endpoint or "nowhere",
             self.store.target.dsn,
         )
 
     def _door(self, forward: Any) -> Door:
         if self.spool is None:
             raise RuntimeError("the spool is not open")
-        rcv = self.config["receivers"]
+        rcv = self.config.receivers
         return Door(
             self.spool,
             self.metrics,
             forward,
-            max_ml_json_bytes=rcv["max_ml_json_bytes"],
-            max_future_seconds=rcv["max_future_seconds"],
-            retention_seconds=self.config["storage"]["ttl_days"] * 86400,
+            max_ml_json_bytes=rcv.max_ml_json_bytes,
+            max_future_seconds=rcv.max_future_seconds,
+            retention_seconds=self.config.storage.ttl_days * 86400,
         )
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
@@ -249,13 +245,13 @@ class Collector:
             stuck, running, bound = (
                 writer.stuck_for(),
                 writer.insert_running_for(),
-                self.config["writer"]["stuck_seconds"],
+                self.config.writer.stuck_seconds,
             )
             if stuck >= bound:
                 reasons.append(f"the writer has retried one batch for {stuck:.0f} s: {writer.last_error}")
             elif running >= bound:
                 reasons.append(f"one insert has been running for {running:.0f} s; new spans wait behind it")
-            window = self.config["deadletter"]["unready_seconds"]
+            window = self.config.deadletter.unready_seconds
             last = writer.last_dead_letter
             if window > 0 and last is not None and time.monotonic() - last < window:
                 held = self.dead_letters.counts() if self.dead_letters else {}

@@ -1,5 +1,6 @@
 """Configuration: precedence file < environment < flags, and errors that name the key."""
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -90,3 +91,45 @@ def test_the_example_config_holds_every_setting_at_its_default():
     for section, keys in SCHEMA.items():
         for key in keys:
             assert f"\n{key} = " in text, f"{section}.{key} is missing from the example"
+
+
+def test_each_default_is_declared_once_in_the_config():
+    import inspect
+
+    from modeltrace_collector.analysis.drift import DriftSettings
+    from modeltrace_collector.analysis.latency import LatencySettings
+    from modeltrace_collector.analysis.rca import RcaSettings
+    from modeltrace_collector.config import AnomalyConfig, DriftConfig, ForwardSettings, SpoolSettings, WriterSettings
+    from modeltrace_collector.pipeline.forward import Forwarder
+    from modeltrace_collector.pipeline.spool import Spool
+    from modeltrace_collector.pipeline.writer import Writer
+
+    # the analyses' settings, built from the config's defaults, are their own defaults
+    assert DriftSettings.of(DriftConfig()) == DriftSettings()
+    assert LatencySettings.of(AnomalyConfig()) == LatencySettings()
+    assert RcaSettings().baseline_seconds == AnomalyConfig().rca_baseline_seconds
+
+    def defaults(function):
+        return {k: p.default for k, p in inspect.signature(function).parameters.items()}
+
+    writer, spool, forward = defaults(Writer), defaults(Spool), defaults(Forwarder)
+    assert (writer["batch_spans"], writer["max_delay"]) == (
+        WriterSettings().batch_spans, WriterSettings().max_delay_seconds,
+    )  # fmt: skip
+    assert (spool["max_bytes"], spool["segment_bytes"], spool["fsync"]) == (
+        SpoolSettings().max_bytes, SpoolSettings().segment_bytes, SpoolSettings().fsync,
+    )  # fmt: skip
+    assert (forward["max_queue_bytes"], forward["timeout"]) == (
+        ForwardSettings().max_queue_bytes, ForwardSettings().timeout_seconds,
+    )  # fmt: skip
+
+
+def test_sections_are_typed_and_hold_the_loaded_values():
+    config = load(None, environ={"MODELTRACE_WRITER_BATCH_SPANS": "123"}, overrides={"api.listen": "127.0.0.1:9999"})
+    assert config.writer.batch_spans == 123 and isinstance(config.writer.batch_spans, int)
+    assert config.api.listen == "127.0.0.1:9999"
+    assert config.drift.thresholds == {} and config.general.log_level == "info"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.writer.batch_spans = 1  # type: ignore[misc]
+    # the mapping view stays, for code that walks the settings (check-config)
+    assert config["writer"]["batch_spans"] == 123

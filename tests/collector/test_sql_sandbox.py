@@ -500,7 +500,9 @@ def test_api_answers_refusals_with_their_status_and_busy_with_retry_after():
         def answer(self, store, query, parameters):
             raise Refused(429 if query == "busy" else 403, f"refused {query} {parameters}")
 
-    config = {"api": {"max_reference_bytes": 1 << 20, "read_timeout_seconds": 30.0}}
+    from modeltrace_collector.config import load
+
+    config = load(environ={}, overrides={"api.max_reference_bytes": 1 << 20})
     server = ApiServer("127.0.0.1:0", SimpleNamespace(sql=Sql(), store=None, config=config))
     server.start()
     try:

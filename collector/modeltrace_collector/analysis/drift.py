@@ -18,8 +18,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import DriftConfig
 from ..storage.store import StoreView
 from .sqlfiles import sql
+
+_DEFAULTS = DriftConfig()
 
 NUMERIC_TESTS = ("ks", "wasserstein", "psi", "js", "chisquare")
 P_VALUE_TESTS = ("ks", "chisquare")
@@ -37,13 +40,27 @@ HOLD_SCORE_SHARE = 0.8
 
 @dataclass(frozen=True)
 class DriftSettings:
-    window: float = 3600.0
-    reference: str = "auto"  # auto | upload | window
-    reference_window: float = 86400.0
-    min_samples: int = 30
-    drift_share: float = 0.5
-    significance: float = 0.01
+    """[drift] as the analysis uses it; the defaults are the config's (config.DriftConfig)."""
+
+    window: float = _DEFAULTS.window_seconds
+    reference: str = _DEFAULTS.reference  # auto | upload | window
+    reference_window: float = _DEFAULTS.reference_window_seconds
+    min_samples: int = _DEFAULTS.min_samples
+    drift_share: float = _DEFAULTS.drift_share
+    significance: float = _DEFAULTS.significance
     thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config: DriftConfig) -> DriftSettings:
+        return cls(
+            window=config.window_seconds,
+            reference=config.reference,
+            reference_window=config.reference_window_seconds,
+            min_samples=config.min_samples,
+            drift_share=config.drift_share,
+            significance=config.significance,
+            thresholds=dict(config.thresholds),
+        )
 
     def rule(self, model: str, feature: str) -> dict[str, Any]:
         """The configured test/threshold override for a feature ("model/feature", then "model")."""

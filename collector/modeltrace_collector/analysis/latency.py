@@ -29,8 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from ..config import AnomalyConfig
 from ..storage.store import StoreView
 from .sqlfiles import sql
+
+_DEFAULTS = AnomalyConfig()
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
@@ -38,20 +41,39 @@ DAY_MS = 86_400_000
 
 @dataclass(frozen=True)
 class LatencySettings:
-    baseline_seconds: float = 6 * 3600
-    evaluate_seconds: float = 2 * 3600
-    season_days: int = 7
-    min_calls: int = 5
-    min_history: int = 30
-    z_open: float = 5.0
-    z_close: float = 2.5
-    open_after: int = 2
-    close_after: int = 5
-    min_relative: float = 0.2
+    """[anomaly] as the detector uses it (minutes as counts); the configurable defaults are the
+    config's (config.AnomalyConfig)."""
+
+    baseline_seconds: float = _DEFAULTS.baseline_seconds
+    evaluate_seconds: float = _DEFAULTS.evaluate_seconds
+    season_days: int = _DEFAULTS.season_days
+    min_calls: int = _DEFAULTS.min_calls
+    min_history: int = _DEFAULTS.min_history_minutes
+    z_open: float = _DEFAULTS.z_open
+    z_close: float = _DEFAULTS.z_close
+    open_after: int = _DEFAULTS.open_after_minutes
+    close_after: int = _DEFAULTS.close_after_minutes
+    min_relative: float = _DEFAULTS.min_relative
     min_delta_ms: float = 1.0
     error_p: float = 1e-6
     error_min_rate: float = 0.02
-    error_window: int = 3
+    error_window: int = _DEFAULTS.error_window_minutes
+
+    @classmethod
+    def of(cls, config: AnomalyConfig) -> LatencySettings:
+        return cls(
+            baseline_seconds=config.baseline_seconds,
+            evaluate_seconds=config.evaluate_seconds,
+            season_days=config.season_days,
+            min_calls=config.min_calls,
+            min_history=config.min_history_minutes,
+            z_open=config.z_open,
+            z_close=config.z_close,
+            open_after=config.open_after_minutes,
+            close_after=config.close_after_minutes,
+            min_relative=config.min_relative,
+            error_window=config.error_window_minutes,
+        )
 
 
 @dataclass

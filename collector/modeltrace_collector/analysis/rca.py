@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import AnomalyConfig
 from ..storage.store import StoreView
 from .sqlfiles import ROWS_BUCKET, sql
 
@@ -34,7 +35,7 @@ CHANGE_BONUS = 0.5
 
 @dataclass(frozen=True)
 class RcaSettings:
-    baseline_seconds: float = 3600.0
+    baseline_seconds: float = AnomalyConfig().rca_baseline_seconds
     min_target: int = 3
     max_p: float = 1e-3
     min_score: float = 0.15

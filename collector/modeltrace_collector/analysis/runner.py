@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any
 
+from ..config import Config
 from ..storage.store import StoreView
 from .drift import DriftAnalyzer, DriftSettings
 from .findings import Finding, FindingStore, Webhook
@@ -23,31 +24,10 @@ DRIFT_KINDS = ("drift", "dataset_drift", "data_quality")
 ANOMALY_KINDS = ("latency", "error_rate")
 
 
-def settings_from_config(config: Any) -> tuple[DriftSettings, LatencySettings, RcaSettings]:
-    d, a = config["drift"], config["anomaly"]
-    drift = DriftSettings(
-        window=d["window_seconds"],
-        reference=d["reference"],
-        reference_window=d["reference_window_seconds"],
-        min_samples=d["min_samples"],
-        drift_share=d["drift_share"],
-        significance=d["significance"],
-        thresholds=dict(d["thresholds"]),
-    )
-    latency = LatencySettings(
-        baseline_seconds=a["baseline_seconds"],
-        evaluate_seconds=a["evaluate_seconds"],
-        min_calls=a["min_calls"],
-        min_history=a["min_history_minutes"],
-        z_open=a["z_open"],
-        z_close=a["z_close"],
-        open_after=a["open_after_minutes"],
-        close_after=a["close_after_minutes"],
-        min_relative=a["min_relative"],
-        season_days=a["season_days"],
-        error_window=a["error_window_minutes"],
-    )
-    return drift, latency, RcaSettings(baseline_seconds=a["rca_baseline_seconds"])
+def settings_from_config(config: Config) -> tuple[DriftSettings, LatencySettings, RcaSettings]:
+    anomaly = config.anomaly
+    rca = RcaSettings(baseline_seconds=anomaly.rca_baseline_seconds)
+    return DriftSettings.of(config.drift), LatencySettings.of(anomaly), rca
 
 
 class Analyzer:

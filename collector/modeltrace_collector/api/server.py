@@ -67,9 +67,9 @@ def _clean(v: Any) -> Any:
 class ApiServer:
     def __init__(self, listen: str, service: Backend) -> None:
         self.service = service
-        cfg = service.config["api"]
-        self.max_reference_bytes = cfg["max_reference_bytes"]
-        self.read_timeout = cfg["read_timeout_seconds"]
+        cfg = service.config.api
+        self.max_reference_bytes = cfg.max_reference_bytes
+        self.read_timeout = cfg.read_timeout_seconds
         # bodies held at once: four reference uploads of the largest size, or 64 MiB
         self._budget = Budget(max(4 * self.max_reference_bytes, 64 << 20))
         # answers of 1 KiB and more are gzipped for clients that take it

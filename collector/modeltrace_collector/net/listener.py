@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
@@ -28,11 +28,12 @@ class Tls:
     client_ca_file: str = ""
 
     @classmethod
-    def of(cls, section: Mapping[str, Any]) -> Tls | None:
-        """The TLS settings of a config section, or None when it has none."""
-        if not section.get("tls_cert_file"):
+    def of(cls, section: Any) -> Tls | None:
+        """The TLS settings of a config section with listeners (tls_cert_file, tls_key_file,
+        tls_client_ca_file), or None when it has no certificate."""
+        if not section.tls_cert_file:
             return None
-        return cls(section["tls_cert_file"], section["tls_key_file"], section.get("tls_client_ca_file", ""))
+        return cls(section.tls_cert_file, section.tls_key_file, section.tls_client_ca_file)
 
     def uvicorn_settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {"ssl_certfile": self.cert_file, "ssl_keyfile": self.key_file}

@@ -21,7 +21,10 @@ from typing import Any
 import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from ..config import ForwardSettings
 from .spool import Spool, SpoolFull
+
+_DEFAULTS = ForwardSettings()
 
 log = logging.getLogger("modeltrace.forward")
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -60,8 +63,8 @@ class Forwarder:
         endpoint: str,
         metrics: Any,
         queue_dir: str,
-        max_queue_bytes: int = 64 << 20,
-        timeout: float = 10.0,
+        max_queue_bytes: int = _DEFAULTS.max_queue_bytes,
+        timeout: float = _DEFAULTS.timeout_seconds,
         headers: dict[str, str] | None = None,
         max_backoff: float = 30.0,
         tls_files: tuple[str, str, str] = ("", "", ""),

@@ -21,6 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import SpoolSettings
+
+_DEFAULTS = SpoolSettings()
+
 log = logging.getLogger("modeltrace.spool")
 
 _HEADER = struct.Struct("<IIQ")  # payload length, crc32 of payload, record sequence number
@@ -58,9 +62,9 @@ class Spool:
         self,
         directory: str,
         *,
-        max_bytes: int = 1 << 30,
-        segment_bytes: int = 64 << 20,
-        fsync: str = "batch",
+        max_bytes: int = _DEFAULTS.max_bytes,
+        segment_bytes: int = _DEFAULTS.segment_bytes,
+        fsync: str = _DEFAULTS.fsync,
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {FSYNC_POLICIES}, not {fsync!r}")

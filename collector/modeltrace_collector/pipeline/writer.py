@@ -37,10 +37,13 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from ..config import WriterSettings
 from ..storage.errors import REFUSED, RETRY, Failure, StorageError, classify
 from .deadletter import DeadLetter, DeadLetters
 from .flatten import TABLES, Batch, flatten
 from .spool import MAX_RECORD, Position, Record, Spool
+
+_DEFAULTS = WriterSettings()
 
 log = logging.getLogger("modeltrace.writer")
 
@@ -76,8 +79,8 @@ class Writer:
         store: Any,
         metrics: Any = None,
         *,
-        batch_spans: int = 50_000,
-        max_delay: float = 1.0,
+        batch_spans: int = _DEFAULTS.batch_spans,
+        max_delay: float = _DEFAULTS.max_delay_seconds,
         max_batch_bytes: int = 64 << 20,
         backoff_max: float = 30.0,
         dead_letters: DeadLetters | None = None,

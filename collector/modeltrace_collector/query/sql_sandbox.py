@@ -50,13 +50,13 @@ class SqlLimits:
     @classmethod
     def from_config(cls, api: Any) -> SqlLimits:
         return cls(
-            max_rows=api["sql_max_rows"],
-            max_response_bytes=api["sql_max_response_bytes"],
-            max_seconds=api["sql_max_seconds"],
-            max_memory_bytes=int(api["sql_max_memory_mb"] * (1 << 20)),
-            max_rows_to_read=api["sql_max_rows_to_read"],
-            max_bytes_to_read=api["sql_max_bytes_to_read"],
-            max_threads=api["sql_max_threads"],
+            max_rows=api.sql_max_rows,
+            max_response_bytes=api.sql_max_response_bytes,
+            max_seconds=api.sql_max_seconds,
+            max_memory_bytes=int(api.sql_max_memory_mb * (1 << 20)),
+            max_rows_to_read=api.sql_max_rows_to_read,
+            max_bytes_to_read=api.sql_max_bytes_to_read,
+            max_threads=api.sql_max_threads,
         )
 
     def session_settings(self) -> dict[str, Any]:
