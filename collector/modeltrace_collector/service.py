@@ -11,13 +11,13 @@ import logging
 import os
 import signal
 import threading
-import time
 from typing import Any
 
 from .analysis.findings import Webhook
 from .analysis.runner import Analyzer, Scheduler, settings_from_config
 from .api.server import ApiServer
 from .auth import Authenticator, Exposed
+from .component import Parts
 from .config import Config
 from .jaeger.grpc_storage import JaegerStorageServer
 from .metrics import Metrics
@@ -78,6 +78,9 @@ def make_store(config: Config, limits: SqlLimits | None = None) -> Store:
 
 
 # the listen addresses of the listeners, (section, key)
+# The order parts stop in: the receivers (no new spans), then the rest, the writer draining the
+# spool, the API (it answers during the drain), and the spool closing last.
+STOP_FIRST, STOP_DRAIN, STOP_AFTER_DRAIN, STOP_LAST = 0, 2, 3, 4
 LISTEN_SETTINGS = (("receivers", "grpc"), ("receivers", "http"), ("api", "listen"), ("jaeger", "grpc"))
 
 
@@ -107,6 +110,7 @@ class Collector:
         self.jaeger: JaegerStorageServer | None = None
         self.forwarder: Forwarder | None = None
         self.scheduler: Scheduler | None = None
+        self.parts = Parts()
         self._stopped = threading.Event()
         self._lock_fd: int | None = None
         self._replaying = threading.Lock()
@@ -120,6 +124,29 @@ class Collector:
         except StorageError as exc:
             # Keep receiving: spans wait in the spool until storage answers.
             log.error("storage is unavailable, spooling until it returns: %s", exc)
+        try:
+            self._start_parts()
+        except BaseException:
+            # a part that could not be built or started: stop the ones that did start
+            log.error("the collector could not start; stopping what had started")
+            self.parts.shutdown(30.0)
+            self._release()
+            raise
+        log.info(
+            "collector ready: OTLP gRPC %s, OTLP HTTP %s, API %s, Jaeger storage gRPC %s, forwarding to %s, storage %s",
+            self.config.receivers.grpc or "off",
+            self.config.receivers.http or "off",
+            self.config.api.listen or "off",
+            self.config.jaeger.grpc or "off",
+            self.config.forward.endpoint or "nowhere",
+            self.store.target.dsn,
+        )
+
+    def _start_parts(self) -> None:
+        """Start every part in order; the receivers after what they feed, the API last (so an
+        answering API means the collector takes spans). A part that fails to start stops the
+        ones before it (Parts.start)."""
+        parts = self.parts
         spool_cfg = self.config.spool
         self.spool = Spool(
             self.config.spool_dir,
@@ -128,6 +155,7 @@ class Collector:
             fsync=spool_cfg.fsync,
         )
         spool = self.spool
+        parts.start(spool, stop_rank=STOP_LAST)
         self.metrics.gauge("spool_bytes", lambda: spool.depth()[0])
         self.metrics.gauge("spool_records", lambda: spool.depth()[1])
         self.metrics.gauge("spool_corrupt_records", lambda: spool.corrupt)
@@ -150,8 +178,10 @@ class Collector:
             batch_spans=writer_cfg.batch_spans,
             max_delay=writer_cfg.max_delay_seconds,
             dead_letters=self.dead_letters,
+            stuck_seconds=writer_cfg.stuck_seconds,
+            unready_seconds=self.config.deadletter.unready_seconds,
         )
-        self.writer.start()
+        parts.start(self.writer, stop_rank=STOP_DRAIN)
         fwd = self.config.forward
         if fwd.endpoint:
             self.forwarder = Forwarder(
@@ -163,7 +193,7 @@ class Collector:
                 headers=dict(fwd.headers),
                 tls_files=(fwd.tls_ca_file, fwd.tls_client_cert_file, fwd.tls_client_key_file),
             )
-            self.forwarder.start()
+            parts.start(self.forwarder)
         rcv = self.config.receivers
         self.door = self._door(self.forwarder.submit if self.forwarder else None)
         if rcv.grpc:
@@ -182,10 +212,10 @@ class Collector:
                 )
             )
         for receiver in self.receivers:
-            receiver.start()
+            parts.start(receiver, stop_rank=STOP_FIRST)
         if self.config.analysis.enabled:
             self.scheduler = Scheduler(self.analyzer, self.config.analysis.interval_seconds)
-            self.scheduler.start()
+            parts.start(self.scheduler, stop_seconds=30.0)  # the run in progress ends first
             sched = self.scheduler
             self.metrics.gauge("analysis_runs", lambda: sched.runs)
             self.metrics.gauge("analysis_failures", lambda: sched.failures)
@@ -199,23 +229,14 @@ class Collector:
             "storage_lane_in_use", "lane", "Storage calls running now, by lane",
             lambda: {name: float(used) for name, (_, used, _) in self.store.lane_stats().items()},
         )  # fmt: skip
-        if self.config.api.listen:
-            self.api = ApiServer(self.config.api.listen, self)
-            self.api.start()
         if self.config.jaeger.grpc:
             self.jaeger = JaegerStorageServer(
                 self.config.jaeger.grpc, self.trace_reader, tls=Tls.of(self.config.jaeger), auth=self.auth
             )
-            self.jaeger.start()
-        log.info(
-            "collector ready: OTLP gRPC %s, OTLP HTTP %s, API %s, Jaeger storage gRPC %s, forwarding to %s, storage %s",
-            rcv.grpc or "off",
-            rcv.http or "off",
-            self.config.api.listen or "off",
-            self.config.jaeger.grpc or "off",
-            fwd.endpoint or "nowhere",
-            self.store.target.dsn,
-        )
+            parts.start(self.jaeger)
+        if self.config.api.listen:
+            self.api = ApiServer(self.config.api.listen, self)
+            parts.start(self.api, stop_rank=STOP_AFTER_DRAIN)
 
     def _door(self, forward: Any) -> Door:
         if self.spool is None:
@@ -237,32 +258,9 @@ class Collector:
         if not storage_ok:
             reasons.append("storage is unreachable")
         writer = self.writer
-        if writer is None:
+        if writer is None or writer not in self.parts:
             reasons.append("the writer has not started")
-        else:
-            if not writer.alive():
-                reasons.append("a writer thread has died; see the log")
-            stuck, running, bound = (
-                writer.stuck_for(),
-                writer.insert_running_for(),
-                self.config.writer.stuck_seconds,
-            )
-            if stuck >= bound:
-                reasons.append(f"the writer has retried one batch for {stuck:.0f} s: {writer.last_error}")
-            elif running >= bound:
-                reasons.append(f"one insert has been running for {running:.0f} s; new spans wait behind it")
-            window = self.config.deadletter.unready_seconds
-            last = writer.last_dead_letter
-            if window > 0 and last is not None and time.monotonic() - last < window:
-                held = self.dead_letters.counts() if self.dead_letters else {}
-                causes = ", ".join(f"{c} ({n})" for c, n in sorted(held.items())) or "see the log"
-                reasons.append(
-                    f"ClickHouse refused spans {time.monotonic() - last:.0f} s ago; they are in the dead-letter "
-                    f"store: {causes} (modeltrace deadletters list)"
-                )
-        for name, part in (("forwarder", self.forwarder), ("analysis scheduler", self.scheduler)):
-            if part is not None and not part.alive():
-                reasons.append(f"the {name} thread has died; see the log")
+        reasons += self.parts.health()
         detail: dict[str, Any] = {
             "storage": "ok" if storage_ok else "unreachable",
             "writer": "ok"
@@ -327,28 +325,19 @@ class Collector:
             return
         self._stopped.set()
         log.info("shutting down: receivers first, then draining the spool")
-        for receiver in self.receivers:
-            receiver.shutdown()
-        if self.forwarder is not None:
-            self.forwarder.shutdown()
-        if self.jaeger is not None:
-            self.jaeger.shutdown()
-        if self.scheduler is not None:
-            self.scheduler.shutdown()
-        if self.writer is not None:
-            self.writer.shutdown(drain_seconds)
-        if self.api is not None:
-            self.api.shutdown()
+        self.parts.shutdown(drain_seconds + 60, seconds={Writer.name: drain_seconds})
+        self._release()
+        log.info("collector stopped")
+
+    def _release(self) -> None:
+        """What the collector holds besides its parts: the webhook, the store, the data directory."""
         if self.webhook is not None:
             self.webhook.flush(5)
             self.webhook.close()
-        if self.spool is not None:
-            self.spool.close()
         self.store.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the lock
             self._lock_fd = None
-        log.info("collector stopped")
 
     def _authenticate(self) -> None:
         """Safe by default: a listener beyond loopback needs API keys or tokens, or the explicit

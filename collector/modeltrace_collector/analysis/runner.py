@@ -329,11 +329,16 @@ class Scheduler:
         self.runs = 0
         self.failures = 0
 
+    name = "analysis scheduler"
+
     def start(self) -> None:
         self._thread.start()
 
     def alive(self) -> bool:
         return self._thread.is_alive() or self._stop.is_set()
+
+    def health(self) -> list[str]:
+        return [] if self.alive() else ["the analysis scheduler thread has died; see the log"]
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -344,6 +349,7 @@ class Scheduler:
                 self.failures += 1
                 log.warning("analysis run failed: %s", exc)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop after the run in progress, if it ends within ``timeout``."""
         self._stop.set()
-        self._thread.join(30)
+        self._thread.join(timeout)

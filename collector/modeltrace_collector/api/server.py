@@ -77,11 +77,16 @@ class ApiServer:
         self._http = AsgiServer(listen, app, "api", self.read_timeout, tls=Tls.of(cfg))
         self.port = self._http.port
 
+    name = "API server"
+
     def start(self) -> None:
         self._http.start()
 
-    def shutdown(self) -> None:
-        self._http.shutdown()
+    def shutdown(self, timeout: float = 5.0) -> None:
+        self._http.shutdown(timeout)
+
+    def health(self) -> list[str]:
+        return self._http.health()
 
     # -- routing ------------------------------------------------------------------------
 

@@ -172,8 +172,13 @@ class JaegerStorageServer:
         trace_storage_pb2_grpc.add_TraceReaderServicer_to_server(storage, self._server)  # type: ignore[no-untyped-call]
         dependency_storage_pb2_grpc.add_DependencyReaderServicer_to_server(storage, self._server)  # type: ignore[no-untyped-call]
 
+    name = "Jaeger storage gRPC server"
+
     def start(self) -> None:
         self._server.start()
 
-    def shutdown(self, grace: float = 5.0) -> None:
-        self._server.stop(grace).wait()
+    def shutdown(self, timeout: float = 5.0) -> None:
+        self._server.stop(timeout).wait()
+
+    def health(self) -> list[str]:
+        return []

@@ -215,8 +215,13 @@ class AsgiServer:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def shutdown(self) -> None:
+    def health(self) -> list[str]:
+        return (
+            [] if self.alive() or self._server.should_exit else [f"the {self.name} listener has stopped; see the log"]
+        )
+
+    def shutdown(self, timeout: float = STOP_SECONDS + 5) -> None:
         self._server.should_exit = True
         if self._thread.is_alive():
-            self._thread.join(STOP_SECONDS + 5)
+            self._thread.join(timeout)
         self._sock.close()

@@ -90,11 +90,16 @@ class Forwarder:
         if self.depth():
             log.info("forwarding %d request(s) left from the last run to %s", self.depth(), endpoint)
 
+    name = "forwarder"
+
     def start(self) -> None:
         self._thread.start()
 
     def alive(self) -> bool:
         return self._thread.is_alive() or self._stop.is_set()
+
+    def health(self) -> list[str]:
+        return [] if self.alive() else ["the forwarder thread has died; see the log"]
 
     def submit(self, payload: bytes) -> None:
         """Queue one encoded ExportTraceServiceRequest; never blocks on the target."""
@@ -140,9 +145,9 @@ class Forwarder:
                 backoff = min(backoff * 2, self.max_backoff)
         return False
 
-    def shutdown(self, drain_seconds: float = 5.0) -> None:
-        """Give the queue ``drain_seconds`` to empty, then stop; the rest waits on disk."""
-        deadline = time.monotonic() + drain_seconds
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Give the queue ``timeout`` seconds to empty, then stop; the rest waits on disk."""
+        deadline = time.monotonic() + timeout
         while self.depth() and time.monotonic() < deadline and self._thread.is_alive():
             time.sleep(0.05)
         self._stop.set()

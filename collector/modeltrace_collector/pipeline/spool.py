@@ -254,6 +254,17 @@ class Spool:
             if n >= pos.segment:
                 yield from self._scan(n, pos.offset if n == pos.segment else 0)
 
+    name = "spool"
+
+    def start(self) -> None:
+        """The spool is open from its construction."""
+
+    def shutdown(self, timeout: float = 0.0) -> None:
+        self.close()
+
+    def health(self) -> list[str]:
+        return ["the spool is closed"] if self.closed else []
+
     def close(self) -> None:
         with self._lock:
             if self.closed:

@@ -37,7 +37,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from ..config import WriterSettings
+from ..config import DeadLetterSettings, WriterSettings
 from ..storage.errors import REFUSED, RETRY, Failure, StorageError, classify
 from .deadletter import DeadLetter, DeadLetters
 from .flatten import TABLES, Batch, flatten
@@ -73,6 +73,8 @@ class _Hasher:
 
 
 class Writer:
+    name = "writer"
+
     def __init__(
         self,
         spool: Spool,
@@ -86,6 +88,8 @@ class Writer:
         dead_letters: DeadLetters | None = None,
         unsure_retries: int = 3,
         unsure_row_seconds: float = 30.0,
+        stuck_seconds: float = _DEFAULTS.stuck_seconds,
+        unready_seconds: float = DeadLetterSettings().unready_seconds,
     ) -> None:
         self.spool = spool
         self.store = store
@@ -103,6 +107,8 @@ class Writer:
         self.unsure_retries = unsure_retries
         self.unsure_row_seconds = unsure_row_seconds
         self.healthy = True
+        self.stuck_seconds = stuck_seconds
+        self.unready_seconds = unready_seconds
         self.last_error: str | None = None
         self.failing_since: float | None = None
         """When the batch being written first failed (monotonic), while it still fails."""
@@ -131,6 +137,27 @@ class Writer:
         """Seconds the insert in progress has been running (0 when none is)."""
         began = self._insert_began
         return 0.0 if began is None else time.monotonic() - began
+
+    def health(self) -> list[str]:
+        """Why spans may not reach storage now: a dead thread, a batch failing or an insert
+        running for ``stuck_seconds``, a dead letter in the last ``unready_seconds``."""
+        reasons = []
+        if not self.alive():
+            reasons.append("a writer thread has died; see the log")
+        stuck, running = self.stuck_for(), self.insert_running_for()
+        if stuck >= self.stuck_seconds:
+            reasons.append(f"the writer has retried one batch for {stuck:.0f} s: {self.last_error}")
+        elif running >= self.stuck_seconds:
+            reasons.append(f"one insert has been running for {running:.0f} s; new spans wait behind it")
+        last = self.last_dead_letter
+        if self.unready_seconds > 0 and last is not None and time.monotonic() - last < self.unready_seconds:
+            held = self.dead_letters.counts() if self.dead_letters else {}
+            causes = ", ".join(f"{c} ({n})" for c, n in sorted(held.items())) or "see the log"
+            reasons.append(
+                f"ClickHouse refused spans {time.monotonic() - last:.0f} s ago; they are in the dead-letter "
+                f"store: {causes} (modeltrace deadletters list)"
+            )
+        return reasons
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Write what the spool holds (within ``timeout``), then stop."""

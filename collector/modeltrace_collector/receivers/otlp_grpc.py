@@ -65,11 +65,17 @@ class GrpcReceiver:
         )
         self._server.add_generic_rpc_handlers((handler,))
 
+    name = "OTLP gRPC receiver"
+
     def start(self) -> None:
         self._server.start()
 
-    def shutdown(self, grace: float = 5.0) -> None:
-        self._server.stop(grace).wait()
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Refuse new calls and give those running ``timeout`` seconds to finish."""
+        self._server.stop(timeout).wait()
+
+    def health(self) -> list[str]:
+        return []
 
     def _export(self, raw: bytes, context: Any) -> ExportTraceServiceResponse:
         try:

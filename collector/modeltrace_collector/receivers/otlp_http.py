@@ -146,11 +146,16 @@ class HttpReceiver:
         self._http = AsgiServer(listen, self.app, "otlp-http", read_timeout=read_timeout, tls=tls)
         self.port = self._http.port
 
+    name = "OTLP HTTP receiver"
+
     def start(self) -> None:
         self._http.start()
 
-    def shutdown(self) -> None:
-        self._http.shutdown()
+    def shutdown(self, timeout: float = 5.0) -> None:
+        self._http.shutdown(timeout)
+
+    def health(self) -> list[str]:
+        return self._http.health()
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctype = (header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
