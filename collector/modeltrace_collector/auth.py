@@ -14,15 +14,18 @@ Authentication is on as soon as one key or token exists: every request but the p
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -34,6 +37,7 @@ TOKEN_PREFIX = "mt_"  # noqa: S105 -- the prefix of every token, not a secret
 _ENTRY = re.compile(r"^([a-z+]+):(\S+)$")
 RELOAD_SECONDS = 1.0
 MIN_TOKEN_CHARS = 16
+log = logging.getLogger("modeltrace.auth")
 
 
 class Exposed(Exception):
@@ -70,16 +74,19 @@ def check_scopes(scopes: Iterable[str]) -> list[str]:
 
 
 def parse_tokens(text: str, origin: str) -> dict[str, list[str]]:
-    """``SCOPE[+SCOPE]:TOKEN`` entries (spaces, commas or lines between; ``#`` comments) as
-    {token digest: scopes}."""
+    """``SCOPE[+SCOPE]:TOKEN`` entries (spaces, commas or lines between; a line that starts
+    with ``#`` is a comment, a ``#`` inside a token is part of it) as {token digest: scopes}.
+    Errors never repeat the entry: it may be a secret."""
     out: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        for entry in re.split(r"[\s,]+", line.split("#", 1)[0].strip()):
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("#"):
+            continue
+        for entry in re.split(r"[\s,]+", line.strip()):
             if not entry:
                 continue
             m = _ENTRY.match(entry)
             if not m:
-                raise ValueError(f"{origin}: expected SCOPE[+SCOPE]:TOKEN, got {entry[:12]!r}...")
+                raise ValueError(f"{origin}: line {number}: expected SCOPE[+SCOPE]:TOKEN")
             if len(m.group(2)) < MIN_TOKEN_CHARS:
                 raise ValueError(f"{origin}: a token needs at least {MIN_TOKEN_CHARS} characters")
             try:
@@ -98,8 +105,13 @@ class Key:
     hash: str
 
 
+class KeysUnreadable(Exception):
+    """``keys.json`` exists and cannot be read as keys."""
+
+
 class KeyStore:
-    """``keys.json`` under ``directory``: written whole through a temporary file, owner-only."""
+    """``keys.json`` under ``directory``: written whole through a temporary file, owner-only.
+    Changes (create, revoke) hold ``keys.lock``, so that two at once cannot lose one another."""
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
@@ -111,10 +123,22 @@ class KeyStore:
                 return [Key(**k) for k in json.load(f)["keys"]]
         except FileNotFoundError:
             return []
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise KeysUnreadable(f"{self.path} cannot be read as keys: {exc}") from None
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        fd = os.open(os.path.join(self.directory, "keys.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _save(self, keys: list[Key]) -> None:
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        tmp = self.path + ".tmp"
+        tmp = f"{self.path}.{os.getpid()}.{threading.get_ident()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({"keys": [asdict(k) for k in keys]}, f, indent=1)
@@ -125,7 +149,6 @@ class KeyStore:
     def create(self, name: str, scopes: Iterable[str]) -> tuple[Key, str]:
         """A new key and its token (shown once: only its digest is kept)."""
         token = new_token()
-        keys = self.load()
         key = Key(
             id=secrets.token_hex(4),
             name=name,
@@ -133,15 +156,17 @@ class KeyStore:
             created=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             hash=digest(token),
         )
-        self._save([*keys, key])
+        with self._changing():
+            self._save([*self.load(), key])
         return key, token
 
     def revoke(self, key_id: str) -> Key:
-        keys = self.load()
-        found = [k for k in keys if k.id == key_id]
-        if not found:
-            raise KeyError(f"no key {key_id!r}; modeltrace keys list shows them")
-        self._save([k for k in keys if k.id != key_id])
+        with self._changing():
+            keys = self.load()
+            found = [k for k in keys if k.id == key_id]
+            if not found:
+                raise KeyError(f"no key {key_id!r}; modeltrace keys list shows them")
+            self._save([k for k in keys if k.id != key_id])
         return found[0]
 
 
@@ -157,6 +182,7 @@ class Authenticator:
         self._scopes: dict[str, set[str]] = {}
         self._stamp: tuple[float, int] | None = None
         self._checked = 0.0
+        self.unreadable = False  # keys.json exists and cannot be read
         self._refresh(force=True)
 
     @classmethod
@@ -181,23 +207,29 @@ class Authenticator:
                 stamp = None
             if stamp == self._stamp and not force:
                 return
-            scopes = {d: set(s) for d, s in self.configured.items()}
-            for key in self.store.load():
-                scopes.setdefault(key.hash, set()).update(key.scopes)
-            for granted in scopes.values():
-                for scope in list(granted):
-                    granted |= IMPLIED.get(scope, set())
-            self._scopes, self._stamp = scopes, stamp
+            try:
+                keys = self.store.load()
+            except KeysUnreadable as exc:
+                # the keys read before stay in force (at the start: the configured tokens
+                # only); a broken key file locks the collector, it never opens it
+                log.error("%s; the keys read before stay in force until it is fixed", exc)
+                if self._stamp is None and not self.unreadable:
+                    self._scopes = _granted(self.configured.items())
+                self._stamp, self.unreadable = stamp, True
+                return
+            self.unreadable = False
+            pairs = [*self.configured.items(), *((key.hash, key.scopes) for key in keys)]
+            self._scopes, self._stamp = _granted(pairs), stamp
 
     @property
     def enabled(self) -> bool:
         self._refresh()
-        return bool(self._scopes)
+        return bool(self._scopes) or self.unreadable
 
     def check(self, authorization: str | None, scope: str) -> None:
         """Raises ``AuthError`` unless ``authorization`` (the header's value) grants ``scope``."""
         self._refresh()
-        if not self._scopes:
+        if not self._scopes and not self.unreadable:
             if self.required:
                 raise AuthError(401, "no API key exists on this collector: create one (modeltrace keys create)")
             return
@@ -211,6 +243,17 @@ class Authenticator:
             raise AuthError(401, "unknown or revoked token")
         if scope not in granted:
             raise AuthError(403, f"this token lacks the {scope!r} scope (it has: {', '.join(sorted(granted))})")
+
+
+def _granted(pairs: Iterable[tuple[str, list[str]]]) -> dict[str, set[str]]:
+    """{token digest: every scope it grants}, the implied ones included."""
+    scopes: dict[str, set[str]] = {}
+    for token_digest, named in pairs:
+        scopes.setdefault(token_digest, set()).update(named)
+    for granted in scopes.values():
+        for scope in list(granted):
+            granted |= IMPLIED.get(scope, set())
+    return scopes
 
 
 class GrpcAuth(grpc.ServerInterceptor):
@@ -231,14 +274,16 @@ class GrpcAuth(grpc.ServerInterceptor):
             code = grpc.StatusCode.UNAUTHENTICATED if exc.status == 401 else grpc.StatusCode.PERMISSION_DENIED
             message = str(exc)
 
-            def deny(_request: Any, context: Any) -> Any:
+            def deny(_requests: Any, context: Any) -> Any:
                 context.abort(code, message)
 
+            # A request-streaming handler runs as soon as the call's headers arrive, without
+            # waiting for its message: a client that sends headers and nothing more cannot hold
+            # a worker thread (a unary handler would wait for the message, as long as it likes).
             make = (
-                grpc.unary_unary_rpc_method_handler if handler.unary_unary else
-                grpc.unary_stream_rpc_method_handler if handler.unary_stream else
-                grpc.stream_unary_rpc_method_handler if handler.stream_unary else
                 grpc.stream_stream_rpc_method_handler
-            )  # fmt: skip
+                if handler.response_streaming
+                else grpc.stream_unary_rpc_method_handler
+            )
             return make(deny, handler.request_deserializer, handler.response_serializer)
         return handler

@@ -188,7 +188,7 @@ SECRET_KEYS = ("tokens", "headers")  # check-config does not print their values
 
 
 def _keys(args: argparse.Namespace) -> int:
-    from .auth import KeyStore
+    from .auth import KeyStore, KeysUnreadable  # grpc, which it imports, is slow to load
     from .config import ConfigError, load
 
     try:
@@ -197,6 +197,14 @@ def _keys(args: argparse.Namespace) -> int:
         print(f"modeltrace: invalid configuration: {exc}", file=sys.stderr)
         return 2
     store = KeyStore(os.path.join(config.data_dir, "auth"))
+    try:
+        return _key_action(args, store)
+    except KeysUnreadable as exc:
+        print(f"modeltrace: {exc}: restore it from a backup, or move it away and create keys again", file=sys.stderr)
+        return 1
+
+
+def _key_action(args: argparse.Namespace, store: Any) -> int:
     if args.action == "create":
         key, token = store.create(args.name, args.scope)
         if args.json:
@@ -212,6 +220,12 @@ def _keys(args: argparse.Namespace) -> int:
             print(f"modeltrace: {exc.args[0]}", file=sys.stderr)
             return 1
         print(json.dumps({"revoked": key.id}) if args.json else f"revoked key {key.id} ({key.name})")
+        if not store.load():
+            print(
+                "modeltrace: no key is left: a collector listening on loopback only now takes requests without a "
+                "token (one listening beyond it refuses them all) unless auth.tokens are set",
+                file=sys.stderr,
+            )
         return 0
     rows = [{"id": k.id, "name": k.name, "scopes": ",".join(k.scopes), "created": k.created} for k in store.load()]
     if args.json:

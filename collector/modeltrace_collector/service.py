@@ -39,6 +39,27 @@ from .storage.store import Store
 log = logging.getLogger("modeltrace.collector")
 
 
+def raise_file_limit(wanted: int = 65536) -> int:
+    """Lift the soft limit of open files towards the hard one: every connection of the four
+    listeners and every part of the store takes a descriptor, and the usual soft limit (1024)
+    is reached long before the listeners' connection caps. Returns the limit in force."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d: %s", soft, exc)
+    if soft != resource.RLIM_INFINITY and soft < 8192:
+        log.warning("at most %d open files (ulimit -n): raise it for a collector many clients reach", soft)
+    return int(soft)
+
+
 def sql_limits(config: Config) -> SqlLimits:
     """The user SQL caps; with a memory cap on the embedded store, user SQL may take half of it
     at most (all its queries together), so that it cannot starve the writer's inserts."""
@@ -116,6 +137,7 @@ class Collector:
         self._replaying = threading.Lock()
 
     def start(self) -> None:
+        raise_file_limit()
         os.makedirs(self.config.data_dir, exist_ok=True)
         self._authenticate()
         self._lock_data_dir()

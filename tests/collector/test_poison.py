@@ -251,6 +251,10 @@ def test_failures_are_classified_once():
         "VIOLATED_CONSTRAINT",
     )
     assert kind(StorageError("ClickHouse is down")) == (RETRY, "StorageError")
+    # out of file descriptors (the embedded engine's epoll, a socket): the process, not the rows
+    epoll = "Code: 573. DB::Exception: Cannot add socket to epoll, errno: 24, strerror: Too many open files"
+    assert kind(DatabaseError(epoll)) == (RETRY, "EPOLL_ERROR")
+    assert kind(DatabaseError("Code: 1001. DB::Exception: std::exception: Too many open files"))[0] == RETRY
 
 
 def letter(cause="X", **kw):

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -253,3 +254,40 @@ def test_with_an_exposed_listener_revoking_the_last_key_locks_rather_than_opens(
     time.sleep(1.1)  # keys are re-read at most once a second
     with pytest.raises(AuthError, match="no API key exists"):
         auth.check(None, "read")
+
+
+def test_calls_without_a_token_that_never_send_their_message_hold_no_worker(keyed):
+    """The gRPC servers have 8 worker threads: 12 calls without a token that send headers and
+    then nothing are refused at once, and a client with a token is served beside them."""
+    channel = grpc.insecure_channel(f"127.0.0.1:{keyed.grpc_port}")
+    export = channel.stream_unary(
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        request_serializer=lambda b: b, response_deserializer=lambda b: b,
+    )  # fmt: skip
+    silent = threading.Event()
+
+    def nothing():
+        silent.wait(60)  # the message never comes (until the test ends)
+        return
+        yield
+
+    try:
+        calls = [export.future(nothing()) for _ in range(12)]
+        codes = [c.exception(timeout=10).code() for c in calls]
+        assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 12
+        service = "beside-silent-calls"
+        assert EXPORTS["grpc"](keyed, keyed.tokens["ingest"], service) == SpanExportResult.SUCCESS
+        keyed.wait_stored("otel_traces", 3, f"ServiceName = '{service}'")
+    finally:
+        silent.set()
+        channel.close()
+
+
+def test_a_hash_inside_a_configured_token_is_part_of_it(tmp_path):
+    from modeltrace_collector.auth import digest, parse_tokens
+
+    parsed = parse_tokens("# deploy tokens\nadmin:Sup3rS3cretPrefix#Xk9Qz7 read:another-token-0123456789\n", "t")
+    assert parsed == {digest("Sup3rS3cretPrefix#Xk9Qz7"): ["admin"], digest("another-token-0123456789"): ["read"]}
+    with pytest.raises(ValueError) as info:
+        parse_tokens("read:another-token-0123456789\nsecretsecret-not-an-entry", "t")
+    assert str(info.value) == "t: line 2: expected SCOPE[+SCOPE]:TOKEN"  # never what may be a token

@@ -266,3 +266,113 @@ def test_the_javascript_exporters_send_over_http(proc, js_exporters, kind, compr
     assert done.returncode == 0, done.stderr
     proc.wait_stored("otel_traces", 40, f"ServiceName = '{service}'")
     assert proc.count("otel_traces", f"ServiceName = '{service}'") == 40
+
+
+def _raw_exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
+    """Send ``data`` on a new connection and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+        except OSError:
+            pass
+        out = b""
+        while True:
+            try:
+                piece = sock.recv(65536)
+            except OSError:
+                return out
+            if not piece:
+                return out
+            out += piece
+
+
+def _export_ok(proc, service: str) -> None:
+    (body,) = make_requests(1, 1, service=service)
+    conn = http.client.HTTPConnection("127.0.0.1", proc.http_port, timeout=10)
+    conn.request("POST", "/v1/traces", body=body, headers={"Content-Type": "application/x-protobuf"})
+    assert conn.getresponse().status == 200
+    conn.close()
+
+
+@pytest.mark.parametrize("shape", ["url", "one-header", "many-headers"])
+def test_a_head_over_64_kib_is_refused_with_431(proc, shape):
+    big = {
+        "url": b"GET /health?" + b"a" * (70 << 10) + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        "one-header": b"GET /health HTTP/1.1\r\nX-Big: " + b"b" * (70 << 10) + b"\r\n\r\n",
+        "many-headers": b"GET /health HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(12000)) + b"\r\n",
+    }[shape]
+    answer = _raw_exchange(proc.api_port, big)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert b"longer than 65536 bytes" in answer
+    _export_ok(proc, "after-431")
+
+
+def test_a_client_pipelining_without_reading_is_cut_off(proc):
+    with socket.create_connection(("127.0.0.1", proc.api_port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" * 2000)  # never reads the answers
+        sock.settimeout(10)
+        got = b""
+        try:
+            while piece := sock.recv(65536):
+                got += piece
+        except OSError:
+            pass
+    # not two thousand answers: the connection ended once more than 32 waited behind the first
+    assert got.count(b"HTTP/1.1 200") < 100, got.count(b"HTTP/1.1 200")
+    _export_ok(proc, "after-pipeline")
+
+
+def test_idle_connections_past_the_caps_give_way_to_new_clients(proc):
+    """600 idle connections from one address (its cap is 512): a new export from it still goes
+    through, the oldest idle ones being closed to make room."""
+    held = [socket.create_connection(("127.0.0.1", proc.http_port), timeout=10) for _ in range(600)]
+    try:
+        time.sleep(0.5)
+        for i in range(5):
+            _export_ok(proc, f"beside-flood-{i}")
+        closed = 0
+        for s in held:
+            s.settimeout(0.01)
+            try:
+                closed += s.recv(1) == b""
+            except TimeoutError:
+                pass
+            except OSError:
+                closed += 1
+        assert closed >= 600 - 512, closed  # the oldest idle ones went first
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_a_transfer_coding_other_than_chunked_is_not_implemented(proc):
+    head = (b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+            b"Transfer-Encoding: gzip, chunked\r\n\r\n")  # fmt: skip
+    answer = _raw_exchange(proc.http_port, head + b"0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 501 "), answer[:200]
+
+
+def test_a_body_that_goes_quiet_is_dropped_at_the_read_timeout(impatient):
+    with socket.create_connection(("127.0.0.1", impatient.http_port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                     b"Content-Length: 3000000\r\n\r\n" + b"\x0a" * 2_000_000)  # fmt: skip
+        began = time.monotonic()
+        answer = sock.recv(4096)
+        waited = time.monotonic() - began
+    # the read timeout is 1 s: the 2 MB sent earn no extra silence (the deadline for the whole
+    # body grows with its bytes, but no single wait outlasts the read timeout)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert waited < 10, waited
+
+
+def test_a_request_of_empty_messages_is_refused_before_it_is_walked(proc):
+    # 4 MiB of empty resource groups: two million of them, no span
+    body = b"\x0a\x00" * (2 << 20)
+    conn = http.client.HTTPConnection("127.0.0.1", proc.http_port, timeout=60)
+    conn.request("POST", "/v1/traces", body=gzip.compress(body), headers={
+        "Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"})  # fmt: skip
+    response = conn.getresponse()
+    assert response.status == 400
+    assert b"resource and scope groups" in response.read()
+    conn.close()
+    _export_ok(proc, "after-empties")

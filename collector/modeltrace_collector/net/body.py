@@ -2,8 +2,10 @@
 
 A body is taken only when it arrives whole, with ``Content-Length`` or chunked: within the
 route's limit (refused from the announced length before a byte is read, or as soon as the
-bytes read pass it), and before its deadline, which grows with the bytes that arrived. A
-listener holds at most its ``Budget`` of body bytes at once; bytes count when they arrive, so
+bytes read pass it), and before its deadline, which grows with the bytes that arrived; and no
+read may wait longer than the read timeout (a client that sends most of a body and goes quiet
+is dropped then, not at the end of its deadline). A listener holds at most its ``Budget`` of
+body bytes at once; bytes count when they arrive (and again when they are decompressed), so
 idle and slow connections take nothing they did not send.
 """
 
@@ -22,7 +24,7 @@ BUSY_WAIT_SECONDS = 5.0
 
 
 class BodyError(Exception):
-    """A body that is not taken: ``status`` 400, 408, 411, 413 or 503 (the budget is spent);
+    """A body that is not taken: ``status`` 400, 408, 411, 413, 501 or 503 (the budget is spent);
     ``incomplete``: the client left or went quiet before its last byte."""
 
     def __init__(self, status: int, message: str, incomplete: bool = False) -> None:
@@ -83,9 +85,14 @@ class Hold:
 
 
 def announced(scope: Scope) -> tuple[int | None, bool]:
-    """(Content-Length, chunked) as the request announced them; the parser has checked both."""
+    """(Content-Length, chunked) as the request announced them; the parser has checked both,
+    and that chunked is the last transfer coding. Another coding before it (``gzip, chunked``)
+    is one this server does not implement: 501, as RFC 9112 asks."""
     length = header(scope, b"content-length")
-    return (int(length) if length is not None else None), header(scope, b"transfer-encoding") is not None
+    coding = header(scope, b"transfer-encoding")
+    if coding is not None and coding.strip().lower() != "chunked":
+        raise BodyError(501, f"transfer coding {coding!r} is not implemented: send chunked alone")
+    return (int(length) if length is not None else None), coding is not None
 
 
 async def read_body(
@@ -113,7 +120,8 @@ async def read_body(
     began = time.monotonic()
     of = f" of its {length}" if length is not None else ""
     while True:
-        left = began + timeout + got / MIN_BODY_BYTES_PER_SECOND - time.monotonic()
+        # the whole body's deadline, and no single wait longer than the read timeout
+        left = min(began + timeout + got / MIN_BODY_BYTES_PER_SECOND - time.monotonic(), timeout)
         try:
             if left <= 0:
                 raise asyncio.TimeoutError

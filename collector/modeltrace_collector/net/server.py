@@ -12,9 +12,18 @@ port is known at once, also for ``:0``). What uvicorn leaves to us, the protocol
   what, not a bare text one;
 - closing after an answer first ends the answer (FIN) and reads and drops what the client still
   sends for a few seconds, so a client still sending a refused body reads the answer rather
-  than a connection reset.
+  than a connection reset;
+- a request line and headers of more than ``MAX_HEAD_BYTES`` get 431 (the parser would
+  otherwise gather them for as long as they come, at a cost that grows with their square);
+- a client that pipelines more than ``MAX_PIPELINE`` requests ahead of its answers is cut off,
+  and while requests wait in its pipeline nothing more is read from it;
+- a listener holds at most ``MAX_CONNECTIONS`` connections, and one client address at most
+  ``MAX_CONNECTIONS_PER_CLIENT``; past either, a new connection closes the oldest idle one (no
+  request under way: never answered, or between requests) of that client, else of anyone, and
+  is itself closed only when every other is busy. Idle sockets, however many, cannot keep a
+  new client (a probe, an exporter) out.
 
-Idle connections cost a little memory and no thread: they take no request slot.
+Idle connections cost a little memory and no thread.
 """
 
 from __future__ import annotations
@@ -34,8 +43,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from .listener import Tls
 
 BACKLOG = 1024
-# Past this many open connections a new request is answered 503 (uvicorn's limit_concurrency).
 MAX_CONNECTIONS = 4096
+MAX_CONNECTIONS_PER_CLIENT = 512
+MAX_HEAD_BYTES = 64 << 10
+MAX_PIPELINE = 32
 LINGER_SECONDS = 5.0
 LINGER_BYTES = 1 << 30
 STOP_SECONDS = 5.0
@@ -85,18 +96,52 @@ class Protocol(HttpToolsProtocol):
     lingering close. ``header_seconds`` is set per listener."""
 
     header_seconds = 30.0
+    # per listener: open connections by client address, and the idle ones, oldest first
+    clients: dict[str, int]
+    idle: dict[Protocol, str]
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._linger = _Lingering(transport, self.loop)
         self._dropped = 0
         self._broken = False  # the parser failed: nothing more is parsed
         self._header_timer: asyncio.TimerHandle | None = None
+        self._heading = True  # between requests or in a request's head
+        self._head_bytes = 0
+        peer = transport.get_extra_info("peername")
+        self._client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         super().connection_made(self._linger)  # type: ignore[arg-type]
+        self.clients[self._client] = self.clients.get(self._client, 0) + 1
+        self.idle[self] = self._client
+        if self.clients[self._client] > MAX_CONNECTIONS_PER_CLIENT and not self._evict(self._client):
+            self._shut_out()
+            return
+        if len(self.connections) > MAX_CONNECTIONS and not self._evict(None):
+            self._shut_out()
+            return
         self._arm()
+
+    def _evict(self, client: str | None) -> bool:
+        """Close the oldest idle connection (of ``client``, when given) other than this one."""
+        for other, address in self.idle.items():
+            if other is not self and (client is None or address == client):
+                other._linger.close_now()
+                self.idle.pop(other, None)
+                return True
+        return False
+
+    def _shut_out(self) -> None:
+        self._broken = True
+        self._linger.close_now()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self.idle.pop(self, None)
         self._linger.close_now()
+        left = self.clients.get(self._client, 1) - 1
+        if left > 0:
+            self.clients[self._client] = left
+        else:
+            self.clients.pop(self._client, None)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -106,23 +151,66 @@ class Protocol(HttpToolsProtocol):
                 self._linger.close_now()
             return
         self._unset_keepalive_if_required()
+        if self._heading and self._head_bytes + len(data) > MAX_HEAD_BYTES:
+            # feed what the head may still take; if that does not end it, the head is too long
+            allowed = MAX_HEAD_BYTES - self._head_bytes
+            if self._feed(data[:allowed]) and self._heading:
+                self._refuse(f"the request line and headers are longer than {MAX_HEAD_BYTES} bytes", 431)
+            elif not self._broken:
+                self.data_received(data[allowed:])
+            return
+        if self._heading:
+            self._head_bytes += len(data)
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> bool:
+        """Parse ``data``; False when the parser refused it (and the client was answered)."""
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._refuse(f"bad HTTP request: {exc}")
+            return False
         except httptools.HttpParserUpgrade:
             self._refuse("protocol upgrades are not supported")
+            return False
+        return True
+
+    def on_message_begin(self) -> None:
+        self._heading = True
+        super().on_message_begin()
 
     def on_headers_complete(self) -> None:
+        if self._broken:
+            return  # the rest of a chunk the connection was cut off in
         self._disarm()
+        self._heading = False
+        self.idle.pop(self, None)  # a request is under way
         super().on_headers_complete()
+        if len(self.pipeline) > MAX_PIPELINE:
+            self._broken = True  # no client waits for this many answers: cut it off
+            self.pipeline.clear()
+            self._linger.close_now()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._broken:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._heading = True
+        self._head_bytes = 0
+        if not self._broken:
+            super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self.pipeline:
+            self.flow.pause_reading()  # the pipeline empties before more is read
+        elif not self.transport.is_closing():
+            self.idle[self] = self._client  # idle again, the newest
         if not self.transport.is_closing():
             self._arm()
 
-    def _refuse(self, message: str) -> None:
+    def _refuse(self, message: str, status: int = 400) -> None:
         """Answers a request the parser cannot take (400, closing). When the bytes that fail
         follow a whole request, that request's answer goes first and the connection ends after
         it; a request whose body was being read is cut."""
@@ -138,9 +226,10 @@ class Protocol(HttpToolsProtocol):
                 self._linger.close_now()
                 return
         body = json.dumps({"error": message}).encode()
+        reason = b"Request Header Fields Too Large" if status == 431 else b"Bad Request"
         self.transport.write(
-            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n"
-            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            b"content-length: %d\r\n\r\n%s" % (status, reason, len(body), body)
         )
         self._linger.close()
 
@@ -175,7 +264,11 @@ class AsgiServer:
         self.name = name
         self._sock = bind(listen)
         self.port = self._sock.getsockname()[1]
-        protocol = type(f"{name.title().replace('-', '')}Protocol", (Protocol,), {"header_seconds": read_timeout})
+        protocol = type(
+            f"{name.title().replace('-', '')}Protocol",
+            (Protocol,),
+            {"header_seconds": read_timeout, "clients": {}, "idle": {}},
+        )
         config = uvicorn.Config(
             app,
             http=protocol,
@@ -188,7 +281,7 @@ class AsgiServer:
             access_log=False,
             server_header=False,
             timeout_keep_alive=read_timeout,  # type: ignore[arg-type]
-            limit_concurrency=MAX_CONNECTIONS,
+            limit_concurrency=None,  # the protocol bounds connections (closing idle ones first)
             backlog=BACKLOG,
             timeout_graceful_shutdown=int(STOP_SECONDS),
             **(tls.uvicorn_settings() if tls else {}),

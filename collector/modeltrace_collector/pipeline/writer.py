@@ -463,8 +463,16 @@ class Writer:
             row=None if request is not None else _plain_row(values),
             id=hashlib.blake2b(f"{pending.token}:{table}:{row}".encode(), digest_size=8).hexdigest(),
         )
+        while True:
+            try:
+                added = self.dead_letters.add([letter]) if self.dead_letters is not None else 1
+                break
+            except OSError as exc:  # a full disk, no file descriptor left: the span waits here
+                self.last_error = f"cannot write the dead-letter store: {exc}"
+                log.error("cannot write the dead-letter store (retrying in 5s): %s", exc)
+                if self._stop.wait(5.0):
+                    raise
         self.last_dead_letter = time.monotonic()
-        added = self.dead_letters.add([letter]) if self.dead_letters is not None else 1
         self._count("dead_letters", added, cause=failure.cause)
         if failure.cause not in self._causes_logged:
             self._causes_logged.add(failure.cause)

@@ -15,8 +15,11 @@ stored); the client hears of it through partial success with zero spans rejected
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +104,8 @@ def park_oversize(request: ExportTraceServiceRequest, limit: int) -> int:
         for ss in rs.scope_spans:
             for span in ss.spans:
                 hit = False
+                if len(span.attributes) > MAX_ATTRIBUTES_PER_SPAN:
+                    raise Malformed(f"a span of more than {MAX_ATTRIBUTES_PER_SPAN} attributes")
                 for kv in span.attributes:
                     if kv.key in ml.JSON_PARSED and kv.value.ByteSize() > limit:
                         kv.key += OVERSIZE_SUFFIX
@@ -113,6 +118,65 @@ def refusal_message(counts: dict[str, int]) -> str:
     total = sum(counts.values())
     parts = [f"{n} with {REASONS[reason]}" for reason, n in sorted(counts.items())]
     return f"{total} span(s) refused: " + "; ".join(parts)
+
+
+# A protobuf request can take about thirty times its size once decoded (a body made of tiny
+# empty messages: two bytes on the wire, some sixty in memory each). Requests from this size on
+# are decoded LARGE_DECODES at a time, and not at all while the process is over its memory bound.
+LARGE_DECODE_BYTES = 1 << 20
+LARGE_DECODES = 1
+# No real request comes near these (a span takes some sixty bytes at the very least); a request
+# past them is a pile of empty messages, refused before anything walks through it.
+MAX_SPANS_PER_REQUEST = 1_000_000
+MAX_GROUPS_PER_REQUEST = 100_000  # resource and scope groups
+MAX_ATTRIBUTES_PER_SPAN = 100_000  # OpenTelemetry SDKs keep 128 by default
+LARGE_DECODE_WAIT_SECONDS = 5.0
+
+
+def _memory_bound() -> int:
+    """Half of the memory this process may use: the cgroup's limit, else the machine's."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as f:
+            text = f.read().strip()
+        if text.isdigit():
+            total = min(total, int(text))
+    except OSError:
+        pass
+    return total // 2
+
+
+def _resident_bytes() -> int:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class DecodeGate:
+    """Admits the decoding of large requests a few at a time, within a memory bound."""
+
+    def __init__(self, slots: int = LARGE_DECODES, memory_bound: int | None = None) -> None:
+        self._slots = threading.BoundedSemaphore(slots)
+        self.memory_bound = _memory_bound() if memory_bound is None else memory_bound
+
+    @contextlib.contextmanager
+    def admit(self, size: int) -> Iterator[None]:
+        if size < LARGE_DECODE_BYTES:
+            yield
+            return
+        if self.memory_bound and _resident_bytes() > self.memory_bound:
+            raise Overloaded(f"the collector holds more than {self.memory_bound >> 20} MiB: try again shortly")
+        if not self._slots.acquire(timeout=LARGE_DECODE_WAIT_SECONDS):
+            raise Overloaded("too many large requests are being decoded: try again shortly")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
+GATE = DecodeGate()
 
 
 def decode(raw: bytes) -> ExportTraceServiceRequest:
@@ -135,6 +199,7 @@ def ingest(
 ) -> Accepted:
     """Spool a decoded request (``raw`` is its encoding when the client's bytes can be kept),
     then hand it to ``forward`` (which must not block) when forwarding is on."""
+    _check_shape(request)
     parked = 0
     # No attribute can be over the limit when the whole request is not: most requests skip the scan.
     if (len(raw) if raw is not None else request.ByteSize()) > max_ml_json_bytes:
@@ -167,6 +232,24 @@ def ingest(
         metrics.inc("spans_rejected", bad)
         return Accepted(accepted, bad, "; ".join(m for m in (refusal_message(refused), warning) if m))
     return Accepted(accepted, 0, warning)
+
+
+def _check_shape(request: ExportTraceServiceRequest) -> None:
+    """Malformed when the request holds more spans or groups than any real one does (counted
+    without walking the spans)."""
+    groups = len(request.resource_spans)
+    spans = 0
+    if groups <= MAX_GROUPS_PER_REQUEST:
+        for rs in request.resource_spans:
+            groups += len(rs.scope_spans)
+            if groups > MAX_GROUPS_PER_REQUEST:
+                break
+            spans += sum(len(ss.spans) for ss in rs.scope_spans)
+    if groups > MAX_GROUPS_PER_REQUEST or spans > MAX_SPANS_PER_REQUEST:
+        raise Malformed(
+            f"a request of more than {MAX_GROUPS_PER_REQUEST} resource and scope groups or {MAX_SPANS_PER_REQUEST} "
+            "spans: send fewer spans a request"
+        )
 
 
 def _screen(request: ExportTraceServiceRequest, oldest: int, newest: int) -> tuple[int, dict[str, int], int]:
@@ -215,6 +298,20 @@ class Door:
     """Start times this far ahead of the collector's clock at most (0: up to the tables' end)."""
     retention_seconds: float = 0.0
     """Start times at most this old (0: any): older ones would be deleted by the TTL at once."""
+
+    def accept_raw(self, raw: bytes) -> Accepted:
+        """Decode an encoded request (a large one through the decode gate) and accept it.
+
+        A refusal is raised anew once the decoded request is gone: the first exception's
+        traceback holds the frames that hold the request, which would outlive the gate."""
+        with GATE.admit(len(raw)):
+            request = decode(raw)
+            try:
+                return self.accept(request, raw)
+            except (Malformed, Overloaded) as exc:
+                failure = type(exc)(str(exc))
+            del request
+        raise failure
 
     def accept(self, request: ExportTraceServiceRequest, raw: bytes | None) -> Accepted:
         now = time.time_ns()

@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from ..auth import Authenticator, GrpcAuth
 from ..net.listener import Tls, grpc_server
-from .ingest import RETRY_AFTER_SECONDS, Door, Malformed, Overloaded, decode
+from .ingest import RETRY_AFTER_SECONDS, Door, Malformed, Overloaded
 
 log = logging.getLogger("modeltrace.receivers")
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
@@ -79,8 +79,7 @@ class GrpcReceiver:
 
     def _export(self, raw: bytes, context: Any) -> ExportTraceServiceResponse:
         try:
-            request = decode(raw)
-            accepted = self.door.accept(request, raw)
+            accepted = self.door.accept_raw(raw)
         except Malformed as exc:
             self.metrics.inc("requests_rejected", reason="malformed")
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))

@@ -32,7 +32,7 @@ from ..jsonbody import BadJson, load_json
 from ..net.body import BodyError, Budget, Hold, header, read_body, send_bytes
 from ..net.listener import Tls
 from ..net.server import AsgiServer
-from .ingest import RETRY_AFTER_SECONDS, Door, Malformed, Overloaded, TooLarge, decode
+from .ingest import RETRY_AFTER_SECONDS, Door, Malformed, Overloaded, TooLarge
 
 log = logging.getLogger("modeltrace.receivers")
 
@@ -79,26 +79,44 @@ def decode_json(body: bytes) -> ExportTraceServiceRequest:
     return request
 
 
+GZIP_CHUNK = 64 << 10
+MAX_GZIP_MEMBERS = 64
+
+
 def gunzip(body: bytes, limit: int) -> bytes:
-    """The whole decompressed body: every member of a multi-member gzip file (RFC 1952), at most
-    ``limit`` bytes in all."""
+    """The whole decompressed body: every member of a multi-member gzip file (RFC 1952, at most
+    ``MAX_GZIP_MEMBERS``), at most ``limit`` bytes in all. The input is fed a chunk at a time,
+    so a body of many members costs time in proportion to its size."""
     out = bytearray()
-    rest = body
+    view = memoryview(body)
+    pos, members = 0, 1
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    data: bytes | memoryview = b""
     while True:
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if not data:
+            if pos >= len(view):
+                raise Malformed("truncated gzip body")
+            data, pos = view[pos : pos + GZIP_CHUNK], pos + GZIP_CHUNK
         try:
-            out += d.decompress(rest, limit + 1 - len(out))
+            out += d.decompress(data, limit + 1 - len(out))
         except zlib.error as exc:
             raise Malformed(f"bad gzip body: {exc}") from exc
-        if len(out) > limit:
+        if len(out) > limit or d.unconsumed_tail:
             raise TooLarge(f"decompressed body exceeds {limit} bytes")
+        data = b""
         if not d.eof:
-            if d.unconsumed_tail:
-                raise TooLarge(f"decompressed body exceeds {limit} bytes")
-            raise Malformed("truncated gzip body")
+            continue
         rest = d.unused_data
-        if not rest.strip(b"\x00"):  # the end, or the zero padding some writers add
+        head = rest[:2] if len(rest) >= 2 else rest + view[pos : pos + 2 - len(rest)].tobytes()
+        if head != b"\x1f\x8b":  # the end, or the zero padding some writers add
+            if rest.strip(b"\x00") or view[pos:].tobytes().strip(b"\x00"):
+                raise Malformed("bad gzip body: data after the last member")
             return bytes(out)
+        members += 1
+        if members > MAX_GZIP_MEMBERS:
+            raise Malformed(f"a gzip body of more than {MAX_GZIP_MEMBERS} members")
+        data = rest
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
 
 
 # BodyError status -> (requests_rejected reason, google.rpc code)
@@ -225,11 +243,9 @@ class HttpReceiver:
             if ctype == JSON:
                 with self._json_decoders:
                     request = decode_json(body)
-                raw = None
+                accepted = self.door.accept(request, None)
             else:
-                request = decode(body)
-                raw = body
-            accepted = self.door.accept(request, raw)
+                accepted = self.door.accept_raw(body)
         except Malformed as exc:
             self.metrics.inc("requests_rejected", reason="malformed")
             raise _Reply(400, code_pb2.INVALID_ARGUMENT, str(exc)) from None

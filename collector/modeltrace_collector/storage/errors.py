@@ -55,6 +55,7 @@ _RETRY_CODES = {
     425: "SYSTEM_ERROR",
     497: "ACCESS_DENIED",
     516: "AUTHENTICATION_FAILED",
+    573: "EPOLL_ERROR",  # the server (or embedded engine) is out of file descriptors
     999: "KEEPER_EXCEPTION",
     1000: "POCO_EXCEPTION",
 }
@@ -62,6 +63,8 @@ _RETRY_CODES = {
 # retried a few times like UNSURE, then bisected into smaller blocks.
 _MEMORY_CODES = {241: "MEMORY_LIMIT_EXCEEDED"}
 _CODE = re.compile(r"\bCode:\s*(\d+)")
+# Whatever the code: the process ran out of a resource, not the rows' fault.
+_EXHAUSTED = re.compile(r"too many open files|errno:? 24\b|cannot allocate memory", re.IGNORECASE)
 _NAME = re.compile(r"\(([A-Z][A-Z0-9_]{2,})\)")
 
 
@@ -106,6 +109,8 @@ def classify(exc: BaseException) -> Failure:
     code = _code(root)
     if code is not None:
         name = getattr(root, "name", None) or _known_name(code) or _name_in(message) or f"CODE_{code}"
+        if _EXHAUSTED.search(message):
+            return Failure(RETRY, name, message)
         if code == 252 and "partitions" in message.lower():
             # TOO_MANY_PARTITIONS shares code 252 with TOO_MANY_PARTS; it is about the rows.
             return Failure(REFUSED, "TOO_MANY_PARTITIONS", message)
