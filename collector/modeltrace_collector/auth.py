@@ -256,15 +256,15 @@ def _granted(pairs: Iterable[tuple[str, list[str]]]) -> dict[str, set[str]]:
     return scopes
 
 
-class GrpcAuth(grpc.ServerInterceptor):
+class GrpcAuth(grpc.aio.ServerInterceptor):
     """Every call needs ``scope``: UNAUTHENTICATED or PERMISSION_DENIED otherwise (never retried
-    by OTLP exporters)."""
+    by OTLP exporters), answered as soon as the call's headers arrive."""
 
     def __init__(self, auth: Authenticator, scope: str) -> None:
         self.auth, self.scope = auth, scope
 
-    def intercept_service(self, continuation: Any, details: Any) -> Any:
-        handler = continuation(details)
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        handler = await continuation(details)
         if handler is None:
             return None
         metadata = dict(details.invocation_metadata or ())
@@ -274,12 +274,10 @@ class GrpcAuth(grpc.ServerInterceptor):
             code = grpc.StatusCode.UNAUTHENTICATED if exc.status == 401 else grpc.StatusCode.PERMISSION_DENIED
             message = str(exc)
 
-            def deny(_requests: Any, context: Any) -> Any:
-                context.abort(code, message)
+            async def deny(_requests: Any, context: Any) -> Any:
+                await context.abort(code, message)
 
-            # A request-streaming handler runs as soon as the call's headers arrive, without
-            # waiting for its message: a client that sends headers and nothing more cannot hold
-            # a worker thread (a unary handler would wait for the message, as long as it likes).
+            # request-streaming: the refusal does not wait for the call's message
             make = (
                 grpc.stream_stream_rpc_method_handler
                 if handler.response_streaming

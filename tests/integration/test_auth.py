@@ -258,7 +258,8 @@ def test_with_an_exposed_listener_revoking_the_last_key_locks_rather_than_opens(
 
 def test_calls_without_a_token_that_never_send_their_message_hold_no_worker(keyed):
     """The gRPC servers have 8 worker threads: 12 calls without a token that send headers and
-    then nothing are refused at once, and a client with a token is served beside them."""
+    then nothing are refused at once; 12 with a token wait for their message without holding a
+    worker, and another client is served beside them."""
     channel = grpc.insecure_channel(f"127.0.0.1:{keyed.grpc_port}")
     export = channel.stream_unary(
         "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
@@ -275,9 +276,16 @@ def test_calls_without_a_token_that_never_send_their_message_hold_no_worker(keye
         calls = [export.future(nothing()) for _ in range(12)]
         codes = [c.exception(timeout=10).code() for c in calls]
         assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 12
+        # with the token: the calls wait for their message, and hold no worker while they do
+        waiting = [export.future(nothing(), metadata=(("authorization", f"Bearer {keyed.tokens['ingest']}"),))
+                   for _ in range(12)]  # fmt: skip
+        time.sleep(0.5)
+        assert not any(c.done() for c in waiting)
         service = "beside-silent-calls"
         assert EXPORTS["grpc"](keyed, keyed.tokens["ingest"], service) == SpanExportResult.SUCCESS
         keyed.wait_stored("otel_traces", 3, f"ServiceName = '{service}'")
+        for c in waiting:
+            c.cancel()
     finally:
         silent.set()
         channel.close()

@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from ..auth import Authenticator, GrpcAuth
-from ..net.listener import Tls, grpc_server
+from ..net.listener import GrpcServer, Tls
 from ..proto_gen.jaeger.storage.v2 import (
     dependency_storage_pb2,
     dependency_storage_pb2_grpc,
@@ -163,10 +163,11 @@ class JaegerStorageServer:
         auth: Authenticator | None = None,
     ) -> None:
         self.listen = listen
-        self._server, self.port = grpc_server(
+        self._server = GrpcServer(
             listen, "jaeger-grpc", tls, workers, [("grpc.max_send_message_length", 64 << 20)],
             [GrpcAuth(auth, "read")] if auth else (),
         )  # fmt: skip
+        self.port = self._server.port
         storage = _Storage(reader, chunk_spans)
         # the generated registration functions carry no annotations
         trace_storage_pb2_grpc.add_TraceReaderServicer_to_server(storage, self._server)  # type: ignore[no-untyped-call]
@@ -178,7 +179,7 @@ class JaegerStorageServer:
         self._server.start()
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        self._server.stop(timeout).wait()
+        self._server.stop(timeout)
 
     def health(self) -> list[str]:
         return []

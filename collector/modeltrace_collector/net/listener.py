@@ -8,8 +8,10 @@ built here, so that both gRPC listeners take them alike.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import ssl
+import threading
 from collections.abc import Sequence
 from concurrent import futures
 from dataclasses import dataclass
@@ -64,21 +66,70 @@ def is_loopback(listen: str) -> bool:
         return False  # 0.0.0.0 parses; a host name may resolve anywhere
 
 
-def grpc_server(
-    listen: str,
-    name: str,
-    tls: Tls | None = None,
-    workers: int = 8,
-    options: Sequence[tuple[str, Any]] = (),
-    interceptors: Sequence[grpc.ServerInterceptor] = (),
-) -> tuple[grpc.Server, int]:
-    """A gRPC server bound to ``listen`` (with TLS when given), not started, and its port."""
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name),
-        options=[("grpc.so_reuseport", 0), *options],
-        interceptors=list(interceptors),
-    )
-    port = server.add_secure_port(listen, tls.grpc_credentials()) if tls else server.add_insecure_port(listen)
-    if port == 0:
-        raise OSError(f"cannot listen for {name} on {listen}")
-    return server, port
+class GrpcServer:
+    """A gRPC server (``grpc.aio``) on an event loop of its own thread, bound to ``listen`` (with
+    TLS when given) at once, so that its port is known before ``start``.
+
+    The handlers stay plain functions: they run on ``workers`` threads once a call's request
+    has arrived. Waiting for a request costs no thread, so clients that open calls and send
+    nothing (a token or not) cannot take the workers from the others, as they could on the
+    threaded server, where each call holds a worker from its first byte."""
+
+    def __init__(
+        self,
+        listen: str,
+        name: str,
+        tls: Tls | None = None,
+        workers: int = 8,
+        options: Sequence[tuple[str, Any]] = (),
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ) -> None:
+        self.name = name
+        self._pool = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"{name}-loop", daemon=True)
+        self._thread.start()
+
+        async def build() -> tuple[grpc.aio.Server, int]:
+            server = grpc.aio.server(
+                migration_thread_pool=self._pool,
+                options=[("grpc.so_reuseport", 0), *options],
+                interceptors=list(interceptors),
+            )
+            creds = tls.grpc_credentials() if tls else None
+            return server, server.add_secure_port(listen, creds) if creds else server.add_insecure_port(listen)
+
+        try:
+            self._server, self.port = self._run(build())
+            if self.port == 0:
+                raise OSError(f"cannot listen for {name} on {listen}")
+        except BaseException:
+            self._close_loop()
+            raise
+
+    def _run(self, coroutine: Any, timeout: float | None = 30.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]
+    ) -> None:
+        """What the code grpcio-tools generates calls besides ``add_generic_rpc_handlers``."""
+        self._server.add_registered_method_handlers(service, handlers)
+
+    def start(self) -> None:
+        self._run(self._server.start())
+
+    def stop(self, timeout: float) -> None:
+        """Refuse new calls and give those running ``timeout`` seconds to finish."""
+        try:
+            self._run(self._server.stop(timeout), timeout + 5)
+        finally:
+            self._close_loop()
+
+    def _close_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._pool.shutdown(wait=False)

@@ -14,26 +14,20 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from ..auth import Authenticator, GrpcAuth
-from ..net.listener import Tls, grpc_server
+from ..net.listener import GrpcServer, Tls
 from .ingest import RETRY_AFTER_SECONDS, Door, Malformed, Overloaded
 
 log = logging.getLogger("modeltrace.receivers")
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 
-class _Status(grpc.Status):
-    def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[tuple[str, bytes], ...]) -> None:
-        self.code = code
-        self.details = details
-        self.trailing_metadata = trailing_metadata
-
-
-def retry_status(message: str) -> grpc.Status:
-    """UNAVAILABLE with a ``google.rpc.RetryInfo`` detail: the OTLP throttling signal."""
+def retry_details(message: str) -> tuple[tuple[str, bytes], ...]:
+    """The trailing metadata of an UNAVAILABLE answer with a ``google.rpc.RetryInfo`` detail:
+    the OTLP throttling signal."""
     retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=RETRY_AFTER_SECONDS))
     status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
     status.details.add().Pack(retry)
-    return _Status(grpc.StatusCode.UNAVAILABLE, message, (("grpc-status-details-bin", status.SerializeToString()),))
+    return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
 class GrpcReceiver:
@@ -49,10 +43,11 @@ class GrpcReceiver:
         self.listen = listen
         self.door = door
         self.metrics = door.metrics
-        self._server, self.port = grpc_server(
+        self._server = GrpcServer(
             listen, "otlp-grpc", tls, workers, [("grpc.max_receive_message_length", max_request_bytes)],
             [GrpcAuth(auth, "ingest")] if auth else (),
         )  # fmt: skip
+        self.port = self._server.port
         handler = grpc.method_handlers_generic_handler(
             SERVICE,
             {
@@ -72,7 +67,7 @@ class GrpcReceiver:
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Refuse new calls and give those running ``timeout`` seconds to finish."""
-        self._server.stop(timeout).wait()
+        self._server.stop(timeout)
 
     def health(self) -> list[str]:
         return []
@@ -84,7 +79,8 @@ class GrpcReceiver:
             self.metrics.inc("requests_rejected", reason="malformed")
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Overloaded as exc:
-            context.abort_with_status(retry_status(f"collector overloaded: {exc}"))
+            message = f"collector overloaded: {exc}"
+            context.abort(grpc.StatusCode.UNAVAILABLE, message, retry_details(message))
         except Exception:
             log.exception("OTLP/gRPC export failed")
             context.abort(grpc.StatusCode.INTERNAL, "internal error")
