@@ -106,7 +106,12 @@ class Key:
 
 
 class KeysUnreadable(Exception):
-    """``keys.json`` exists and cannot be read as keys."""
+    """``keys.json`` exists and cannot be read as keys; ``transient``: reading it failed (no file
+    descriptor left, a permission), not its content."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class KeyStore:
@@ -123,7 +128,9 @@ class KeyStore:
                 return [Key(**k) for k in json.load(f)["keys"]]
         except FileNotFoundError:
             return []
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+        except OSError as exc:
+            raise KeysUnreadable(f"{self.path} cannot be read: {exc}", transient=True) from None
+        except (ValueError, TypeError, KeyError) as exc:
             raise KeysUnreadable(f"{self.path} cannot be read as keys: {exc}") from None
 
     @contextlib.contextmanager
@@ -212,10 +219,12 @@ class Authenticator:
             except KeysUnreadable as exc:
                 # the keys read before stay in force (at the start: the configured tokens
                 # only); a broken key file locks the collector, it never opens it
-                log.error("%s; the keys read before stay in force until it is fixed", exc)
+                log.error("%s; the keys read before stay in force until it is read", exc)
                 if self._stamp is None and not self.unreadable:
                     self._scopes = _granted(self.configured.items())
-                self._stamp, self.unreadable = stamp, True
+                self.unreadable = True
+                if not exc.transient:  # a read that failed is tried again at the next check
+                    self._stamp = stamp
                 return
             self.unreadable = False
             pairs = [*self.configured.items(), *((key.hash, key.scopes) for key in keys)]

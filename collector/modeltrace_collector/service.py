@@ -218,23 +218,19 @@ class Collector:
             parts.start(self.forwarder)
         rcv = self.config.receivers
         self.door = self._door(self.forwarder.submit if self.forwarder else None)
+        # each receiver starts as soon as it is built: one that cannot be built (its port taken)
+        # then leaves none built and not started behind
         if rcv.grpc:
-            self.receivers.append(
-                GrpcReceiver(rcv.grpc, self.door, rcv.max_request_bytes, tls=Tls.of(rcv), auth=self.auth)
-            )
+            grpc_receiver = GrpcReceiver(rcv.grpc, self.door, rcv.max_request_bytes, tls=Tls.of(rcv), auth=self.auth)
+            self.receivers.append(grpc_receiver)
+            parts.start(grpc_receiver, stop_rank=STOP_FIRST)
         if rcv.http:
-            self.receivers.append(
-                HttpReceiver(
-                    rcv.http,
-                    self.door,
-                    rcv.max_request_bytes,
-                    read_timeout=rcv.read_timeout_seconds,
-                    tls=Tls.of(rcv),
-                    auth=self.auth,
-                )
-            )
-        for receiver in self.receivers:
-            parts.start(receiver, stop_rank=STOP_FIRST)
+            http_receiver = HttpReceiver(
+                rcv.http, self.door, rcv.max_request_bytes, read_timeout=rcv.read_timeout_seconds, tls=Tls.of(rcv),
+                auth=self.auth,
+            )  # fmt: skip
+            self.receivers.append(http_receiver)
+            parts.start(http_receiver, stop_rank=STOP_FIRST)
         if self.config.analysis.enabled:
             self.scheduler = Scheduler(self.analyzer, self.config.analysis.interval_seconds)
             parts.start(self.scheduler, stop_seconds=30.0)  # the run in progress ends first

@@ -53,3 +53,36 @@ def test_a_broken_key_file_locks_rather_than_opens(tmp_path, caplog):
     with pytest.raises(AuthError) as info:
         fresh.check(f"Bearer {token}", "read")
     assert info.value.status == 401
+
+
+def test_a_key_file_that_cannot_be_read_for_a_moment_is_read_again(tmp_path, monkeypatch):
+    """No file descriptor left (EMFILE) while a key is revoked: the revocation still takes effect
+    once the file can be read, not when it next changes."""
+    import builtins
+    import errno
+
+    store = KeyStore(str(tmp_path / "auth"))
+    key, token = store.create("leaked", ["read"])
+    store.create("other", ["read"])
+    auth = Authenticator(store, {})
+    auth.check(f"Bearer {token}", "read")
+    store.revoke(key.id)
+    real_open = builtins.open
+    failures = iter([OSError(errno.EMFILE, "Too many open files")])
+
+    def flaky_open(path, *args, **kwargs):
+        if str(path) == store.path:
+            failure = next(failures, None)
+            if failure is not None:
+                raise failure
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", flaky_open)
+    auth._checked = 0.0  # the next check looks at the file (once a second at most)
+    auth._refresh()  # the file changed, its read fails: the keys read before stay
+    auth.check(f"Bearer {token}", "read")
+    auth._checked = 0.0
+    auth._refresh()  # the file has not changed since, and is read again: the revocation is seen
+    with pytest.raises(AuthError) as info:
+        auth.check(f"Bearer {token}", "read")
+    assert info.value.status == 401

@@ -5,8 +5,8 @@ route's limit (refused from the announced length before a byte is read, or as so
 bytes read pass it), and before its deadline, which grows with the bytes that arrived; and no
 read may wait longer than the read timeout (a client that sends most of a body and goes quiet
 is dropped then, not at the end of its deadline). A listener holds at most its ``Budget`` of
-body bytes at once; bytes count when they arrive (and again when they are decompressed), so
-idle and slow connections take nothing they did not send.
+body bytes at once; bytes count when they arrive, so idle and slow connections take nothing
+they did not send.
 """
 
 from __future__ import annotations

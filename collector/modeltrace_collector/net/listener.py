@@ -124,12 +124,19 @@ class GrpcServer:
 
     def stop(self, timeout: float) -> None:
         """Refuse new calls and give those running ``timeout`` seconds to finish."""
+        if self._loop.is_closed():
+            return
         try:
             self._run(self._server.stop(timeout), timeout + 5)
         finally:
             self._close_loop()
 
     def _close_loop(self) -> None:
+        """Stop and close the loop: a handler still running that answers later then fails at
+        once (closed loop) instead of waiting for ever on a loop that no longer runs, which
+        would keep the process from exiting."""
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
         self._pool.shutdown(wait=False)

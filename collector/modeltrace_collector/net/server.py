@@ -107,6 +107,7 @@ class Protocol(HttpToolsProtocol):
         self._header_timer: asyncio.TimerHandle | None = None
         self._heading = True  # between requests or in a request's head
         self._head_bytes = 0
+        self._ended = 0  # requests whose last byte was parsed
         peer = transport.get_extra_info("peername")
         self._client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         super().connection_made(self._linger)  # type: ignore[arg-type]
@@ -153,8 +154,12 @@ class Protocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         if self._heading and self._head_bytes + len(data) > MAX_HEAD_BYTES:
             # feed what the head may still take; if that does not end it, the head is too long
+            # (unless a request ended in it and the next one's head began)
             allowed = MAX_HEAD_BYTES - self._head_bytes
-            if self._feed(data[:allowed]) and self._heading:
+            ended = self._ended
+            if not self._feed(data[:allowed]):
+                return
+            if self._heading and self._ended == ended:
                 self._refuse(f"the request line and headers are longer than {MAX_HEAD_BYTES} bytes", 431)
             elif not self._broken:
                 self.data_received(data[allowed:])
@@ -198,14 +203,18 @@ class Protocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._heading = True
         self._head_bytes = 0
+        self._ended += 1
         if not self._broken:
             super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self._linger.lingering:
+            return
+        running = self.cycle is not None and not self.cycle.response_complete  # the next pipelined one
         if self.pipeline:
             self.flow.pause_reading()  # the pipeline empties before more is read
-        elif not self.transport.is_closing():
+        elif not running and not self.transport.is_closing():
             self.idle[self] = self._client  # idle again, the newest
         if not self.transport.is_closing():
             self._arm()
@@ -302,6 +311,7 @@ class AsgiServer:
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
+                self._server.should_exit = True  # should it start after all, it stops at once
                 raise RuntimeError(f"the {self.name} listener did not start: {self._failure!r}")
             time.sleep(0.01)
 

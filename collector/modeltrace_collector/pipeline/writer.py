@@ -469,6 +469,8 @@ class Writer:
                 break
             except OSError as exc:  # a full disk, no file descriptor left: the span waits here
                 self.last_error = f"cannot write the dead-letter store: {exc}"
+                if self.failing_since is None:  # /ready reports it once stuck_seconds have passed
+                    self.failing_since = time.monotonic()
                 log.error("cannot write the dead-letter store (retrying in 5s): %s", exc)
                 if self._stop.wait(5.0):
                     raise

@@ -63,7 +63,9 @@ _RETRY_CODES = {
 # retried a few times like UNSURE, then bisected into smaller blocks.
 _MEMORY_CODES = {241: "MEMORY_LIMIT_EXCEEDED"}
 _CODE = re.compile(r"\bCode:\s*(\d+)")
-# Whatever the code: the process ran out of a resource, not the rows' fault.
+# Errors of these generic codes that say the process ran out of a resource are not the rows'
+# fault (the text is read only for them: other messages may quote the rows).
+_GENERIC_CODES = {1000, 1001}  # POCO_EXCEPTION, STD_EXCEPTION
 _EXHAUSTED = re.compile(r"too many open files|errno:? 24\b|cannot allocate memory", re.IGNORECASE)
 _NAME = re.compile(r"\(([A-Z][A-Z0-9_]{2,})\)")
 
@@ -109,7 +111,7 @@ def classify(exc: BaseException) -> Failure:
     code = _code(root)
     if code is not None:
         name = getattr(root, "name", None) or _known_name(code) or _name_in(message) or f"CODE_{code}"
-        if _EXHAUSTED.search(message):
+        if code in _GENERIC_CODES and _EXHAUSTED.search(message):
             return Failure(RETRY, name, message)
         if code == 252 and "partitions" in message.lower():
             # TOO_MANY_PARTITIONS shares code 252 with TOO_MANY_PARTS; it is about the rows.
