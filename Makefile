@@ -24,6 +24,7 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.dev: pyproject.toml | $(PY)
+	@echo "installing modeltrace, its test tools and the CPU build of PyTorch into $(VENV) (a few minutes the first time)"
 	$(PIP) install --quiet "$(TORCH)"
 	$(PIP) install --quiet -e ".[dev,demo,collector,torch]"
 	touch $@
@@ -37,6 +38,7 @@ $(VENV_CH248)/.dev: pyproject.toml tests/engines/requirements.py
 	touch $@
 
 $(VENV)/.demo: pyproject.toml | $(PY)
+	@echo "installing modeltrace and the demo's dependencies into $(VENV) (about a minute the first time)"
 	$(PIP) install --quiet -e ".[demo,collector]"
 	touch $@
 

@@ -15,7 +15,7 @@ from .cli_api import api_get, api_post, print_table
 def _when(ms: Any) -> str:
     if ms is None:
         return ""
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _finding_rows(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -40,9 +40,20 @@ def _finding_rows(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _load_table(path: str) -> dict[str, list[Any]]:
-    import pandas as pd
-
-    frame = pd.read_parquet(path) if path.endswith((".parquet", ".pq")) else pd.read_csv(path)
+    try:
+        import pandas as pd
+    except ImportError:
+        raise SystemExit(
+            "modeltrace: reading a reference file needs pandas: pip install pandas (and pyarrow for Parquet)"
+        )
+    parquet = path.endswith((".parquet", ".pq"))
+    try:
+        frame = pd.read_parquet(path) if parquet else pd.read_csv(path)
+    except (OSError, ValueError, ImportError) as exc:  # missing file, not CSV/Parquet, no Parquet engine
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SystemExit(f"modeltrace: cannot read {path} as {'Parquet' if parquet else 'CSV'}: {first}") from None
+    if frame.empty or not len(frame.columns):
+        raise SystemExit(f"modeltrace: {path} holds no rows: a reference is one column per feature, one row per sample")
     out: dict[str, list[Any]] = {}
     for column in frame.columns:
         series = frame[column]
@@ -175,7 +186,7 @@ def _rca(args: argparse.Namespace, base: str) -> tuple[Any, list[dict[str, Any]]
             f"{data['model']} {data['operation']} {data['kind']}: {data['target_calls']} "
             f"{'failed' if data['kind'] == 'error_rate' else 'slow'} calls "
             f"from {_when(data['window']['start_ms'])} "
-            f"to {_when(data['window']['end_ms'])} UTC against {data['baseline']['calls']} baseline calls"
+            f"to {_when(data['window']['end_ms'])} against {data['baseline']['calls']} baseline calls"
         )
     return data, rows, cols
 

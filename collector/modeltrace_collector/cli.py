@@ -38,14 +38,25 @@ COMMANDS = (
 
 
 def _collector_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", "-c", help="TOML or YAML config file")
+    from .config import ApiSettings, General, JaegerSettings, ReceiverSettings, StorageSettings
+
+    receivers = ReceiverSettings()
+    p.add_argument("--config", "-c", help="TOML or YAML config file (every setting: examples/collector.toml)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a setting")
-    p.add_argument("--storage-dsn", help="chdb://PATH or http(s)://user:pass@host:8123")
-    p.add_argument("--data-dir", help="where the embedded store and the spool live")
-    p.add_argument("--grpc", help="OTLP/gRPC listen address (host:port, '' to disable)")
-    p.add_argument("--http", help="OTLP/HTTP listen address")
-    p.add_argument("--api", help="API listen address")
-    p.add_argument("--jaeger-grpc", help="Jaeger remote storage gRPC listen address ('' to disable)")
+    p.add_argument(
+        "--storage-dsn",
+        help=f"chdb://PATH or http(s)://user:pass@host:8123 (default {StorageSettings().dsn}, in the data directory)",
+    )
+    p.add_argument(
+        "--data-dir", help=f"where the embedded store, the spool and the keys live (default ./{General().data_dir})"
+    )
+    p.add_argument("--grpc", help=f"OTLP/gRPC listen address, '' to disable (default {receivers.grpc})")
+    p.add_argument("--http", help=f"OTLP/HTTP listen address, '' to disable (default {receivers.http})")
+    p.add_argument("--api", help=f"API listen address, '' to disable (default {ApiSettings().listen})")
+    p.add_argument(
+        "--jaeger-grpc",
+        help=f"Jaeger remote storage gRPC listen address, '' to disable (default {JaegerSettings().grpc})",
+    )
 
 
 def _load_config(args: argparse.Namespace) -> Any:

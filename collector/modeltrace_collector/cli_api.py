@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import json
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,6 +16,16 @@ from typing import Any
 from modeltrace._internal.reference import client_tls
 
 DEFAULT_API = "http://127.0.0.1:8080"
+# times as the API writes them (ISO 8601, in UTC, with or without an offset)
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]00:00)?")
+
+
+def _utc(text: str) -> str:
+    """An API time as ``2026-12-01 16:21:05 UTC``."""
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
@@ -22,16 +34,23 @@ def print_table(rows: list[dict[str, Any]], columns: list[str] | None = None) ->
         return
     columns = columns or list(rows[0])
 
-    def cell(column: str, v: Any) -> str:
+    def cell(column: str, v: Any, row: dict[str, Any]) -> str:
         if isinstance(v, float):
-            return f"{v:.3f}"
+            # a p-value of 1.7e-40 is not 0.000
+            return f"{v:.3g}" if v and abs(v) < 0.001 else f"{v:.3f}"
         if isinstance(v, (dict, list)):
             return json.dumps(v)[:60]
+        if column == "file" and v == "~":
+            return "(built-in)"  # cProfile's file for functions written in C
+        if column == "line" and v == 0 and row.get("file") == "~":
+            return ""
         if column == "file" and isinstance(v, str) and v.count("/") > 2:
             return "…/" + "/".join(v.split("/")[-3:])  # enough of the path to find it, short enough to read
+        if isinstance(v, str) and _ISO_TIME.fullmatch(v):
+            return _utc(v)
         return str(v)
 
-    table = [[cell(c, r.get(c)) for c in columns] for r in rows]
+    table = [[cell(c, r.get(c), r) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
     print("  ".join("-" * w for w in widths))
