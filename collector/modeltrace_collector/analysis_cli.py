@@ -176,11 +176,12 @@ def _rca(args: argparse.Namespace, base: str) -> tuple[Any, list[dict[str, Any]]
             "type": c["type"],
             "cause": f"{c['dimension']}={c['value']}",
             "score": c["score"],
+            "ranked_by": c.get("rank_score", c["score"]),
             "evidence": c["evidence"],
         }
         for i, c in enumerate(data["causes"])
     ]
-    cols = ["rank", "type", "cause", "score", "evidence"]
+    cols = ["rank", "type", "cause", "score", "ranked_by", "evidence"]
     if not args.json:
         print(
             f"{data['model']} {data['operation']} {data['kind']}: {data['target_calls']} "
@@ -188,6 +189,8 @@ def _rca(args: argparse.Namespace, base: str) -> tuple[Any, list[dict[str, Any]]
             f"from {_when(data['window']['start_ms'])} "
             f"to {_when(data['window']['end_ms'])} against {data['baseline']['calls']} baseline calls"
         )
+        if data.get("ranking") and any(r["ranked_by"] != r["score"] for r in rows):
+            print(f"(ranked {data['ranking']})")
     return data, rows, cols
 
 

@@ -117,7 +117,8 @@ READER_ARGUMENTS: dict[str, list[_Argument]] = {
     "findings": [_MODEL_OPTION, _WINDOW, (("--kind",), {"default": ""}), _STATUS],
     "analyze": [_MODEL_OPTION, _AT],
     "rca": [
-        (("finding_id",), {"nargs": "?"}), _MODEL_OPTION, (("--operation",), {"default": "predict"}),
+        (("finding_id",), {"nargs": "?"}), _MODEL_OPTION,
+        (("--operation",), {"help": "default: the model's busiest operation in the range"}),
         (("--start",), {}), (("--end",), {}),
         (("--kind",), {"choices": ("latency", "error_rate"), "default": "latency"}),
     ],

@@ -238,3 +238,30 @@ def test_openapi_describes_every_route_and_real_answers_match_it(loaded):
 def _pointer(template: str) -> str:
     escaped = template.replace("~", "~0").replace("/", "~1")
     return f"/paths/{escaped}/get/responses/200/content/application~1json/schema"
+
+
+def test_rca_without_an_operation_takes_the_models_busiest_one(loaded):
+    """A classifier served through predict_proba: the root-cause query without --operation looks
+    at its predict_proba calls, not at a 'predict' that has none."""
+    import time
+
+    run_sdk(
+        f"""
+        import modeltrace
+        modeltrace.configure(service_name="api-test", endpoint="{loaded.grpc_endpoint}", protocol="grpc")
+
+        @modeltrace.trace_model(name="scorer", operation="predict_proba", profile_rate=0)
+        def score(x):
+            return x
+
+        for i in range(12):
+            score(float(i))
+        """
+    )
+    loaded.wait_stored("ml_predictions", 12, "ModelName = 'scorer'")
+    now = int(time.time())
+    status, body = loaded.get(f"/api/rca?model=scorer&start={now - 3600}&end={now + 60}")
+    assert status == 200, body
+    assert body["operation"] == "predict_proba"
+    status, body = loaded.get(f"/api/rca?model=scorer&start={now - 3600}&end={now + 60}&operation=predict")
+    assert status == 200 and body["operation"] == "predict"

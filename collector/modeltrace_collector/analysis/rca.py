@@ -31,6 +31,11 @@ from .sqlfiles import ROWS_BUCKET, sql
 
 CHANGE_DIMENSIONS = ("model.version", "host.name")
 CHANGE_BONUS = 0.5
+CHANGE_MIN_SCORE = 0.3
+RANKING = (
+    f"by rank_score: the score, plus {CHANGE_BONUS} for a change (a new version or host) whose score is "
+    f"{CHANGE_MIN_SCORE} or more"
+)
 
 
 @dataclass(frozen=True)
@@ -150,9 +155,9 @@ class RootCause:
             candidates += self._hotspots(params)
         kept = [c for c in candidates if c["score"] >= self.s.min_score and c.get("p_value", 0.0) <= self.s.max_p]
         for c in kept:
-            c["rank_score"] = c["score"] + (CHANGE_BONUS if c.get("change") and c["score"] >= 0.3 else 0.0)
+            c["rank_score"] = c["score"] + (CHANGE_BONUS if c.get("change") and c["score"] >= CHANGE_MIN_SCORE else 0.0)
         kept.sort(key=lambda c: -c["rank_score"])
-        return {**result, "causes": _merge_twins(kept)[: self.s.top]}
+        return {**result, "causes": _merge_twins(kept)[: self.s.top], "ranking": RANKING}
 
     @staticmethod
     def _totals(dims: list[dict[str, Any]]) -> dict[str, Any]:

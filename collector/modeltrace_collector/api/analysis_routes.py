@@ -129,7 +129,10 @@ def _rca(r: _Request) -> tuple[int, Any]:
         raise BadParameter("start, end: the range is longer than 400 days")
     kind = parse_choice(r.params.get("kind") or "latency", "kind", ("latency", "error_rate"))
     r.known_model(False, check_always=True)
-    operation, version = r.params.get("operation", "predict"), r.params.get("version", "")
+    # without an operation: the model's busiest one in the range (predict_proba for a classifier
+    # served through it), not a fixed "predict" that may have no call
+    operation = r.params.get("operation") or r.catalog.main_operation(r.model, start, end) or "predict"
+    version = r.params.get("version", "")
     return 200, r.analyzer.rca.analyze(r.model, operation, start, end, kind=kind, version=version)
 
 

@@ -316,7 +316,7 @@ def _paths() -> dict[str, Any]:
             {**MODEL, "required": True},
             _param("start", "epoch or ISO 8601", required=True),
             _param("end", "epoch or ISO 8601", required=True),
-            _param("operation", "default predict"),
+            _param("operation", "Default: the model's busiest operation in the range."),
             _param("version", "Only this version."),
             _param("kind", "latency or error_rate"),
         ),

@@ -57,6 +57,11 @@ class Catalog:
         """The spans of one trace in start order (at most 10,000)."""
         return self._rows("trace", {"trace_id": trace_id})
 
+    def main_operation(self, model: str, start_ms: int, end_ms: int) -> str | None:
+        """The operation (predict, predict_proba, ...) with the most calls of ``model`` in the range."""
+        rows = self._rows("main_operation", {"model": model, "start": start_ms, "end": end_ms})
+        return str(rows[0]["Operation"]) if rows else None
+
     def require_model(self, model: str) -> None:
         """Raise UnknownModel unless ``model`` has a stored call (an empty name asks nothing)."""
         if model:
