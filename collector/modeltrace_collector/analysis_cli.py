@@ -205,7 +205,10 @@ def _performance(args: argparse.Namespace, base: str) -> tuple[Any, list[dict[st
     else:
         cols = ["version", "bucket", "n", "accuracy", "precision", "recall", "f1", "estimated_accuracy", "ci95"]
     if not args.json:
-        print(f"{args.model}: {data['task']} on field {data['prediction_field']!r}")
+        if data.get("note"):
+            print(f"{args.model}: nothing measured: {data['note']}")
+        else:
+            print(f"{args.model}: {data['task']} on field {data['prediction_field']!r}")
     return data, rows, cols
 
 

@@ -153,3 +153,23 @@ def test_estimated_accuracy_without_labels_covers_the_real_accuracy(store) -> No
     assert est["ci95"][0] <= real <= est["ci95"][1], (est, real)
     assert est["ci95"][1] - est["ci95"][0] < 0.1
     assert abs(est["estimated_accuracy"] - real) < 0.03
+
+
+def test_without_measured_performance_the_answer_says_what_is_missing(store) -> None:
+    x, y = make_classification(60, n_features=4, random_state=1)
+    clf = LogisticRegression(max_iter=200).fit(x, y)
+    blind = modeltrace.trace_model(name="blind", output="none", profile_rate=0, profile_after_slow=0)(clf.predict)
+    seen = modeltrace.trace_model(name="seen", output="scores", profile_rate=0, profile_after_slow=0)(clf.predict_proba)
+    with Recorder(store):
+        for i in range(20):
+            at(T0 + i * 1_000_000)
+            blind(x[i : i + 1])
+            modeltrace.log_actual(modeltrace.current_prediction_id(), int(y[i]), model="blind")
+            seen(x[i : i + 1])  # no ground truth sent
+    window = {"window": 2 * 3600, "end_ms": end_ms(1)}
+    blind_result = Performance(store).analyze("blind", **window)
+    assert blind_result["measured"] == [] and "carry no output sample" in blind_result["note"]
+    seen_result = Performance(store).analyze("seen", **window)
+    assert seen_result["measured"] == [] and seen_result["note"].startswith("no ground truth for 'seen'")
+    wrong = Performance(store).analyze("seen", prediction_field="verdict", **window)
+    assert "has no output field 'verdict'; its outputs are label, score" in wrong["note"]

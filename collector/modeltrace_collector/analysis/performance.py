@@ -43,7 +43,8 @@ class Performance:
             "bucket_ms": int(bucket * 1000),
             "score_field": score_field,
         }
-        field = prediction_field or self._prediction_field(model, params)
+        outputs = self._output_fields(params)
+        field = prediction_field or _prediction_field(outputs, score_field)
         params["pred_field"] = field
         pairs = sql("performance_pairs", db)
         confusion = self.store.query(sql("performance_classification", db, pairs=pairs), params).result_rows
@@ -65,16 +66,31 @@ class Performance:
         else:
             out["measured"] = []
         out["estimated"] = self._estimate(params, pairs)
+        if not out["measured"]:
+            out["note"] = self._missing(model, params, outputs, field)
         return out
 
-    def _prediction_field(self, model: str, params: dict[str, Any]) -> str:
-        rows = self.store.query(sql("output_fields", self.store.database), params).result_rows
-        names = [r[0] for r in rows]
-        for candidate in ("prediction", "label", "class", "predicted", "y"):
-            if candidate in names:
-                return candidate
-        others = [n for n in names if n != params["score_field"]]
-        return sorted(others)[0] if others else "prediction"
+    def _missing(self, model: str, params: dict[str, Any], outputs: list[str], field: str) -> str:
+        """What is missing for measured performance, in words."""
+        if not outputs:
+            return (
+                f"the calls of {model!r} in the window carry no output sample (ml.output.sample): performance "
+                "compares predictions with ground truth, so the model's outputs must be recorded"
+            )
+        if field not in outputs:
+            return f"{model!r} has no output field {field!r}; its outputs are {', '.join(sorted(outputs))}"
+        actuals = self.store.query(sql("actuals_count", self.store.database), params).result_rows[0][0]
+        if not actuals:
+            return (
+                f"no ground truth for {model!r} in the window: send it with modeltrace.log_actual(prediction_id, ...)"
+            )
+        return (
+            f"{actuals} ground-truth values for {model!r} in the window, but none matches a call with a whole output "
+            "sample: check the prediction ids passed to log_actual"
+        )
+
+    def _output_fields(self, params: dict[str, Any]) -> list[str]:
+        return [r[0] for r in self.store.query(sql("output_fields", self.store.database), params).result_rows]
 
     def _estimate(self, params: dict[str, Any], pairs: str) -> list[dict[str, Any]]:
         db = self.store.database
@@ -164,3 +180,12 @@ def _classification(confusion: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _prediction_field(names: list[str], score_field: str) -> str:
+    """The output field holding the prediction: a usual name, else the first that is not the score."""
+    for candidate in ("prediction", "label", "class", "predicted", "y"):
+        if candidate in names:
+            return candidate
+    others = [n for n in names if n != score_field]
+    return sorted(others)[0] if others else "prediction"
