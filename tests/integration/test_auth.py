@@ -299,3 +299,21 @@ def test_a_hash_inside_a_configured_token_is_part_of_it(tmp_path):
     with pytest.raises(ValueError) as info:
         parse_tokens("read:another-token-0123456789\nsecretsecret-not-an-entry", "t")
     assert str(info.value) == "t: line 2: expected SCOPE[+SCOPE]:TOKEN"  # never what may be a token
+
+
+@pytest.mark.parametrize(("flag", "setting"), [("--grpc", "receivers.grpc"), ("--http", "receivers.http"),
+                                               ("--api", "api.listen"), ("--jaeger-grpc", "jaeger.grpc")])  # fmt: skip
+def test_a_port_in_use_is_named_with_its_setting(tmp_path, flag, setting):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        done = cli(
+            "collector", "run", "--data-dir", str(tmp_path / "c"), flag, address, "--set", "analysis.enabled=false"
+        )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("modeltrace: cannot listen for ") and f"on {address} ({setting}, {flag}): " in last, last

@@ -66,6 +66,20 @@ def is_loopback(listen: str) -> bool:
         return False  # 0.0.0.0 parses; a host name may resolve anywhere
 
 
+# The setting and the flag behind each listener's address, for messages a user can act on.
+LISTEN_SETTINGS = {
+    "otlp-grpc": "receivers.grpc, --grpc",
+    "otlp-http": "receivers.http, --http",
+    "api": "api.listen, --api",
+    "jaeger-grpc": "jaeger.grpc, --jaeger-grpc",
+}
+
+
+def cannot_listen(name: str, listen: str, reason: str) -> OSError:
+    where = LISTEN_SETTINGS.get(name)
+    return OSError(f"cannot listen for {name} on {listen}{f' ({where})' if where else ''}: {reason}")
+
+
 class GrpcServer:
     """A gRPC server (``grpc.aio``) on an event loop of its own thread, bound to ``listen`` (with
     TLS when given) at once, so that its port is known before ``start``.
@@ -97,12 +111,16 @@ class GrpcServer:
                 interceptors=list(interceptors),
             )
             creds = tls.grpc_credentials() if tls else None
-            return server, server.add_secure_port(listen, creds) if creds else server.add_insecure_port(listen)
+            try:
+                port = server.add_secure_port(listen, creds) if creds else server.add_insecure_port(listen)
+            except RuntimeError:  # grpcio's "Failed to bind to address"
+                port = 0
+            return server, port
 
         try:
             self._server, self.port = self._run(build())
             if self.port == 0:
-                raise OSError(f"cannot listen for {name} on {listen}")
+                raise cannot_listen(name, listen, "the address is in use or not available here")
         except BaseException:
             self._close_loop()
             raise

@@ -40,7 +40,7 @@ import httptools
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .listener import Tls
+from .listener import Tls, cannot_listen
 
 BACKLOG = 1024
 MAX_CONNECTIONS = 4096
@@ -271,7 +271,10 @@ class AsgiServer:
 
     def __init__(self, listen: str, app: Any, name: str, read_timeout: float = 30.0, tls: Tls | None = None) -> None:
         self.name = name
-        self._sock = bind(listen)
+        try:
+            self._sock = bind(listen)
+        except OSError as exc:
+            raise cannot_listen(name, listen, exc.strerror or str(exc)) from None
         self.port = self._sock.getsockname()[1]
         protocol = type(
             f"{name.title().replace('-', '')}Protocol",
