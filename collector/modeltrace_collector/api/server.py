@@ -102,6 +102,12 @@ class ApiServer:
             except AuthError as exc:
                 error = _dumps({"error": str(exc)})
                 return await send_bytes(send, exc.status, "application/json", error, exc.headers, close=True)
+        takes_body = header(scope, b"content-length") not in (None, "0") or header(scope, b"transfer-encoding")
+        if (method != "POST" or path in OPEN_ROUTES) and takes_body:
+            # a route that takes no body does not wait for one (a client announcing a body it
+            # never sends would hold the connection busy for the read timeout): 400, closing
+            error = _dumps({"error": f"{method} {path} takes no request body"})
+            return await send_bytes(send, 400, "application/json", error, close=True)
         hold = Hold(self._budget)
         try:
             try:

@@ -128,6 +128,10 @@ class GrpcServer:
     def _run(self, coroutine: Any, timeout: float | None = 30.0) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
+    async def run_blocking(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` on one of the worker threads (from a handler written as a coroutine)."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
     def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
         self._server.add_generic_rpc_handlers(handlers)
 

@@ -210,6 +210,7 @@ class Protocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if self._linger.lingering:
+            self.idle[self] = self._client  # closing: the first to go should room be needed
             return
         running = self.cycle is not None and not self.cycle.response_complete  # the next pipelined one
         if self.pipeline:

@@ -122,7 +122,8 @@ def refusal_message(counts: dict[str, int]) -> str:
 
 # A protobuf request can take about thirty times its size once decoded (a body made of tiny
 # empty messages: two bytes on the wire, some sixty in memory each). Requests from this size on
-# are decoded LARGE_DECODES at a time, and not at all while the process is over its memory bound.
+# are decoded LARGE_DECODES at a time (the others are refused at once, to retry: they do not wait
+# holding a worker), and not at all while the process is over its memory bound.
 LARGE_DECODE_BYTES = 1 << 20
 LARGE_DECODES = 1
 # No real request comes near these (a span takes some sixty bytes at the very least); a request
@@ -130,7 +131,6 @@ LARGE_DECODES = 1
 MAX_SPANS_PER_REQUEST = 1_000_000
 MAX_GROUPS_PER_REQUEST = 100_000  # resource and scope groups
 MAX_ATTRIBUTES_PER_SPAN = 100_000  # OpenTelemetry SDKs keep 128 by default
-LARGE_DECODE_WAIT_SECONDS = 5.0
 
 
 def _memory_bound() -> int:
@@ -168,8 +168,9 @@ class DecodeGate:
             return
         if self.memory_bound and _resident_bytes() > self.memory_bound:
             raise Overloaded(f"the collector holds more than {self.memory_bound >> 20} MiB: try again shortly")
-        if not self._slots.acquire(timeout=LARGE_DECODE_WAIT_SECONDS):
-            raise Overloaded("too many large requests are being decoded: try again shortly")
+        # no wait: a request waiting here would hold a worker thread that small requests need
+        if not self._slots.acquire(blocking=False):
+            raise Overloaded("another large request is being decoded: try again shortly")
         try:
             yield
         finally:

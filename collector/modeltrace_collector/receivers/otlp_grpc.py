@@ -39,10 +39,15 @@ class GrpcReceiver:
         workers: int = 8,
         tls: Tls | None = None,
         auth: Authenticator | None = None,
+        max_concurrent: int = 16,
     ) -> None:
         self.listen = listen
         self.door = door
         self.metrics = door.metrics
+        # bytes of requests that have arrived and wait for or hold a worker: bounded like the
+        # HTTP receiver's bodies (grpc.aio reads every call's message whether a worker is free)
+        self.max_held_bytes = max_concurrent * max_request_bytes
+        self._held = 0
         self._server = GrpcServer(
             listen, "otlp-grpc", tls, workers, [("grpc.max_receive_message_length", max_request_bytes)],
             [GrpcAuth(auth, "ingest")] if auth else (),
@@ -72,18 +77,27 @@ class GrpcReceiver:
     def health(self) -> list[str]:
         return []
 
-    def _export(self, raw: bytes, context: Any) -> ExportTraceServiceResponse:
+    async def _export(self, raw: bytes, context: Any) -> ExportTraceServiceResponse:
+        """Runs on the event loop: past ``max_held_bytes`` of requests held, a request is
+        refused at once (UNAVAILABLE with RetryInfo) rather than queued for a worker."""
+        if self._held and self._held + len(raw) > self.max_held_bytes:
+            self.metrics.inc("requests_rejected", reason="busy")
+            message = "collector overloaded: too many requests held at once; retry shortly"
+            await context.abort(grpc.StatusCode.UNAVAILABLE, message, retry_details(message))
+        self._held += len(raw)
         try:
-            accepted = self.door.accept_raw(raw)
+            accepted = await self._server.run_blocking(self.door.accept_raw, raw)
         except Malformed as exc:
             self.metrics.inc("requests_rejected", reason="malformed")
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Overloaded as exc:
             message = f"collector overloaded: {exc}"
-            context.abort(grpc.StatusCode.UNAVAILABLE, message, retry_details(message))
+            await context.abort(grpc.StatusCode.UNAVAILABLE, message, retry_details(message))
         except Exception:
             log.exception("OTLP/gRPC export failed")
-            context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        finally:
+            self._held -= len(raw)
         if accepted.rejected or accepted.message:
             return ExportTraceServiceResponse(
                 partial_success=ExportTracePartialSuccess(
