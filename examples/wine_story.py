@@ -9,14 +9,18 @@
   demo stands in for that with a 100 ms stall inside predict).
 
 So that the demo takes a minute instead of an afternoon, each phase's calls are stamped as if
-spread over ``--minutes`` of wall time ending ``--ends-ago`` minutes before now: the calls and
-their durations are real, only their start times are moved back.
+spread over ``--minutes`` of wall time ending ``--ends-ago`` minutes before now. The calls are
+real (the model runs, its inputs and outputs are recorded, profiled calls show where the time
+goes), but their start and end times come from the story's script, seeded: a busy machine
+timing the real calls would blur the slow release the story is about, and the demo would find
+it on one machine and not on another.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+import zlib
 
 import numpy as np
 from sklearn.datasets import load_wine
@@ -28,6 +32,23 @@ from modeltrace._internal import state
 
 data = load_wine(as_frame=True)
 X_train, X_test, y_train, y_test = train_test_split(data.data, data.target, random_state=0)
+
+
+class StoryClock:
+    """The SDK's clock during one call: its start, then its start plus the story's duration (the
+    SDK reads the clock once when a call begins and once when it ends)."""
+
+    def __init__(self) -> None:
+        self.start_ns = 0
+        self.duration_ns = 0
+        self.reads = 0
+
+    def at(self, start_ns: int, duration_ns: int) -> None:
+        self.start_ns, self.duration_ns, self.reads = start_ns, duration_ns, 0
+
+    def __call__(self) -> int:
+        self.reads += 1
+        return self.start_ns if self.reads == 1 else self.start_ns + self.duration_ns
 
 
 class StalledModel:
@@ -65,7 +86,11 @@ def main() -> None:
     served = StalledModel(model) if incident and args.host == args.slow_host else model
     modeltrace.instrument(served, name="wine-quality", version=version, framework="sklearn", profile_rate=0.05)
 
-    rng = np.random.default_rng(abs(hash((args.host, args.phase))) % 2**32)
+    # a seed of its own per host and phase, the same at every run (hash() of a str is not)
+    rng = np.random.default_rng(zlib.crc32(f"{args.host}/{args.phase}".encode()))
+    stalled = served is not model
+    clock = StoryClock()
+    state.now_ns = clock
     n = int(args.minutes * args.calls_per_minute)
     now = time.time_ns()
     first = now - int((args.minutes + args.ends_ago) * 60e9)
@@ -76,8 +101,9 @@ def main() -> None:
         row += rng.normal(0, 0.02, row.shape[1]) * X_train.std().to_numpy()
         if incident:
             row["alcohol"] += 1.6  # the supplier changed: stronger wines arrive
-        offset = now - (first + i * step)
-        state.now_ns = lambda offset=offset: time.time_ns() - offset  # move this call's start back; durations stay real
+        # a forest of 30 trees answers one row in about 2.5 ms; 100 ms more where it stalls
+        duration_ms = 1.8 + rng.gamma(4.0, 0.2) + (100.0 if stalled else 0.0)
+        clock.at(first + i * step, int(duration_ms * 1e6))
         served.predict_proba(row)
     state.now_ns = time.time_ns
     modeltrace.flush()

@@ -38,6 +38,13 @@ def test_demo_runs_the_collector_and_reads_back(tmp_path):
     assert any(line.split()[:3] == ["wine-api", "1.0", "200"] for line in lines)  # models: 200 calls
     assert any(line.startswith("wine-quality") and "predict_proba" in line for line in lines)  # latency
     assert "top hotspots of wine-quality" in out
+    # the story's findings, on any machine: its latencies are scripted, not timed
+    findings = [line for line in lines if line[:16].strip() and "wine-quality  2.0" in line and "open" in line]
+    assert any(" drift " in f and "input.alcohol" in f for f in findings), out[-4000:]
+    assert any(" latency " in f for f in findings), out[-4000:]
+    rca = out.split("== root causes of the latency anomaly", 1)[1].split("\n== ", 1)[0]
+    top = next(line for line in rca.splitlines() if line.startswith("1 "))
+    assert "model.version" in top and "2.0" in top and "node-b" in top, rca
 
 
 def test_every_demo_run_starts_from_an_empty_store_and_keeps_other_directories(tmp_path):

@@ -32,7 +32,7 @@ def _finding_rows(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "subject": f["subject"] if not f.get("operation") else f"{f['operation']} {f['subject']}",
                 "severity": f["severity"],
                 "status": f["status"],
-                "opened": f["opened_at"][:16].replace("T", " "),
+                "opened": f["opened_at"][:16].replace("T", " ") + " UTC",  # the API writes UTC
                 "summary": (ev.get("summary") or "") + (f" | cause: {causes[0]['evidence']}" if causes else ""),
             }
         )
