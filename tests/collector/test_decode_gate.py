@@ -4,6 +4,7 @@ worker thread waits at the gate while small requests queue behind it."""
 from __future__ import annotations
 
 import threading
+import time
 
 import grpc
 import pytest
@@ -71,22 +72,19 @@ def test_grpc_requests_past_the_held_bytes_are_refused_with_retry_info():
         request_serializer=lambda b: b, response_deserializer=lambda b: b,
     )  # fmt: skip
     try:
-        held = [export.future(b"\x0a\x00" * 400, timeout=30) for _ in range(2)]  # 800 of the 2,000 bytes
-        refused = None
-        for _ in range(3):  # 800 + 800 + 800 > 2,000: one of these is over
-            call = export.future(b"\x0a\x00" * 400, timeout=30)
-            try:
-                call.result(timeout=5)
-            except grpc.FutureTimeoutError:
-                continue  # held: waiting for the worker
-            except grpc.RpcError as exc:
-                refused = exc
-                break
-        assert refused is not None and refused.code() == grpc.StatusCode.UNAVAILABLE
+        held = [export.future(b"\x0a\x00" * 400, timeout=60) for _ in range(2)]  # 1,600 of the 2,000 bytes
+        deadline = time.monotonic() + 30
+        while receiver._held < 1600 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert receiver._held == 1600  # both arrived: one runs, one waits for the worker
+        with pytest.raises(grpc.RpcError) as info:
+            export(b"\x0a\x00" * 400, timeout=30)  # 800 more would pass the bound
+        refused = info.value
+        assert refused.code() == grpc.StatusCode.UNAVAILABLE
         details = dict(refused.trailing_metadata())["grpc-status-details-bin"]
         status = status_pb2.Status.FromString(details)
-        info = error_details_pb2.RetryInfo()
-        assert status.details[0].Unpack(info) and info.retry_delay.seconds > 0
+        retry = error_details_pb2.RetryInfo()
+        assert status.details[0].Unpack(retry) and retry.retry_delay.seconds > 0
     finally:
         release.set()
         for call in held:
