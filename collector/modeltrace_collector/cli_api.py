@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
-import os
 import re
-import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
-from modeltrace._internal.reference import client_tls
+from modeltrace._internal.reference import ApiCallError, call_api
 
 DEFAULT_API = "http://127.0.0.1:8080"
 # times as the API writes them (ISO 8601, in UTC, with or without an offset)
@@ -77,25 +74,7 @@ def api_post(base: str, path: str, params: dict[str, Any], body: Any = None) -> 
 
 
 def _call(request: urllib.request.Request) -> Any:
-    token = os.environ.get("MODELTRACE_TOKEN")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=60, context=client_tls()) as response:  # noqa: S310
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read()).get("error", exc.reason)
-        except ValueError:
-            message = exc.reason
-        raise SystemExit(f"modeltrace: {message}")
-    except urllib.error.URLError as exc:
-        raise SystemExit(f"modeltrace: cannot reach the collector API at {request.full_url}: {exc.reason}")
-    except (http.client.HTTPException, OSError) as exc:
-        # the connection closed before an answer: a TLS listener refusing a plaintext client or
-        # one without the client certificate it requires
-        raise SystemExit(
-            f"modeltrace: the collector API at {request.full_url} closed the connection without answering "
-            f"({exc or type(exc).__name__}): check http:// or https:// in its address, and MODELTRACE_CLIENT_CERT_FILE "
-            "when it asks for a client certificate"
-        )
+        return call_api(request, timeout=60)
+    except ApiCallError as exc:
+        raise SystemExit(f"modeltrace: {exc}") from None

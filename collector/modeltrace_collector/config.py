@@ -370,65 +370,30 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
 
 @dataclass(frozen=True)
 class Config:
+    """The loaded settings: ``values`` by section name (what ``check-config`` walks), and each
+    section typed, built once from them (``config.writer.batch_spans``)."""
+
     values: Mapping[str, Mapping[str, Any]]
+    general: General = field(init=False)
+    storage: StorageSettings = field(init=False)
+    spool: SpoolSettings = field(init=False)
+    receivers: ReceiverSettings = field(init=False)
+    writer: WriterSettings = field(init=False)
+    deadletter: DeadLetterSettings = field(init=False)
+    analysis: AnalysisSettings = field(init=False)
+    drift: DriftConfig = field(init=False)
+    anomaly: AnomalyConfig = field(init=False)
+    jaeger: JaegerSettings = field(init=False)
+    forward: ForwardSettings = field(init=False)
+    auth: AuthSettings = field(init=False)
+    api: ApiSettings = field(init=False)
+
+    def __post_init__(self) -> None:
+        for name, cls in SECTIONS.items():
+            object.__setattr__(self, name or "general", cls(**self.values[name]))
 
     def __getitem__(self, section: str) -> Mapping[str, Any]:
         return self.values[section]
-
-    def _section(self, name: str) -> Any:
-        return SECTIONS[name](**self.values[name])
-
-    @property
-    def general(self) -> General:
-        return self._section("")  # type: ignore[no-any-return]
-
-    @property
-    def storage(self) -> StorageSettings:
-        return self._section("storage")  # type: ignore[no-any-return]
-
-    @property
-    def spool(self) -> SpoolSettings:
-        return self._section("spool")  # type: ignore[no-any-return]
-
-    @property
-    def receivers(self) -> ReceiverSettings:
-        return self._section("receivers")  # type: ignore[no-any-return]
-
-    @property
-    def writer(self) -> WriterSettings:
-        return self._section("writer")  # type: ignore[no-any-return]
-
-    @property
-    def deadletter(self) -> DeadLetterSettings:
-        return self._section("deadletter")  # type: ignore[no-any-return]
-
-    @property
-    def analysis(self) -> AnalysisSettings:
-        return self._section("analysis")  # type: ignore[no-any-return]
-
-    @property
-    def drift(self) -> DriftConfig:
-        return self._section("drift")  # type: ignore[no-any-return]
-
-    @property
-    def anomaly(self) -> AnomalyConfig:
-        return self._section("anomaly")  # type: ignore[no-any-return]
-
-    @property
-    def jaeger(self) -> JaegerSettings:
-        return self._section("jaeger")  # type: ignore[no-any-return]
-
-    @property
-    def forward(self) -> ForwardSettings:
-        return self._section("forward")  # type: ignore[no-any-return]
-
-    @property
-    def auth(self) -> AuthSettings:
-        return self._section("auth")  # type: ignore[no-any-return]
-
-    @property
-    def api(self) -> ApiSettings:
-        return self._section("api")  # type: ignore[no-any-return]
 
     @property
     def data_dir(self) -> str:

@@ -29,7 +29,7 @@ from .pipeline.writer import Writer
 from .query.catalog import Catalog
 from .query.sql_sandbox import SqlLimits, SqlSandbox
 from .query.traces import TraceReader
-from .receivers.ingest import Door, Malformed, Overloaded, decode
+from .receivers.ingest import Door, Malformed, Overloaded
 from .receivers.otlp_grpc import GrpcReceiver
 from .receivers.otlp_http import HttpReceiver
 from .storage.client import StorageError, resolve
@@ -279,13 +279,14 @@ class Collector:
         if writer is None or writer not in self.parts:
             reasons.append("the writer has not started")
         reasons += self.parts.health()
+        spool_bytes, spool_records = self.spool.depth() if self.spool else (0, 0)
         detail: dict[str, Any] = {
             "storage": "ok" if storage_ok else "unreachable",
             "writer": "ok"
             if writer is not None and writer.healthy
             else (writer.last_error if writer else "not started"),
-            "spool_bytes": self.spool.depth()[0] if self.spool else 0,
-            "spool_records": self.spool.depth()[1] if self.spool else 0,
+            "spool_bytes": spool_bytes,
+            "spool_records": spool_records,
             "dead_letters": self.dead_letters.total() if self.dead_letters else 0,
         }
         if reasons:
@@ -317,7 +318,7 @@ class Collector:
                 kept.append({"id": letter.id, "reason": "the span was not recovered from the spool; export it"})
                 continue
             try:
-                accepted = door.accept(decode(letter.request), letter.request)
+                accepted = door.accept_raw(letter.request)
             except Overloaded as exc:
                 kept.append({"id": letter.id, "reason": f"the spool is full, try later: {exc}"})
                 break

@@ -131,6 +131,7 @@ class Protocol(HttpToolsProtocol):
         return False
 
     def _shut_out(self) -> None:
+        """Close at once, reading nothing more."""
         self._broken = True
         self._linger.close_now()
 
@@ -191,10 +192,9 @@ class Protocol(HttpToolsProtocol):
         self._heading = False
         self.idle.pop(self, None)  # a request is under way
         super().on_headers_complete()
-        if len(self.pipeline) > MAX_PIPELINE:
-            self._broken = True  # no client waits for this many answers: cut it off
+        if len(self.pipeline) > MAX_PIPELINE:  # no client waits for this many answers: cut it off
             self.pipeline.clear()
-            self._linger.close_now()
+            self._shut_out()
 
     def on_body(self, body: bytes) -> None:
         if not self._broken:

@@ -34,7 +34,7 @@ class Catalog:
         self.store = store
 
     def _rows(self, name: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
-        sql = sqlfiles.render(sqlfiles.template(__package__, name), self.store.database)
+        sql = sqlfiles.query(__package__, name, self.store.database)
         result = self.store.query(sql, parameters)
         return [dict(zip(result.column_names, r)) for r in result.result_rows]
 

@@ -145,7 +145,7 @@ class TraceReader:
         self.max_search_traces = max_search_traces
 
     def _sql(self, name: str, **fragments: str) -> str:
-        return sqlfiles.render(sqlfiles.template(__package__, name), self.store.database, **fragments)
+        return sqlfiles.query(__package__, name, self.store.database, **fragments)
 
     def services(self) -> list[str]:
         return [r[0] for r in self.store.query(self._sql("trace_services")).result_rows]

@@ -96,7 +96,7 @@ def render(sql: str, options: SchemaOptions) -> str:
 
 def _sql(name: str, options: SchemaOptions) -> str:
     on_cluster = f"ON CLUSTER '{options.cluster}'" if options.cluster else ""
-    return sqlfiles.render(sqlfiles.template(__package__, name), options.database, on_cluster=on_cluster)
+    return sqlfiles.query(__package__, name, options.database, on_cluster=on_cluster)
 
 
 def applied(client: Any, options: SchemaOptions) -> list[int]:

@@ -47,3 +47,8 @@ def render(text: str, database: str, **fragments: str) -> str:
     if missing:
         raise KeyError(f"fragments not given: {sorted(set(missing))}")
     return text
+
+
+def query(package: str, name: str, database: str, **fragments: str) -> str:
+    """``<package>/sql/<name>.sql`` rendered for ``database`` with the given fragments."""
+    return render(template(package, name), database, **fragments)

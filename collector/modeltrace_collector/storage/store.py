@@ -257,7 +257,7 @@ class Store:
         try:
             with self._client("write") as c:
                 rows = c.query(
-                    sqlfiles.render(sqlfiles.template(__package__, "spans_present"), self.database),
+                    sqlfiles.query(__package__, "spans_present", self.database),
                     parameters={"first": first_ns, "last": last_ns, "pairs": pairs},
                 ).result_rows
         except StorageError:

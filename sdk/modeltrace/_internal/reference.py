@@ -6,6 +6,7 @@ caller knows it arrived: it raises on failure instead of swallowing errors.
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import os
@@ -118,21 +119,49 @@ def client_tls() -> ssl.SSLContext | None:
     return context
 
 
-def _post(base: str, body: bytes, timeout: float) -> str:
-    headers = {"Content-Type": "application/json"}
-    token = os.environ.get("MODELTRACE_TOKEN")  # an admin-scoped key, when the collector asks for one
+class ApiCallError(Exception):
+    """A call to the collector API that failed; ``refused``: the API answered with an error
+    (the message is its own), rather than not answering at all."""
+
+    def __init__(self, message: str, refused: bool) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+def call_api(request: urllib.request.Request, timeout: float) -> Any:
+    """The JSON answer of one request to the collector API, sent with the user's token
+    (``MODELTRACE_TOKEN``) and TLS settings (``client_tls``); ``ApiCallError`` otherwise. The
+    caller has checked that the URL is http(s)."""
+    token = os.environ.get("MODELTRACE_TOKEN")
     if token:
-        headers["Authorization"] = f"Bearer {token}"
-    # set_reference checked that base is http(s)
-    request = urllib.request.Request(f"{base}/api/references", data=body, headers=headers, method="POST")  # noqa: S310 -- set_reference checks the scheme
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=client_tls()) as response:  # noqa: S310
-            return str(json.loads(response.read())["reference_id"])
+            return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:
             message = json.loads(exc.read()).get("error", exc.reason)
         except ValueError:
             message = exc.reason
-        raise RuntimeError(f"the collector refused the reference: {message}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise RuntimeError(f"cannot reach the collector API at {base}: {exc}") from None
+        raise ApiCallError(str(message), refused=True) from None
+    except urllib.error.URLError as exc:
+        raise ApiCallError(f"cannot reach the collector API at {request.full_url}: {exc.reason}", False) from None
+    except (http.client.HTTPException, OSError) as exc:
+        # the connection closed before an answer: a TLS listener refusing a plaintext client or
+        # one without the client certificate it requires
+        raise ApiCallError(
+            f"the collector API at {request.full_url} closed the connection without answering "
+            f"({exc or type(exc).__name__}): check http:// or https:// in its address, and MODELTRACE_CLIENT_CERT_FILE "
+            "when it asks for a client certificate",
+            refused=False,
+        ) from None
+
+
+def _post(base: str, body: bytes, timeout: float) -> str:
+    # an admin-scoped token, when the collector asks for one; set_reference checked that base is http(s)
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(f"{base}/api/references", data=body, headers=headers, method="POST")  # noqa: S310
+    try:
+        return str(call_api(request, timeout)["reference_id"])
+    except ApiCallError as exc:
+        raise RuntimeError(f"the collector refused the reference: {exc}" if exc.refused else str(exc)) from None
