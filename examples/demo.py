@@ -3,7 +3,9 @@ was stored, read back through the collector's API.
 
 Starts ``modeltrace collector run`` (chDB under ./modeltrace-data), runs the wine example
 against it, then prints calls per model and version, latency percentiles and the top
-hotspots. ``--serve`` keeps the collector running afterwards (Ctrl-C stops it).
+hotspots, then the analysis story (drift, a slow release and its root cause). It ends by
+printing the web UI's address and the pages worth opening, and keeps the collector serving
+until Ctrl-C; ``--exit`` (or ``MODELTRACE_DEMO_EXIT=1``) stops it at the end instead.
 """
 
 from __future__ import annotations
@@ -102,6 +104,28 @@ def story(api: str, grpc_port: int) -> None:
     cli(api, "drift", "wine-quality", "--version", "2.0")
 
 
+def print_tour(api: str) -> None:
+    """The web UI's address and the pages that tell the story."""
+    latency = get(api + "/api/findings?model=wine-quality&kind=latency&status=open")["findings"]
+    pages = [
+        ("every model", "/#/models"),
+        ("wine-quality: latency, drift, hotspots", "/#/model/wine-quality?range=6h"),
+    ]
+    if latency:
+        pages.append(("the latency finding and its causes", f"/#/finding/{latency[0]['id']}"))
+    pages += [
+        ("the slowest calls of the last 15 minutes", "/#/traces?model=wine-quality&order=slowest&range=15m"),
+        ("SQL over the same tables", "/#/sql"),
+    ]
+    print(f"\n== the web UI: open {api}/ in a browser")
+    for title, path in pages:
+        print(f"  {title + ':':<42} {api}{path}")
+    print(
+        f"\nthe collector keeps serving at {api} (the README's tour runs against it from another terminal: "
+        f"modeltrace models --api-url {api}); Ctrl-C stops it"
+    )
+
+
 DEMO_DIR = "modeltrace-demo-data"
 MARKER = ".modeltrace-demo"
 
@@ -119,7 +143,10 @@ def fresh_demo_dir(path: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--serve", action="store_true", help="keep the collector running until Ctrl-C")
+    parser.add_argument(
+        "--exit", action="store_true", help="stop the collector at the end instead of serving until Ctrl-C"
+    )
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the default; kept for old scripts
     parser.add_argument("--data-dir", default=DEMO_DIR, help="starts empty at every run when it is the demo's own")
     args = parser.parse_args()
     fresh_demo_dir(args.data_dir)
@@ -170,8 +197,9 @@ def main() -> int:
             check=True,
         )  # fmt: skip
         story(api, grpc_port)
-        if args.serve:
-            print(f"\nthe collector keeps running: try `modeltrace models --api-url {api}`; Ctrl-C stops it")
+        print_tour(api)
+        if not (args.exit or os.environ.get("MODELTRACE_DEMO_EXIT") == "1"):
+            sys.stdout.flush()
             collector.wait()
     except KeyboardInterrupt:
         print("\nstopping ...")

@@ -26,6 +26,22 @@ def clickhouse_version():
     return engines.selected
 
 
+@pytest.fixture(scope="session")
+def demo_story(tmp_path_factory):
+    """``make demo``'s program, serving after its story (shared by the demo's test and the UI's)."""
+    from tests.demo_story import DemoStory
+
+    tmp = tmp_path_factory.mktemp("demo")
+    story = DemoStory(str(tmp / "data"), str(tmp))
+    try:
+        story.wait_serving()
+        yield story
+    finally:
+        code = story.stop()
+    # Ctrl-C stops the demo cleanly: the collector drained and the demo exited 0
+    assert code == 0, story.text[-3000:]
+
+
 @pytest.fixture(autouse=True)
 def raise_internal_errors(monkeypatch):
     """Internal failures surface in tests; tests of the safety net turn this off."""

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -31,8 +32,8 @@ def test_torch_example_prints_its_spans():
     assert "input columns: 64" in out and '"label":[' in out
 
 
-def test_demo_runs_the_collector_and_reads_back(tmp_path):
-    out = run(os.path.join(ROOT, "examples", "demo.py"), "--data-dir", str(tmp_path / "data"), cwd=str(tmp_path))
+def test_demo_runs_the_collector_and_reads_back(demo_story):
+    out = demo_story.text
     assert "collector ready" in out
     lines = out.splitlines()
     assert any(line.split()[:3] == ["wine-api", "1.0", "200"] for line in lines)  # models: 200 calls
@@ -45,6 +46,12 @@ def test_demo_runs_the_collector_and_reads_back(tmp_path):
     rca = out.split("== root causes of the latency anomaly", 1)[1].split("\n== ", 1)[0]
     top = next(line for line in rca.splitlines() if line.startswith("1 "))
     assert "model.version" in top and "2.0" in top and "node-b" in top, rca
+    # it ends with the web UI's pages and keeps serving them
+    tour = out.split("== the web UI: open", 1)[1]
+    assert f"{demo_story.api}/#/models" in tour and "/#/finding/" in tour, tour
+    with urllib.request.urlopen(demo_story.api + "/", timeout=10) as answer:
+        assert b"modeltrace" in answer.read()
+
 
 
 def test_every_demo_run_starts_from_an_empty_store_and_keeps_other_directories(tmp_path):

@@ -338,6 +338,10 @@ class ApiSettings(_TlsListener):
     # a reference upload is parsed in memory (several times its size): larger ones go per feature
     max_reference_bytes: int = setting(_positive(int), 32 << 20)
     read_timeout_seconds: float = setting(_positive(float), 30.0)
+    # the web UI at / (its files; the data comes from the API routes, under the read scope)
+    ui: bool = setting(_bool, True)
+    # a Jaeger UI (https://jaeger.example.com) the web UI's trace view links to; empty: no link
+    jaeger_ui_url: str = setting(_url, "")
 
 
 # The sections by name ("" holds the settings outside any section).

@@ -388,6 +388,85 @@ class DriftAnalyzer:
             "seconds": time.perf_counter() - started,
         }
 
+    # -- distributions (the UI's overlay) ---------------------------------------------------
+
+    def distribution(
+        self,
+        model: str,
+        version: str,
+        feature: str,
+        side: str = "input",
+        end_ms: int | None = None,
+        window: float | None = None,
+        reference: str | None = None,
+        bins: int = 30,
+    ) -> dict[str, Any]:
+        """One feature's reference and current distributions, as the drift test compares them:
+        a histogram on shared bins for numbers, category counts for the rest (and for numbers
+        with 20 distinct values or fewer)."""
+        end_ms = end_ms if end_ms is not None else int(time.time() * 1000)
+        start_ms = end_ms - int((window or self.settings.window) * 1000)
+        ref = self.pick_reference(model, version, start_ms, reference)
+        params = {**self._params(model, version, side, start_ms, end_ms, ref), "feature": feature}
+        out: dict[str, Any] = {
+            "model": model,
+            "version": version,
+            "feature": feature,
+            "side": side,
+            "window": {"start_ms": start_ms, "end_ms": end_ms},
+            "reference": ref.describe(),
+        }
+        db = self.store.database
+        num_source = self._source("Num", ref)
+        lo, hi, distinct, n = self.store.query(sql("distribution_range", db, source=num_source), params).result_rows[0]
+        if n and distinct > 20:
+            lo, hi = float(lo), float(hi)
+            width = (hi - lo) / bins if hi > lo else 1.0
+            counts = [[0] * bins, [0] * bins]
+            nulls = [0, 0]
+            rows = self.store.query(
+                sql("distribution_numeric", db, source=num_source), {**params, "lo": lo, "width": width, "bins": bins}
+            ).result_rows
+            for tag, b, count in rows:
+                if int(b) < 0:
+                    nulls[int(tag)] += int(count)
+                else:
+                    counts[int(tag)][int(b)] = int(count)
+            out.update(
+                type="numeric",
+                edges=[lo + i * width for i in range(bins + 1)],
+                reference_counts=counts[0],
+                current_counts=counts[1],
+                reference_nulls=nulls[0],
+                current_nulls=nulls[1],
+            )
+            return out
+        if n:
+            source, category = num_source, "if(isNaN(value), NULL, toString(value))"
+        else:
+            source, category = self._source("Cat", ref), "value"
+        rows = self.store.query(
+            sql("distribution_categorical", db, source=source, category=category), params
+        ).result_rows
+        if not rows:
+            raise LookupError(
+                f"no values of {side} feature {feature!r} of model {model!r} in the window or its reference"
+            )
+        totals: dict[str | None, list[int]] = {}
+        for tag, cat, count in rows:
+            totals.setdefault(cat, [0, 0])[int(tag)] += int(count)
+        ranked = sorted(totals.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))
+        shown, rest = ranked[:20], ranked[20:]
+        categories = ["(null)" if c is None else str(c) for c, _ in shown]
+        ref_counts = [v[0] for _, v in shown]
+        cur_counts = [v[1] for _, v in shown]
+        if rest:
+            categories.append(f"({len(rest)} others)")
+            ref_counts.append(sum(v[0] for _, v in rest))
+            cur_counts.append(sum(v[1] for _, v in rest))
+        out.update(type="categorical", categories=categories, reference_counts=ref_counts, current_counts=cur_counts)
+        return out
+
 
 def _surprising(count: float, n: int, expected: float) -> bool:
     """``count`` of ``n`` is far above what rate ``expected`` explains (binomial tail < 1e-4)."""

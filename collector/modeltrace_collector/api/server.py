@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import logging
 import math
-import re
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,12 +21,11 @@ from ..net.listener import Tls
 from ..net.server import AsgiServer
 from ..query import sql_sandbox
 from ..query.catalog import UnknownModel
-from . import analysis_routes, deadletter_routes, openapi
+from . import analysis_routes, catalog_routes, deadletter_routes, openapi, static
 from .context import ApiError, Backend
-from .params import BadParameter, parse_int, parse_window
+from .params import BadParameter
 
 log = logging.getLogger("modeltrace.api")
-_TRACE_ID = re.compile(r"[0-9a-f]{32}")
 MAX_BODY_BYTES = 1 << 20  # every body but a reference upload (api.max_reference_bytes)
 MAX_PARAMETERS = 100
 # a POST to these must announce its body
@@ -71,6 +69,7 @@ class ApiServer:
         self.max_reference_bytes = cfg.max_reference_bytes
         self.read_timeout = cfg.read_timeout_seconds
         # bodies held at once: four reference uploads of the largest size, or 64 MiB
+        self._static = static.StaticFiles() if cfg.ui else None
         self._budget = Budget(max(4 * self.max_reference_bytes, 64 << 20))
         # answers of 1 KiB and more are gzipped for clients that take it
         app = GZipMiddleware(self.app, minimum_size=1024)
@@ -93,6 +92,14 @@ class ApiServer:
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         path = scope["raw_path"].decode("latin-1")  # as sent: routes unquote their own parts
+        takes_body = header(scope, b"content-length") not in (None, "0") or header(scope, b"transfer-encoding")
+        ui_path = path == "/" or path.startswith((static.PREFIX, "/index.html"))
+        if method == "GET" and not takes_body and ui_path and self._static is not None:
+            # the UI's files: no data in them, so no token (its API calls need the read scope)
+            answer = self._static.answer(path, header(scope, b"if-none-match"))
+            if answer is not None:
+                await send_bytes(send, *answer)
+                return
         auth = getattr(self.service, "auth", None)
         if auth is not None and path not in OPEN_ROUTES:
             try:
@@ -102,7 +109,6 @@ class ApiServer:
             except AuthError as exc:
                 error = _dumps({"error": str(exc)})
                 return await send_bytes(send, exc.status, "application/json", error, exc.headers, close=True)
-        takes_body = header(scope, b"content-length") not in (None, "0") or header(scope, b"transfer-encoding")
         if (method != "POST" or path in OPEN_ROUTES) and takes_body:
             # a route that takes no body does not wait for one (a client announcing a body it
             # never sends would hold the connection busy for the read timeout): 400, closing
@@ -178,7 +184,7 @@ class ApiServer:
         if path == "/ready":
             ready, detail = svc.readiness()
             return (200 if ready else 503), detail
-        answer = self._catalog_route(path, params)
+        answer = catalog_routes.route(svc, path, params)
         if answer is not None:
             return answer
         if path == "/api/sql":
@@ -195,33 +201,6 @@ class ApiServer:
         raise ApiError(404, f"no route {path}")
 
     # -- helpers ------------------------------------------------------------------------
-
-    def _catalog_route(self, path: str, params: dict[str, str]) -> tuple[int, Any] | None:
-        """The answer of one of the catalog's routes (models, latency, ...), or None for another route."""
-        svc = self.service
-        model = params.get("model", "")
-        if path == "/api/models":
-            window = parse_window(params.get("window"), 30 * 86400)
-            return 200, {"models": svc.catalog.models(window)}
-        if path == "/api/latency":
-            window = parse_window(params.get("window"))
-            return 200, {"window_seconds": window, "latency": svc.catalog.latency(window, model)}
-        if path == "/api/hotspots":
-            window = parse_window(params.get("window"), 86400)
-            limit = parse_int(params.get("limit"), "limit", 10, 1, 1000)
-            return 200, {"window_seconds": window, "hotspots": svc.catalog.hotspots(window, model, limit)}
-        if path == "/api/predictions":
-            limit = parse_int(params.get("limit"), "limit", 50, 1, 10_000)
-            return 200, {"predictions": svc.catalog.predictions(model, limit)}
-        if path.startswith("/api/traces/"):
-            trace_id = path[len("/api/traces/") :].lower()
-            if not _TRACE_ID.fullmatch(trace_id):
-                raise ApiError(400, "a trace id is 32 hex characters")
-            spans = svc.catalog.trace(trace_id)
-            if not spans:
-                raise ApiError(404, f"trace {trace_id} not found")
-            return 200, {"trace_id": trace_id, "spans": spans}
-        return None
 
     def _sql(self, method: str, params: dict[str, str], body: bytes) -> sql_sandbox.Answer:
         if method == "POST":

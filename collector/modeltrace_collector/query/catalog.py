@@ -8,6 +8,7 @@ read (``ml_references``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..storage import schema, sqlfiles
@@ -29,6 +30,38 @@ class UnknownModel(LookupError):
         self.known = known
 
 
+@dataclass(frozen=True)
+class CallSearch:
+    """A search of model calls: a time range and filters ("" for any)."""
+
+    start_ms: int
+    end_ms: int
+    model: str = ""
+    version: str = ""
+    operation: str = ""
+    status: str = ""  # "", "ok" or "error"
+    min_ms: float = 0.0
+    max_ms: float = 0.0  # 0: no upper bound
+    attribute: tuple[str, str] = ("", "")
+    order: str = "newest"  # or "slowest"
+    limit: int = 100
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "start": self.start_ms,
+            "end": self.end_ms,
+            "model": self.model,
+            "version": self.version,
+            "operation": self.operation,
+            "status": self.status,
+            "min_ns": int(self.min_ms * 1e6),
+            "max_ns": int(self.max_ms * 1e6),
+            "attr_key": self.attribute[0],
+            "attr_value": self.attribute[1],
+            "limit": self.limit,
+        }
+
+
 class Catalog:
     def __init__(self, store: StoreView) -> None:
         self.store = store
@@ -47,8 +80,12 @@ class Catalog:
     def latency(self, window: int, model: str = "") -> list[dict[str, Any]]:
         return self._checked(model, self._rows("latency", {"window": window, "model": model}))
 
-    def hotspots(self, window: int, model: str = "", limit: int = 10) -> list[dict[str, Any]]:
-        return self._checked(model, self._rows("hotspots", {"window": window, "model": model, "limit": limit}))
+    def hotspots(
+        self, start_ms: int, end_ms: int, model: str = "", limit: int = 10, version: str = ""
+    ) -> list[dict[str, Any]]:
+        """Top functions by self time per model version in [start, end)."""
+        params = {"start": start_ms, "end": end_ms, "model": model, "version": version, "limit": limit}
+        return self._checked(model, self._rows("hotspots", params))
 
     def predictions(self, model: str = "", limit: int = 50) -> list[dict[str, Any]]:
         return self._checked(model, self._rows("predictions", {"model": model, "limit": limit}))
@@ -56,6 +93,109 @@ class Catalog:
     def trace(self, trace_id: str) -> list[dict[str, Any]]:
         """The spans of one trace in start order (at most 10,000)."""
         return self._rows("trace", {"trace_id": trace_id})
+
+    # -- the UI's questions (each also an API route) -----------------------------------------
+
+    def overview(self, start_ms: int, end_ms: int, points: int = 30, model: str = "") -> list[dict[str, Any]]:
+        """Every model version with calls in [start, end): calls, errors, p50/p95/p99, a p95
+        sparkline of ``points`` buckets, open findings by kind and the latest drift pass."""
+        params = {"start": start_ms, "end": end_ms, "model": model}
+        rows = self._rows("overview", params)
+        step = max(60, -(-(end_ms - start_ms) // 1000 // points))
+        spark: dict[tuple[str, str], list[float | None]] = {}
+        spark_calls: dict[tuple[str, str], list[int]] = {}
+        for r in self._rows("spark", {**params, "step": step}):
+            key = (r["model"], r["version"])
+            bucket = int(r["bucket"])
+            if 0 <= bucket < points:
+                spark.setdefault(key, [None] * points)[bucket] = r["p95_ms"]
+                spark_calls.setdefault(key, [0] * points)[bucket] = int(r["calls"])
+        findings: dict[tuple[str, str], dict[str, int]] = {}
+        for r in self._rows("open_findings", {"model": model}):
+            findings.setdefault((r["model"], r["version"]), {})[r["kind"]] = int(r["n"])
+        drift = {(r["model"], r["version"]): r for r in self._rows("drift_status", params)}
+        minutes = max(1.0, (end_ms - start_ms) / 60000)
+        out = []
+        for r in rows:
+            key = (r["model"], r["version"])
+            calls, q = int(r["calls"]), r.pop("q")
+            d = drift.get(key)
+            out.append(
+                {
+                    **r,
+                    "calls_per_min": calls / minutes,
+                    "error_rate": int(r["errors"]) / calls if calls else 0.0,
+                    "p50_ms": q[0] / 1e6,
+                    "p95_ms": q[1] / 1e6,
+                    "p99_ms": q[2] / 1e6,
+                    "spark_p95_ms": spark.get(key, [None] * points),
+                    "spark_calls": spark_calls.get(key, [0] * points),
+                    "open_findings": findings.get(key, {}),
+                    "drift": {"features": d["features"], "drifted": d["drifted"], "at_ms": d["at_ms"]} if d else None,
+                }
+            )
+        return out
+
+    def series(self, model: str, start_ms: int, end_ms: int, step: int, operation: str = "") -> list[dict[str, Any]]:
+        """Calls, errors and p50/p95/p99 (ms) per version and step of ``step`` seconds."""
+        params = {"model": model, "start": start_ms, "end": end_ms, "step": step, "operation": operation}
+        out = []
+        for r in self._rows("series", params):
+            q = r.pop("q")
+            out.append({**r, "p50_ms": q[0] / 1e6, "p95_ms": q[1] / 1e6, "p99_ms": q[2] / 1e6})
+        return self._checked(model, out)
+
+    def deploys(self, model: str) -> list[dict[str, Any]]:
+        """Each version of ``model`` with the time it was first seen."""
+        return self._rows("deploys", {"model": model})
+
+    def operations(self, model: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        return self._rows("operations", {"model": model, "start": start_ms, "end": end_ms})
+
+    def drift_latest(self, model: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        """The latest stored drift result of every feature of ``model`` in [start, end)."""
+        return self._rows("drift_latest", {"model": model, "start": start_ms, "end": end_ms})
+
+    def drift_scores(self, model: str, feature: str, side: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        """One feature's drift score at every analysis pass in [start, end)."""
+        params = {"model": model, "feature": feature, "side": side, "start": start_ms, "end": end_ms}
+        return self._rows("drift_scores", params)
+
+    def hotspot_diff(
+        self, model: str, before: str, after: str, start_ms: int, end_ms: int, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """Self time per profiled call of each function in two versions, largest change first."""
+        params = {"model": model, "a": before, "b": after, "start": start_ms, "end": end_ms, "limit": limit}
+        return self._rows("hotspot_diff", params)
+
+    def find_calls(self, search: CallSearch) -> dict[str, Any]:
+        """Model calls matching ``search`` and a histogram of their durations (whatever the
+        duration bounds: the histogram shows where the bounds cut)."""
+        where = sqlfiles.query(__package__, "calls_where", self.store.database)
+        params = search.parameters()
+        order = "Duration DESC" if search.order == "slowest" else "Timestamp DESC"
+        db = self.store.database
+        result = self.store.query(sqlfiles.query(__package__, "calls_find", db, where=where, order=order), params)
+        calls = [dict(zip(result.column_names, r)) for r in result.result_rows]
+        per_decade = 10
+        bins = self.store.query(
+            sqlfiles.query(__package__, "calls_histogram", db, where=where), {**params, "per_decade": per_decade}
+        ).result_rows
+        histogram = [
+            {"from_ms": 10 ** (int(b) / per_decade), "to_ms": 10 ** ((int(b) + 1) / per_decade), "calls": int(n)}
+            for b, n in bins
+        ]
+        return {"calls": calls, "histogram": histogram, "total": sum(h["calls"] for h in histogram)}
+
+    def trace_tree(self, trace_id: str) -> list[dict[str, Any]] | None:
+        """Every span of a trace (at most 10,000) with its events, in start order; None when the
+        trace is not stored."""
+        bounds = self.store.query(sqlfiles.query(__package__, "trace_bounds", self.store.database), {"ids": [trace_id]})
+        if not bounds.result_rows:
+            return None
+        _, first_s, last_s = bounds.result_rows[0]
+        params = {"trace_id": trace_id, "start": int(first_s) * 1000, "end": int(last_s) * 1000 + 1000}
+        return self._rows("span_tree", params)
 
     def main_operation(self, model: str, start_ms: int, end_ms: int) -> str | None:
         """The operation (predict, predict_proba, ...) with the most calls of ``model`` in the range."""
