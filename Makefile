@@ -15,6 +15,7 @@ TESTS_CH248 := tests/collector/test_storage_client.py tests/collector/test_migra
 	tests/collector/test_writer.py tests/collector/test_replay.py tests/collector/test_poison.py \
 	tests/collector/test_drift.py \
 	tests/collector/test_latency.py tests/collector/test_performance.py tests/collector/test_feature_view.py \
+	tests/collector/test_attribute_types.py tests/integration/test_attribute_types.py \
 	tests/integration/test_durability.py tests/integration/test_analysis.py
 
 .PHONY: demo test test-ch248 bench fuzz lint format proto clean

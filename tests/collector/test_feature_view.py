@@ -39,7 +39,7 @@ def insert_span(store, span_id: str, sample: str) -> None:
     attrs = {"ml.model.name": "m", "ml.model.version": "1", "ml.input.sample": sample}
     row = [
         1_700_000_000_000_000_000, "ab" * 16, span_id, "", "", "predict m", "Internal", "svc", {}, "modeltrace",
-        "0.1", attrs, 1000, "Unset", "", [], [], [], [], [], [], [],
+        "0.1", attrs, 1000, "Unset", "", [], [], [], [], [], [], [], {},
     ]  # fmt: skip
     store.insert("otel_traces", [[v] for v in row], TABLES["otel_traces"], f"feature-view-{span_id}")
 

@@ -1,6 +1,7 @@
 """OTLP spans to otel_traces rows, written the way the Collector's ClickHouse exporter writes them."""
 
 import base64
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
@@ -77,5 +78,75 @@ def test_span_row_columns():
         "Links.SpanId": [bytes(range(8)).hex()],
         "Links.TraceState": [""],
         "Links.Attributes": [{}],
+        "AttributeTypes": {"span.http.status_code": "int"},
     }
     assert batch.spans == 1
+
+
+def _kv(key: str, **value: Any) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(**value))
+
+
+def test_attribute_types_are_recorded_for_every_value_that_is_not_a_string():
+    array = ArrayValue(values=[AnyValue(string_value="a"), AnyValue(string_value="b")])
+    kvlist = KeyValueList(values=[_kv("k", int_value=1)])
+    span = trace_pb2.Span(
+        trace_id=bytes(range(1, 17)),
+        span_id=bytes(range(1, 9)),
+        name="typed",
+        attributes=[
+            _kv("s", string_value="7"),
+            _kv("n", int_value=7),
+            _kv("ratio", double_value=0.5),
+            _kv("ok", bool_value=True),
+            _kv("raw", bytes_value=b"\x00\xff"),
+            _kv("tags", array_value=array),
+            _kv("map", kvlist_value=kvlist),
+            _kv("unset"),
+        ],
+        events=[
+            trace_pb2.Span.Event(name="plain", attributes=[_kv("s", string_value="x")]),
+            trace_pb2.Span.Event(name="retry", attributes=[_kv("attempt", int_value=2), _kv("s", string_value="x")]),
+        ],
+        links=[
+            trace_pb2.Span.Link(
+                trace_id=bytes(range(16)), span_id=bytes(range(8)), attributes=[_kv("w", double_value=2.0)]
+            )
+        ],
+    )
+    untyped = trace_pb2.Span(trace_id=bytes(range(1, 17)), span_id=bytes(range(2, 10)), name="strings only")
+    request = ExportTraceServiceRequest(
+        resource_spans=[
+            trace_pb2.ResourceSpans(
+                resource={"attributes": [_kv("service.name", string_value="api"), _kv("process.pid", int_value=42)]},
+                scope_spans=[trace_pb2.ScopeSpans(spans=[span, untyped])],
+            ),
+            trace_pb2.ResourceSpans(
+                resource={"attributes": [_kv("service.name", string_value="api")]},
+                scope_spans=[trace_pb2.ScopeSpans(spans=[untyped])],
+            ),
+        ]
+    )
+    rows = [dict(zip(TRACE_COLUMNS, row)) for row in zip(*flatten([request]).columns["otel_traces"])]
+    # the exporter's columns hold the strings they always held
+    assert rows[0]["SpanAttributes"] == {
+        "s": "7", "n": "7", "ratio": "0.5", "ok": "true", "raw": "AP8=", "tags": '["a","b"]', "map": '{"k":1}',
+        "unset": "",
+    }  # fmt: skip
+    assert rows[0]["ResourceAttributes"] == {"service.name": "api", "process.pid": "42"}
+    assert rows[0]["Events.Attributes"] == [{"s": "x"}, {"attempt": "2", "s": "x"}]
+    assert rows[0]["Links.Attributes"] == [{"w": "2"}]
+    # and the types of the others, by map
+    assert rows[0]["AttributeTypes"] == {
+        "resource.process.pid": "int",
+        "span.n": "int",
+        "span.ratio": "double",
+        "span.ok": "bool",
+        "span.raw": "bytes",
+        "span.tags": "array",
+        "span.map": "kvlist",
+        "event.1.attempt": "int",
+        "link.0.w": "double",
+    }
+    assert rows[1]["AttributeTypes"] == {"resource.process.pid": "int"}  # the resource's, on each of its spans
+    assert rows[2]["AttributeTypes"] == {}

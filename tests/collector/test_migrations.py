@@ -1,6 +1,10 @@
 """Migrations apply in order on a fresh store, and are a no-op on an up-to-date one."""
 
+import datetime as dt
+
+from modeltrace_collector.storage import migrate as migrate_module
 from modeltrace_collector.storage.migrate import MIGRATIONS_TABLE, SchemaOptions, available, migrate, render
+from modeltrace_collector.storage.schema import CONTRIB_TRACE_COLUMNS
 
 DEDUP_WINDOW = "non_replicated_deduplication_window = 10000"
 
@@ -51,8 +55,11 @@ def test_apply_on_fresh_then_up_to_date_store(chdb_client):
 
 def test_otel_traces_columns_match_the_collector_contrib_exporter(store):
     columns = "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {table:String}"
-    cols = store.query(columns, {"db": store.database, "table": "otel_traces"}).result_rows
-    assert dict(cols) == {
+    cols = dict(store.query(columns, {"db": store.database, "table": "otel_traces"}).result_rows)
+    # the product's one column of its own, after the exporter's
+    assert list(cols)[-1] == "AttributeTypes"
+    assert cols.pop("AttributeTypes") == "Map(LowCardinality(String), LowCardinality(String))"
+    assert cols == {
         "Timestamp": "DateTime64(9)",
         "TraceId": "String",
         "SpanId": "String",
@@ -131,3 +138,57 @@ def test_every_table_keeps_a_dedup_window_after_migrating(store):
 def test_runs_on_the_requested_clickhouse(chdb_client, clickhouse_version):
     version = chdb_client.query("SELECT version()").result_rows[0][0]
     assert version.startswith("24.8.4." if clickhouse_version == "24.8" else "26.")
+
+
+def _contrib_row(span_id: str) -> list[list[object]]:
+    """One span as the Collector's ClickHouse exporter inserts it: its columns only."""
+    row = [
+        dt.datetime(2026, 3, 4, 5, 6, 7), "ab" * 16, span_id, "", "", "GET /", "Server", "svc", {"process.pid": "42"},
+        "scope", "1", {"n": "7", "ml.input.rows": "3"}, 1000, "Ok", "", [], [], [], [], [], [], [],
+    ]  # fmt: skip
+    return [[v] for v in row]
+
+
+def test_attribute_types_column_is_added_to_an_existing_store(chdb_client, monkeypatch):
+    """A store migrated before 0035 (or made by the exporter) gets AttributeTypes in place: the rows
+    already there, and rows inserted without the column, read an empty map (no types known)."""
+    options = SchemaOptions(database="mig_types")
+    older = [m for m in available() if m.name != "otel_traces_attribute_types"]
+    try:
+        monkeypatch.setattr(migrate_module, "available", lambda: older)
+        migrate(chdb_client, options)
+        monkeypatch.undo()
+        chdb_client.insert("mig_types.otel_traces", _contrib_row("01" * 8), column_names=list(CONTRIB_TRACE_COLUMNS),
+                           column_oriented=True)  # fmt: skip
+        assert [m.name for m in migrate(chdb_client, options)] == ["otel_traces_attribute_types"]
+        assert migrate(chdb_client, options) == []
+        chdb_client.insert("mig_types.otel_traces", _contrib_row("02" * 8), column_names=list(CONTRIB_TRACE_COLUMNS),
+                           column_oriented=True)  # fmt: skip
+        rows = chdb_client.query(
+            "SELECT SpanId, SpanAttributes, AttributeTypes FROM mig_types.otel_traces ORDER BY SpanId"
+        ).result_rows
+        assert rows == [
+            ("01" * 8, {"n": "7", "ml.input.rows": "3"}, {}),
+            ("02" * 8, {"n": "7", "ml.input.rows": "3"}, {}),
+        ]
+        default = chdb_client.query(
+            "SELECT default_kind, default_expression, compression_codec FROM system.columns "
+            "WHERE database = 'mig_types' AND table = 'otel_traces' AND name = 'AttributeTypes'"
+        ).result_rows
+        assert default == [("DEFAULT", "map()", "CODEC(ZSTD(1))")]
+    finally:
+        chdb_client.command("DROP DATABASE IF EXISTS mig_types")
+
+
+def test_attribute_types_migration_renders_for_a_cluster():
+    [types] = [m for m in available() if m.name == "otel_traces_attribute_types"]
+    for options, on_cluster in (
+        (SchemaOptions(database="otel"), ""),
+        (SchemaOptions(database="otel", cluster="prod"), "ON CLUSTER 'prod'"),
+    ):
+        sql = render(types.sql, options)
+        statement = [line for line in sql.splitlines() if not line.startswith("--")]
+        assert " ".join(statement).startswith(
+            f"ALTER TABLE `otel`.otel_traces {on_cluster} ADD COLUMN IF NOT EXISTS AttributeTypes "
+            "Map(LowCardinality(String), LowCardinality(String)) DEFAULT map()"
+        )

@@ -55,6 +55,7 @@ def test_inserted_rows_read_back_as_written(store):
         "Links.SpanId": [],
         "Links.TraceState": [],
         "Links.Attributes": [],
+        "AttributeTypes": {"span.ml.input.rows": "int", "resource.process.pid": "int", "event.0.attempt": "int"},
     }
     assert tuple(span) == TRACE_COLUMNS
     store.insert("otel_traces", [[v] for v in span.values()], TRACE_COLUMNS, token="one-span")

@@ -17,6 +17,7 @@ Go's limit (about 292 years), lookbacks up to 400 days; anything else answers 40
 from __future__ import annotations
 
 import base64
+import math
 import re
 import time
 from typing import Any
@@ -201,8 +202,11 @@ def _search(reader: TraceReader, params: dict[str, list[str]]) -> tuple[int, Any
 
 
 def _tag_text(v: Any) -> str:
+    """A JSON tag value as stored (1.0 as "1", as the exporter writes a double)."""
     if isinstance(v, bool):
         return "true" if v else "false"
+    if isinstance(v, float):
+        return any_value_str(AnyValue(double_value=v))
     return str(v)
 
 
@@ -213,6 +217,8 @@ def _tag(key: str, v: AnyValue) -> dict[str, Any]:
     if kind == "int_value":
         return {"key": key, "type": "int64", "value": v.int_value}
     if kind == "double_value":
+        if not math.isfinite(v.double_value):  # JSON has no NaN or infinity
+            return {"key": key, "type": "string", "value": any_value_str(v)}
         return {"key": key, "type": "float64", "value": v.double_value}
     if kind == "bytes_value":
         return {"key": key, "type": "binary", "value": base64.b64encode(v.bytes_value).decode()}

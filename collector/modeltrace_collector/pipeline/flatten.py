@@ -2,7 +2,9 @@
 
 Strings are written the way the OpenTelemetry Collector's ClickHouse exporter writes them
 (attribute values as strings, ``SpanKind``/``StatusCode`` as ``Server``/``Error``), so
-Grafana and other OTel tooling read the same table.
+Grafana and other OTel tooling read the same table. The OTLP type of every attribute that is
+not a string goes to ``AttributeTypes`` (see ``storage/schema.py``), so that readers give the
+values back typed.
 
 The typed ``ml_*`` tables are not filled from Python: materialized views in ClickHouse
 derive them from each ``otel_traces`` insert (migrations 0010-0013), parsing the ``ml.*``
@@ -18,7 +20,18 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from ..storage.schema import SPAN_KINDS, STATUS_CODES, TRACE_COLUMNS, TRACES, any_value_str
+from ..storage.schema import (
+    EVENT_SCOPE,
+    LINK_SCOPE,
+    RESOURCE_SCOPE,
+    SPAN_KINDS,
+    SPAN_SCOPE,
+    STATUS_CODES,
+    TRACE_COLUMNS,
+    TRACES,
+    VALUE_TYPES,
+    any_value_str,
+)
 
 _KINDS = dict(enumerate(SPAN_KINDS))
 _CODES = dict(enumerate(STATUS_CODES))
@@ -49,12 +62,25 @@ class Batch:
                 column.clear()
 
 
-def attributes(kvs: Iterable[Any]) -> dict[str, str]:
+def attributes(kvs: Iterable[Any], types: dict[str, str] | None = None, scope: str = "") -> dict[str, str]:
+    """Attribute values as the exporter's strings; the type of each one that is not a string is
+    added to ``types`` under its AttributeTypes key (``<scope>.<key>``)."""
     out: dict[str, str] = {}
     for kv in kvs:
         v = kv.value
-        # Most values are strings: skip the general conversion for them (the hot loop of ingest).
-        out[kv.key] = v.string_value if v.WhichOneof("value") == "string_value" else any_value_str(v)
+        kind = v.WhichOneof("value")
+        # Most values are strings, then ints: the fast paths of the hot loop of ingest.
+        if kind == "string_value":
+            out[kv.key] = v.string_value
+            continue
+        key = kv.key
+        if kind == "int_value":
+            out[key] = str(v.int_value)
+        else:
+            out[key] = any_value_str(v)
+        type_name = VALUE_TYPES.get(kind)
+        if type_name is not None and types is not None:
+            types[scope + "." + key] = type_name
     return out
 
 
@@ -80,7 +106,8 @@ def flatten(requests: Iterable[bytes | ExportTraceServiceRequest], batch: Batch 
         else:
             request = raw
         for rs in request.resource_spans:
-            resource = attributes(rs.resource.attributes)
+            resource_types: dict[str, str] = {}
+            resource = attributes(rs.resource.attributes, resource_types, RESOURCE_SCOPE)
             service = resource.get("service.name", "")
             for ss in rs.scope_spans:
                 scope_name, scope_version = ss.scope.name, ss.scope.version
@@ -90,7 +117,8 @@ def flatten(requests: Iterable[bytes | ExportTraceServiceRequest], batch: Batch 
                     trace_id = _hex(span.trace_id)
                     span_id = _hex(span.span_id)
                     parent = _hex(span.parent_span_id)
-                    span_attrs = attributes(span.attributes)
+                    types = resource_types.copy()
+                    span_attrs = attributes(span.attributes, types, SPAN_SCOPE)
                     kind = _KINDS.get(span.kind, "Unspecified")
                     status = span.status
                     code = _CODES.get(status.code, "Unset")
@@ -113,7 +141,9 @@ def flatten(requests: Iterable[bytes | ExportTraceServiceRequest], batch: Batch 
                     if events:
                         t[15].append([e.time_unix_nano for e in events])
                         t[16].append([e.name for e in events])
-                        t[17].append([attributes(e.attributes) for e in events])
+                        t[17].append(
+                            [attributes(e.attributes, types, f"{EVENT_SCOPE}.{i}") for i, e in enumerate(events)]
+                        )
                     else:  # the usual case; the driver only reads these lists
                         t[15].append(_EMPTY)
                         t[16].append(_EMPTY)
@@ -123,11 +153,14 @@ def flatten(requests: Iterable[bytes | ExportTraceServiceRequest], batch: Batch 
                         t[18].append([_hex(link.trace_id) for link in links])
                         t[19].append([_hex(link.span_id) for link in links])
                         t[20].append([link.trace_state for link in links])
-                        t[21].append([attributes(link.attributes) for link in links])
+                        t[21].append(
+                            [attributes(ln.attributes, types, f"{LINK_SCOPE}.{i}") for i, ln in enumerate(links)]
+                        )
                     else:
                         t[18].append(_EMPTY)
                         t[19].append(_EMPTY)
                         t[20].append(_EMPTY)
                         t[21].append(_EMPTY)
+                    t[22].append(types)
                     batch.spans += 1
     return batch

@@ -3,26 +3,47 @@ API, the UI): services, operations, searches, whole traces as OTLP, and service 
 all as parameterised ClickHouse queries (``query/sql/trace_*.sql``).
 
 ``otel_traces`` keeps every attribute value as a string (the OpenTelemetry Collector's
-ClickHouse exporter does the same). Types are restored for the attributes whose type is
-known: the ints and bools of the ``ml.*`` span contract and common OpenTelemetry
-conventions; everything else comes back as the string it was stored as.
+ClickHouse exporter does the same) and, in ``AttributeTypes``, the OTLP type of each value that
+is not a string (``storage/schema.py``): values come back with that type (ints, doubles,
+bools, bytes, arrays and kvlists). Rows with no types recorded (written by another writer, such
+as the exporter itself, or before the column existed) get the types that are known by name:
+the ints and bools of the ``ml.*`` span contract and common OpenTelemetry conventions;
+everything else comes back as the string it was stored as.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import (
+    AnyValue,
+    ArrayValue,
+    InstrumentationScope,
+    KeyValue,
+    KeyValueList,
+)
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status, TracesData
 
 from modeltrace import attributes as ml
 
 from ..storage import sqlfiles
-from ..storage.schema import SPAN_KINDS, STATUS_CODES
+from ..storage.schema import (
+    ATTRIBUTE_TYPES,
+    EVENT_SCOPE,
+    LINK_SCOPE,
+    RESOURCE_SCOPE,
+    SPAN_KINDS,
+    SPAN_SCOPE,
+    STATUS_CODES,
+)
 from ..storage.store import StoreView
 
 log = logging.getLogger("modeltrace.jaeger")
@@ -55,12 +76,14 @@ JAEGER_KINDS = {"Internal": "internal", "Server": "server", "Client": "client", 
                 "Consumer": "consumer", "Unspecified": ""}  # fmt: skip
 STORED_KINDS = {v: k for k, v in JAEGER_KINDS.items() if v}
 
-SPAN_COLUMNS = """
+SPAN_COLUMNS = f"""
     Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
     ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode, StatusMessage,
     Events.Timestamp, Events.Name, Events.Attributes, Links.TraceId, Links.SpanId, Links.TraceState,
-    Links.Attributes
+    Links.Attributes, {ATTRIBUTE_TYPES}
 """
+_INT64 = range(-(2**63), 2**63)
+_RESOURCE_PREFIX = RESOURCE_SCOPE + "."
 
 
 def kind_number(kind: str) -> int:
@@ -74,22 +97,97 @@ def status_number(code: str) -> int:
     return STATUS_CODES.index(name) if name in STATUS_CODES else Status.STATUS_CODE_UNSET
 
 
-def typed(key: str, value: str) -> AnyValue:
-    """The stored string of an attribute as an OTLP AnyValue of its known type."""
+def known_type(key: str, value: str) -> Any:
+    """The stored string of an attribute whose type was not recorded, as the Python value of the
+    type its name is known to have (an int, a bool or a float), else the string itself."""
     try:
         if key in INT_ATTRIBUTES:
-            return AnyValue(int_value=int(value))
+            return int(value)
         if key in BOOL_ATTRIBUTES and value in ("true", "false"):
-            return AnyValue(bool_value=value == "true")
+            return value == "true"
         if key in FLOAT_ATTRIBUTES:
-            return AnyValue(double_value=float(value))
+            return float(value)
     except ValueError:
         pass
-    return AnyValue(string_value=value)
+    return value
 
 
-def key_values(attrs: dict[str, str]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=typed(k, v)) for k, v in sorted(attrs.items())]
+def decode_value(type_name: str, value: str) -> Any:
+    """A stored attribute string as the Python value of its recorded OTLP type (an
+    ``AttributeTypes`` value): int, float, bool, bytes, list (array) or dict (kvlist).
+    A string that does not read as its type, or an unknown type, stays the string."""
+    try:
+        if type_name == "int":
+            return int(value)
+        if type_name == "double":
+            return float(value)  # also "nan", "inf" and "-inf"
+        if type_name == "bool":
+            if value in ("true", "false"):
+                return value == "true"
+        elif type_name == "bytes":
+            return base64.b64decode(value, validate=True)
+        elif type_name in ("array", "kvlist"):
+            decoded = json.loads(value)
+            if isinstance(decoded, list if type_name == "array" else dict):
+                return decoded
+    except (ValueError, binascii.Error, RecursionError):
+        pass
+    return value
+
+
+def typed_attributes(values: Mapping[str, str], types: Mapping[str, str], scope: str = SPAN_SCOPE) -> dict[str, Any]:
+    """One attribute map of a stored ``otel_traces`` row with each value as the Python value of
+    its OTLP type: str, int, float, bool, bytes, list (an array) or dict (a kvlist); array and
+    kvlist members are JSON values (bytes and non-finite doubles inside them are strings).
+
+    ``values``: the map as stored (``SpanAttributes``, ``ResourceAttributes``, an element of
+    ``Events.Attributes`` or ``Links.Attributes``); ``types``: the row's ``AttributeTypes``
+    column as stored; ``scope``: which map ``values`` is: ``"span"`` (the default),
+    ``"resource"``, ``"event.<i>"`` or ``"link.<i>"`` (the i-th event or link, from 0).
+    A row without any type recorded (another writer's, or older than the column) gets the
+    types known by name (``known_type``)."""
+    if not types:
+        return {k: known_type(k, v) for k, v in values.items()}
+    prefix = scope + "."
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        type_name = types.get(prefix + k)
+        out[k] = v if type_name is None else decode_value(type_name, v)
+    return out
+
+
+def any_value(value: Any) -> AnyValue:
+    """A Python value (as ``typed_attributes`` gives it) as an OTLP AnyValue."""
+    if isinstance(value, str):
+        return AnyValue(string_value=value)
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value) if value in _INT64 else AnyValue(string_value=str(value))
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    if isinstance(value, bytes):
+        return AnyValue(bytes_value=value)
+    if isinstance(value, list):
+        return AnyValue(array_value=ArrayValue(values=[any_value(v) for v in value]))
+    if isinstance(value, dict):
+        kvs = [KeyValue(key=str(k), value=any_value(v)) for k, v in value.items()]
+        return AnyValue(kvlist_value=KeyValueList(values=kvs))
+    return AnyValue()  # null
+
+
+def typed(key: str, value: str) -> AnyValue:
+    """The stored string of an attribute without a recorded type as an OTLP AnyValue of the
+    type its name is known to have."""
+    return any_value(known_type(key, value))
+
+
+def key_values(
+    attrs: Mapping[str, str], types: Mapping[str, str] | None = None, scope: str = SPAN_SCOPE
+) -> list[KeyValue]:
+    """A stored attribute map as OTLP key-values, typed (see ``typed_attributes``), by key."""
+    typed_values = typed_attributes(attrs, types or {}, scope)
+    return [KeyValue(key=k, value=any_value(v)) for k, v in sorted(typed_values.items())]
 
 
 def _ns(t: Any) -> int:
@@ -255,16 +353,17 @@ def traces_data(rows: list[tuple[Any, ...]], total: int | None = None) -> Traces
     """Stored rows of one trace as OTLP ``TracesData``, grouped by resource and scope.
     ``total``: the trace's real span count when ``rows`` were capped."""
     data = TracesData()
-    resources: dict[tuple[str, tuple[tuple[str, str], ...]], ResourceSpans] = {}
+    resources: dict[tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]], ResourceSpans] = {}
     scopes: dict[tuple[int, str, str], ScopeSpans] = {}
     for i, r in enumerate(rows):
         (ts, trace_id, span_id, parent, trace_state, name, kind, service, res_attrs, scope_name, scope_version,
          span_attrs, duration, status, status_message, ev_ts, ev_names, ev_attrs, ln_trace, ln_span, ln_state,
-         ln_attrs) = r  # fmt: skip
-        res_key = (service, tuple(sorted(res_attrs.items())))
+         ln_attrs, types) = r  # fmt: skip
+        res_types = tuple(sorted(kv for kv in types.items() if kv[0].startswith(_RESOURCE_PREFIX))) if types else ()
+        res_key = (service, tuple(sorted(res_attrs.items())), res_types)
         rs = resources.get(res_key)
         if rs is None:
-            rs = data.resource_spans.add(resource=Resource(attributes=key_values(res_attrs)))
+            rs = data.resource_spans.add(resource=Resource(attributes=key_values(res_attrs, types, RESOURCE_SCOPE)))
             resources[res_key] = rs
         scope_key = (id(rs), scope_name, scope_version)
         ss = scopes.get(scope_key)
@@ -281,15 +380,17 @@ def traces_data(rows: list[tuple[Any, ...]], total: int | None = None) -> Traces
             kind=kind_number(kind),
             start_time_unix_nano=start,
             end_time_unix_nano=start + int(duration),
-            attributes=key_values(span_attrs),
+            attributes=key_values(span_attrs, types, SPAN_SCOPE),
             status=Status(code=status_number(status), message=status_message),  # type: ignore[arg-type]
         )
-        for t, ev_name, attrs in zip(ev_ts, ev_names, ev_attrs):
-            span.events.add(time_unix_nano=_ns(t), name=ev_name, attributes=key_values(attrs))
-        for tid, sid, state, attrs in zip(ln_trace, ln_span, ln_state, ln_attrs):
+        for n, (t, ev_name, attrs) in enumerate(zip(ev_ts, ev_names, ev_attrs)):
+            span.events.add(
+                time_unix_nano=_ns(t), name=ev_name, attributes=key_values(attrs, types, f"{EVENT_SCOPE}.{n}")
+            )
+        for n, (tid, sid, state, attrs) in enumerate(zip(ln_trace, ln_span, ln_state, ln_attrs)):
             span.links.add(
                 trace_id=bytes.fromhex(tid), span_id=bytes.fromhex(sid), trace_state=state,
-                attributes=key_values(attrs),
+                attributes=key_values(attrs, types, f"{LINK_SCOPE}.{n}"),
             )  # fmt: skip
         if i == 0 and total is not None and total > len(rows):
             warning = f"trace has {total} spans; only the first {len(rows)} are shown"

@@ -5,6 +5,14 @@ path, the read side and the analyses share.
 schema"): attribute values are strings, ``SpanKind``/``StatusCode`` are words such as
 ``Server``/``Error``, so Grafana and other OpenTelemetry tooling read the same table. The
 ``ml_*`` tables are derived from it by materialized views (``storage/migrations``).
+
+One column is the product's own: ``AttributeTypes`` records the OTLP type of every attribute
+whose value is not a string, so readers can give values back with their types. Its keys name
+the attribute with the map it is in (:func:`type_key`): ``span.<key>`` (``SpanAttributes``),
+``resource.<key>`` (``ResourceAttributes``), ``event.<i>.<key>`` and ``link.<i>.<key>``
+(``Events.Attributes[i+1]`` and ``Links.Attributes[i+1]``, ``i`` counted from 0); its values
+are the names in :data:`VALUE_TYPES`. An attribute without an entry is a string. Rows from
+other writers (the contrib exporter itself) leave it empty: their types are unknown.
 """
 
 from __future__ import annotations
@@ -34,12 +42,38 @@ ALL_TABLES = (TRACES, TRACE_INDEX, PREDICTIONS, FEATURES, HOTSPOTS, ACTUALS, REF
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 STATUS_CODES = ("Unset", "Ok", "Error")
 
-TRACE_COLUMNS = (
+# The exporter's columns, in the order of its insert.
+CONTRIB_TRACE_COLUMNS = (
     "Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName", "SpanKind", "ServiceName",
     "ResourceAttributes", "ScopeName", "ScopeVersion", "SpanAttributes", "Duration", "StatusCode",
     "StatusMessage", "Events.Timestamp", "Events.Name", "Events.Attributes", "Links.TraceId", "Links.SpanId",
     "Links.TraceState", "Links.Attributes",
 )  # fmt: skip
+ATTRIBUTE_TYPES = "AttributeTypes"
+# The columns the writer fills: the exporter's, then the attributes' types (migration 0035).
+TRACE_COLUMNS = (*CONTRIB_TRACE_COLUMNS, ATTRIBUTE_TYPES)
+
+# The OTLP value kinds AttributeTypes records, by their AnyValue field; a string is not recorded.
+# Arrays and kvlists are stored as JSON text (as the exporter writes them), bytes in base64.
+VALUE_TYPES = {
+    "int_value": "int",
+    "double_value": "double",
+    "bool_value": "bool",
+    "bytes_value": "bytes",
+    "array_value": "array",
+    "kvlist_value": "kvlist",
+}
+# The prefix of an AttributeTypes key for each attribute map of a row.
+SPAN_SCOPE = "span"
+RESOURCE_SCOPE = "resource"
+EVENT_SCOPE = "event"
+LINK_SCOPE = "link"
+
+
+def type_key(scope: str, key: str) -> str:
+    """The AttributeTypes key of attribute ``key`` in the map ``scope``: ``"span"``,
+    ``"resource"``, ``"event.<i>"`` or ``"link.<i>"`` (the i-th event or link, from 0)."""
+    return f"{scope}.{key}"
 
 
 def any_value_str(v: Any) -> str:
