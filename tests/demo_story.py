@@ -14,6 +14,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVING = re.compile(r"the collector keeps serving at (http://127\.0\.0\.1:\d+)")
+READY = re.compile(r"collector ready: OTLP gRPC :(\d+), OTLP HTTP :(\d+)")
 
 
 class DemoStory:
@@ -33,6 +34,7 @@ class DemoStory:
         self.output: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
         self.api = ""
+        self.grpc_port = self.http_port = 0
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -55,6 +57,9 @@ class DemoStory:
             if line is None:
                 raise AssertionError(f"the demo exited with {self.proc.wait()}:\n{self.text[-4000:]}")
             self.output.append(line)
+            ready = READY.search(line)
+            if ready:
+                self.grpc_port, self.http_port = int(ready.group(1)), int(ready.group(2))
             found = SERVING.search(line)
             if found:
                 self.api = found.group(1)

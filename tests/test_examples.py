@@ -53,7 +53,6 @@ def test_demo_runs_the_collector_and_reads_back(demo_story):
         assert b"modeltrace" in answer.read()
 
 
-
 def test_every_demo_run_starts_from_an_empty_store_and_keeps_other_directories(tmp_path):
     import importlib.util
 

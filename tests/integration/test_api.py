@@ -184,7 +184,12 @@ def _served_routes() -> set[str]:
 
     api = os.path.join(ROOT, "collector", "modeltrace_collector", "api")
     out = set()
-    for name, prefix in (("server.py", ""), ("analysis_routes.py", ""), ("deadletter_routes.py", "/api/deadletters")):
+    for name, prefix in (
+        ("server.py", ""),
+        ("catalog_routes.py", ""),
+        ("analysis_routes.py", ""),
+        ("deadletter_routes.py", "/api/deadletters"),
+    ):
         with open(os.path.join(api, name), encoding="utf-8") as f:
             for literal in re.findall(r'"(/[a-z_./]*)"', f.read()):
                 literal = (
@@ -192,7 +197,7 @@ def _served_routes() -> set[str]:
                     if literal.startswith(("/api", "/health", "/ready", "/metrics", "/openapi"))
                     else prefix + literal
                 )
-                if literal not in ("", "/"):
+                if literal not in ("", "/", "/index.html"):  # the web UI's files are not API routes
                     out.add(literal.rstrip("/"))
     return out
 
@@ -219,6 +224,9 @@ def test_openapi_describes_every_route_and_real_answers_match_it(loaded):
         ("/api/hotspots", "?model=ranker"), ("/api/predictions", "?limit=5"), ("/api/findings", ""),
         ("/api/anomalies", ""), ("/api/references", ""), ("/api/deadletters", ""), ("/api/deadletters/export", ""),
         ("/api/traces/{trace_id}", ""), ("/api/sql", "?query=SELECT+count()+AS+n+FROM+ml_predictions"),
+        ("/api/traces/{trace_id}", "?view=tree"), ("/api/overview", ""), ("/api/series", "?model=ranker"),
+        ("/api/calls", "?model=ranker&order=slowest"), ("/api/hotspots/diff", "?model=ranker"), ("/api/ui", ""),
+        ("/api/drift/features", "?model=ranker"),
     ):  # fmt: skip
         path = template.replace("{trace_id}", trace_id) + query
         status, body = loaded.get(path)
@@ -229,7 +237,7 @@ def test_openapi_describes_every_route_and_real_answers_match_it(loaded):
         assert errors == [], (path, errors[:3])
         assert schema  # the document names a schema for this answer
         checked += 1
-    assert checked == 13
+    assert checked == 20
     # a wrong answer is caught: the schemas are not empty shells
     validator = jsonschema.Draft202012Validator({"$ref": "urn:api#" + _pointer("/api/models")}, registry=registry)
     assert not validator.is_valid({"models": [{"model": "m"}]})

@@ -13,9 +13,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..query.catalog import CallSearch
+from ..query.catalog import TREE_SPANS, CallSearch
 from .context import ApiError, Backend
-from .params import MAX_WINDOW_SECONDS, BadParameter, parse_choice, parse_int, parse_time, parse_window
+from .params import (
+    MAX_WINDOW_SECONDS,
+    BadParameter,
+    parse_choice,
+    parse_int,
+    parse_number,
+    parse_time,
+    parse_window,
+)
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 MAX_POINTS = 1500  # a series answers at most this many steps per version
@@ -47,18 +55,6 @@ def step_for(start_ms: int, end_ms: int, requested: str | None, points: int = 30
     if (end_ms - start_ms) / 1000 / step > MAX_POINTS:
         raise BadParameter(f"step: {step} s cuts the range into more than {MAX_POINTS} steps")
     return step
-
-
-def _number(text: str | None, name: str) -> float:
-    if not text:
-        return 0.0
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= MAX_DURATION_MS:  # false for nan
-        raise BadParameter(f"{name}: {text[:60]!r} is not a duration in milliseconds from 0 to {MAX_DURATION_MS:g}")
-    return value
 
 
 class _Request:
@@ -188,8 +184,8 @@ def _calls(r: _Request) -> tuple[int, Any]:
         version=r.text("version"),
         operation=r.text("operation"),
         status=parse_choice(r.params.get("status"), "status", ("", "ok", "error")),
-        min_ms=_number(r.params.get("min_ms"), "min_ms"),
-        max_ms=_number(r.params.get("max_ms"), "max_ms"),
+        min_ms=parse_number(r.params.get("min_ms"), "min_ms", 0, MAX_DURATION_MS),
+        max_ms=parse_number(r.params.get("max_ms"), "max_ms", 0, MAX_DURATION_MS),
         attribute=(key.strip(), value.strip()),
         order=parse_choice(r.params.get("order") or "newest", "order", ("newest", "slowest")),
         limit=parse_int(r.params.get("limit"), "limit", 100, 1, 5000),
@@ -244,7 +240,7 @@ def _trace(svc: Backend, trace_id: str, params: dict[str, str]) -> tuple[int, An
         spans = svc.catalog.trace_tree(trace_id)
         if spans is None:
             raise ApiError(404, f"trace {trace_id} not found")
-        return 200, {"trace_id": trace_id, "spans": spans, "truncated": len(spans) >= 10_000}
+        return 200, {"trace_id": trace_id, "spans": spans, "truncated": len(spans) >= TREE_SPANS}
     found = svc.catalog.trace(trace_id)
     if not found:
         raise ApiError(404, f"trace {trace_id} not found")

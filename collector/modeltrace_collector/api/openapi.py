@@ -67,6 +67,18 @@ WINDOW = _param(
 )
 LIMIT = _param("limit", "At most this many rows.", {"type": "integer", "minimum": 1})
 AT = _param("at", "The end of the range: epoch seconds or milliseconds, or ISO 8601. Default: now.")
+START = _param(
+    "start", "The start of the range (epoch seconds or milliseconds, or ISO 8601); with it, window is ignored."
+)
+END = _param("end", "The end of the range (as start). Default: now.")
+RANGE = (WINDOW, START, END)
+VERSION = _param("version", "A model version (ml.model.version).")
+FEATURE = _param("feature", "A feature name.", required=True)
+SIDE = _param("side", "input (default) or output", {"enum": ["", "input", "output"]})
+MS = {"type": "integer", "description": "epoch milliseconds"}
+NULLABLE_INTEGER = {"type": ["integer", "null"]}
+NUMBERS = {"type": "array", "items": NUMBER}
+COUNTS = {"type": "array", "items": INTEGER}
 
 SCHEMAS: dict[str, Any] = {
     "Error": _object({"error": STRING}),
@@ -145,7 +157,7 @@ SCHEMAS: dict[str, Any] = {
     "Finding": _object(
         {
             "id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
-            "kind": {"enum": ["latency", "error_rate", "drift", "performance"]},
+            "kind": {"enum": ["latency", "error_rate", "drift", "dataset_drift", "data_quality", "performance"]},
             "model": STRING,
             "version": STRING,
             "operation": STRING,
@@ -193,6 +205,143 @@ SCHEMAS: dict[str, Any] = {
             "truncated": {"type": "boolean"},
         },
         {"message": STRING},
+    ),
+    "ModelOverview": _object(
+        {
+            "model": STRING,
+            "version": STRING,
+            "calls": INTEGER,
+            "errors": INTEGER,
+            "calls_per_min": NUMBER,
+            "error_rate": NUMBER,
+            "p50_ms": NULLABLE_NUMBER,
+            "p95_ms": NULLABLE_NUMBER,
+            "p99_ms": NULLABLE_NUMBER,
+            "first_ms": MS,
+            "last_ms": MS,
+            "operations": {"type": "array", "items": STRING},
+            "spark_p95_ms": {"type": "array", "items": NULLABLE_NUMBER},
+            "spark_calls": COUNTS,
+            "open_findings": {"type": "object", "additionalProperties": INTEGER, "description": "by kind"},
+            "drift": {
+                "oneOf": [
+                    {"type": "null"},
+                    _object({"features": INTEGER, "drifted": INTEGER, "at_ms": MS}),
+                ],
+                "description": "the latest drift pass in the range",
+            },
+        }
+    ),
+    "SeriesPoint": _object(
+        {
+            "version": STRING,
+            "t": MS,
+            "calls": INTEGER,
+            "errors": INTEGER,
+            "p50_ms": NULLABLE_NUMBER,
+            "p95_ms": NULLABLE_NUMBER,
+            "p99_ms": NULLABLE_NUMBER,
+        }
+    ),
+    "Deploy": _object({"version": STRING, "first_seen_ms": MS}),
+    "OperationCalls": _object({"operation": STRING, "calls": INTEGER}),
+    "DriftFeature": _object(
+        {
+            "version": STRING,
+            "side": STRING,
+            "feature": STRING,
+            "at_ms": MS,
+            "type": STRING,
+            "test": STRING,
+            "score": NULLABLE_NUMBER,
+            "threshold": NULLABLE_NUMBER,
+            "drifted": {"type": "boolean"},
+            "p_value": NULLABLE_NUMBER,
+            "psi": NULLABLE_NUMBER,
+            "js": NULLABLE_NUMBER,
+            "null_rate": NULLABLE_NUMBER,
+            "out_of_range_rate": NULLABLE_NUMBER,
+            "n_reference": INTEGER,
+            "n_current": INTEGER,
+        }
+    ),
+    "DriftScore": _object(
+        {
+            "version": STRING,
+            "t": MS,
+            "test": STRING,
+            "score": NULLABLE_NUMBER,
+            "threshold": NULLABLE_NUMBER,
+            "drifted": {"type": "boolean"},
+            "psi": NULLABLE_NUMBER,
+        }
+    ),
+    "Distribution": _object(
+        {
+            "model": STRING,
+            "version": STRING,
+            "feature": STRING,
+            "side": STRING,
+            "window": _object({"start_ms": MS, "end_ms": MS}),
+            "reference": ANY_OBJECT,
+            "type": {"enum": ["numeric", "categorical"]},
+            "reference_counts": COUNTS,
+            "current_counts": COUNTS,
+        },
+        {
+            "edges": {**NUMBERS, "description": "numeric: the bins' edges (one more than the counts)"},
+            "reference_nulls": INTEGER,
+            "current_nulls": INTEGER,
+            "categories": {"type": "array", "items": STRING, "description": "categorical: the bars' labels"},
+        },
+    ),
+    "HotspotChange": _object(
+        {
+            "function": STRING,
+            "file": STRING,
+            "line": INTEGER,
+            "profiled_a": INTEGER,
+            "profiled_b": INTEGER,
+            "self_ms_a": NUMBER,
+            "self_ms_b": NUMBER,
+            "delta_ms": NUMBER,
+        }
+    ),
+    "Call": _object(
+        {
+            "trace_id": STRING,
+            "span_id": STRING,
+            "start_ms": MS,
+            "model": STRING,
+            "version": STRING,
+            "operation": STRING,
+            "duration_ms": NUMBER,
+            "status": STRING,
+            "error_type": STRING,
+            "host": STRING,
+            "prediction_id": STRING,
+            "rows": INTEGER,
+        }
+    ),
+    "DurationBin": _object({"from_ms": NUMBER, "to_ms": NUMBER, "calls": INTEGER}),
+    "TreeSpan": _object(
+        {
+            "start_ns": INTEGER,
+            "span_id": STRING,
+            "parent_span_id": STRING,
+            "name": STRING,
+            "kind": STRING,
+            "service": STRING,
+            "duration_ns": INTEGER,
+            "status": STRING,
+            "status_message": STRING,
+            "attributes": {"type": "object", "description": "values with their OTLP types"},
+            "resource": ANY_OBJECT,
+            "scope": STRING,
+            "event_times": COUNTS,
+            "event_names": {"type": "array", "items": STRING},
+            "event_attributes": {"type": "array", "items": ANY_OBJECT},
+        }
     ),
     "DeadLetter": {"type": "object", "required": ["id", "cause", "replayable"]},
     "DeadLetterSelection": {
@@ -253,19 +402,119 @@ def _paths() -> dict[str, Any]:
             MODEL,
         ),
         "/api/hotspots": get(
-            "The functions with the most self time in profiled calls, per model and version.",
-            _list_of("hotspots", _ref("Hotspot"), window_seconds=INTEGER),
-            WINDOW,
+            "The functions with the most self time in profiled calls, per model and version (default 1 day).",
+            _list_of("hotspots", _ref("Hotspot"), window_seconds=INTEGER, start_ms=MS, end_ms=MS),
+            *RANGE,
             MODEL,
+            VERSION,
+            LIMIT,
+        ),
+        "/api/hotspots/diff": get(
+            "Self time per profiled call of each function in two versions, largest change first "
+            "(default: the two newest versions, 7 days).",
+            _list_of(
+                "functions",
+                _ref("HotspotChange"),
+                model=STRING,
+                start_ms=MS,
+                end_ms=MS,
+                **{"from": STRING, "to": STRING},
+            ),
+            _param("model", "A model name.", required=True),
+            _param("from", "The version before (default: the second newest)."),
+            _param("to", "The version after (default: the newest)."),
+            *RANGE,
+            LIMIT,
+        ),
+        "/api/ui": get("What the web UI needs of the configuration.", _object({"jaeger_ui_url": STRING})),
+        "/api/overview": get(
+            "Every model version with calls in the range (default 1 hour): rates, latency, a p95 sparkline, "
+            "open findings and the latest drift pass.",
+            _list_of("models", _ref("ModelOverview"), start_ms=MS, end_ms=MS),
+            *RANGE,
+            MODEL,
+            _param("points", "Buckets of the sparklines (2 to 200, default 30).", {"type": "integer"}),
+        ),
+        "/api/series": get(
+            "Calls, errors and p50/p95/p99 per version and step of one model (from the per-minute rollup), "
+            "its deploys and operations.",
+            _object(
+                {
+                    "model": STRING,
+                    "operation": STRING,
+                    "start_ms": MS,
+                    "end_ms": MS,
+                    "step_seconds": INTEGER,
+                    "points": {"type": "array", "items": _ref("SeriesPoint")},
+                    "deploys": {"type": "array", "items": _ref("Deploy")},
+                    "operations": {"type": "array", "items": _ref("OperationCalls")},
+                }
+            ),
+            _param("model", "A model name.", required=True),
+            *RANGE,
+            _param("operation", "One operation (default: all)."),
+            _param("step", "The step: whole minutes (60, 5m, 1h); default about 300 steps over the range."),
+        ),
+        "/api/drift/features": get(
+            "The latest stored drift result of every feature of a model in the range (default 1 day).",
+            _list_of("features", _ref("DriftFeature"), model=STRING, start_ms=MS, end_ms=MS),
+            _param("model", "A model name.", required=True),
+            *RANGE,
+        ),
+        "/api/drift/scores": get(
+            "One feature's drift score at every analysis pass in the range (default 1 day).",
+            _list_of("scores", _ref("DriftScore"), model=STRING, feature=STRING, side=STRING),
+            _param("model", "A model name.", required=True),
+            FEATURE,
+            SIDE,
+            *RANGE,
+        ),
+        "/api/drift/distribution": get(
+            "One feature's reference and current distributions as the drift test compares them.",
+            _ref("Distribution"),
+            _param("model", "A model name.", required=True),
+            FEATURE,
+            VERSION,
+            SIDE,
+            AT,
+            WINDOW,
+            _param("reference", "auto, upload or window", {"enum": ["", "auto", "upload", "window"]}),
+        ),
+        "/api/calls": get(
+            "Model calls matching a search, with a histogram of their durations (default 1 hour).",
+            _object(
+                {
+                    "start_ms": MS,
+                    "end_ms": MS,
+                    "calls": {"type": "array", "items": _ref("Call")},
+                    "histogram": {"type": "array", "items": _ref("DurationBin")},
+                    "total": INTEGER,
+                }
+            ),
+            *RANGE,
+            MODEL,
+            VERSION,
+            _param("operation", "An operation."),
+            _param("status", "ok or error", {"enum": ["", "ok", "error"]}),
+            _param("min_ms", "The shortest duration kept (ms)."),
+            _param("max_ms", "The longest duration kept (ms)."),
+            _param("attribute", "key=value of the span or its resource."),
+            _param("order", "newest (default) or slowest", {"enum": ["", "newest", "slowest"]}),
             LIMIT,
         ),
         "/api/predictions": get(
             "The latest calls, newest first.", _list_of("predictions", _ref("Prediction")), MODEL, LIMIT
         ),
         "/api/traces/{trace_id}": get(
-            "The spans of one trace.",
-            _list_of("spans", _ref("Span"), trace_id=STRING),
+            "The spans of one trace; view=tree: the UI's form (nanoseconds, events, up to 50,000 spans).",
+            {
+                "oneOf": [
+                    _list_of("spans", _ref("Span"), trace_id=STRING),
+                    _list_of("spans", _ref("TreeSpan"), trace_id=STRING, truncated={"type": "boolean"}),
+                ]
+            },
             _param("trace_id", "32 hex characters", {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}, where="path"),
+            _param("view", "tree for the UI's form", {"enum": ["", "tree"]}),
         ),
         "/api/sql": {
             "get": {

@@ -78,6 +78,17 @@ def parse_int(text: str | None, name: str, default: int, low: int, high: int) ->
     return value
 
 
+def parse_number(text: str | None, name: str, low: float, high: float) -> float:
+    """A finite decimal number in ``low..high`` written in ASCII (0 when absent)."""
+    if text is None or text == "":
+        return 0.0
+    stripped = text.strip()
+    value = float(stripped) if _NUMBER.fullmatch(stripped) else math.nan
+    if not low <= value <= high:  # false for nan
+        raise BadParameter(f"{name}: {_shown(text)} is not a number from {low:g} to {high:g}")
+    return value
+
+
 def parse_choice(text: str | None, name: str, choices: tuple[str, ...]) -> str:
     """One of ``choices`` ("" when absent; list "" among them to allow that)."""
     value = text or ""

@@ -16,6 +16,8 @@ from ..storage.store import StoreView
 
 # how far back "is this model known?" looks
 KNOWN_MODELS_SECONDS = 400 * 86400
+# the trace view holds at most this many spans of one trace (the browser draws only those in sight)
+TREE_SPANS = 50_000
 REFERENCE_COLUMNS = (
     "CreatedAt", "ReferenceId", "ModelName", "ModelVersion", "Side", "Feature", "Source", "NumValue", "CatValue",
 )  # fmt: skip
@@ -187,14 +189,14 @@ class Catalog:
         ]
         return {"calls": calls, "histogram": histogram, "total": sum(h["calls"] for h in histogram)}
 
-    def trace_tree(self, trace_id: str) -> list[dict[str, Any]] | None:
-        """Every span of a trace (at most 10,000) with its events, in start order; None when the
-        trace is not stored."""
+    def trace_tree(self, trace_id: str, limit: int = TREE_SPANS) -> list[dict[str, Any]] | None:
+        """The spans of a trace (the first ``limit``) with their events, in start order; None
+        when the trace is not stored."""
         bounds = self.store.query(sqlfiles.query(__package__, "trace_bounds", self.store.database), {"ids": [trace_id]})
         if not bounds.result_rows:
             return None
         _, first_s, last_s = bounds.result_rows[0]
-        params = {"trace_id": trace_id, "start": int(first_s) * 1000, "end": int(last_s) * 1000 + 1000}
+        params = {"trace_id": trace_id, "start": int(first_s) * 1000, "end": int(last_s) * 1000 + 1000, "limit": limit}
         return self._rows("span_tree", params)
 
     def main_operation(self, model: str, start_ms: int, end_ms: int) -> str | None:

@@ -74,11 +74,15 @@ async function load(reason) {
   if (!current) return;
   const { page, ctx } = current;
   updated.textContent = "updating …";
+  root.dataset.state = "loading";
   try {
     await page.load();
-    if (ctx.alive()) updated.textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC";
+    if (!ctx.alive()) return;
+    updated.textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC";
+    root.dataset.state = "ready";
   } catch (err) {
     if (!ctx.alive()) return;
+    root.dataset.state = "error";
     updated.textContent = "";
     if (reason === "refresh") updated.textContent = "refresh failed: " + err.message;
     else clear(root, errorBox(err));
@@ -90,9 +94,12 @@ function show() {
   const spec = PAGES[route.view];
   if (current) current.ctx.destroy();
   generation++;
+  root.dataset.gen = String(generation);
+  root.dataset.state = "loading";
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.view === route.view || (route.view === "model" && a.dataset.view === "models") || (route.view === "trace" && a.dataset.view === "traces"));
   if (!spec) {
     current = null;
+    root.dataset.state = "error";
     clear(root, errorBox(`There is no page "${route.view}".`), h("p", {}, h("a", { href: "#/models" }, "See every model")));
     return;
   }

@@ -64,12 +64,16 @@ function decorations(bands, marks) {
 }
 
 // A time chart. x: epoch seconds; series: [{label, values, color, dash, width, scale, band}].
-export function timeChart(el, { x, series, yLabel = "", y2Label = "", bands = [], marks = [], height = 240, yFormat = fmtNum, y2Format = fmtNum, fills = [] }) {
+export function timeChart(el, { x, series, yLabel = "", y2Label = "", bands = [], marks = [], height = 240, yFormat = fmtNum, y2Format = fmtNum, fills = [], logY = false }) {
   const opts = {
     width: Math.max(200, el.clientWidth),
     height,
     tzDate: utc,
-    scales: { x: { time: true }, y: { range: (u, lo, hi) => [Math.min(0, lo), hi > 0 ? hi * 1.08 : 1] } },
+    scales: {
+      // one point (a first analysis pass): a range around it, where uPlot would find none
+      x: { time: true, range: (u, lo, hi) => (hi - lo >= 1 ? [lo, hi] : [lo - 300, hi + 300]) },
+      y: logY ? { distr: 3 } : { range: (u, lo, hi) => [Math.min(0, lo), hi > 0 ? hi * 1.08 : 1] },
+    },
     series: [
       { label: "time (UTC)" },
       ...series.map((s) => ({
@@ -86,7 +90,7 @@ export function timeChart(el, { x, series, yLabel = "", y2Label = "", bands = []
     ],
     axes: [
       { stroke: "#4b5563", grid: { stroke: "#e5e7eb" } },
-      { label: yLabel, stroke: "#4b5563", grid: { stroke: "#e5e7eb" }, size: 60, values: (u, vals) => vals.map(yFormat) },
+      { label: yLabel, stroke: "#4b5563", grid: { stroke: "#e5e7eb" }, size: 60, values: (u, vals) => vals.map((v) => (v === null ? "" : yFormat(v))) },
     ],
     bands: fills,
     plugins: [decorations(bands, marks)],
@@ -95,7 +99,7 @@ export function timeChart(el, { x, series, yLabel = "", y2Label = "", bands = []
   };
   if (series.some((s) => s.scale === "y2")) {
     opts.scales.y2 = { range: (u, lo, hi) => [0, hi > 0 ? hi * 1.1 : 1] };
-    opts.axes.push({ side: 1, scale: "y2", label: y2Label, stroke: "#4b5563", grid: { show: false }, size: 60, values: (u, vals) => vals.map(y2Format) });
+    opts.axes.push({ side: 1, scale: "y2", label: y2Label, stroke: "#4b5563", grid: { show: false }, size: 60, values: (u, vals) => vals.map((v) => (v === null ? "" : y2Format(v))) });
   }
   return fit(el, new uPlot(opts, [x, ...series.map((s) => s.values)], el), height);
 }
@@ -144,7 +148,7 @@ export function durationHistogram(el, { bins, selected, onSelect, height = 150 }
       { label: "calls", stroke: "#2563eb", fill: "rgba(37, 99, 235, 0.4)", paths: uPlot.paths.bars({ size: [0.9, 40] }), points: { show: false } },
     ],
     axes: [
-      { stroke: "#4b5563", grid: { show: false }, values: (u, vals) => vals.map(fmtMs) },
+      { stroke: "#4b5563", grid: { show: false }, values: (u, vals) => vals.map((v) => fmtMs(v)) },
       { stroke: "#4b5563", grid: { stroke: "#e5e7eb" }, size: 50, values: (u, vals) => vals.map((v) => fmtNum(v)) },
     ],
     cursor: { drag: { x: true, y: false, setScale: false } },

@@ -267,13 +267,18 @@ export function renderModel(root, route, ctx) {
         h("div", {}, h("h4", {}, "Drift score at every analysis pass"), over)));
     ctx.chart(overlay, () => overlayChart(overlay, { labels, reference: dist.reference_counts, current: dist.current_counts, numeric: dist.type === "numeric" }));
     const pts = scores.scores.filter((s) => s.version === version);
+    // a p-value test drifts below its threshold: drawn on a log scale, where 1e-40 shows
+    const pvalue = pts.length && ["ks", "chisquare"].includes(pts[pts.length - 1].test);
+    // (the chart's log axis reaches 1e-15: smaller p-values are drawn there; the table has them exactly)
+    const floor = (v) => (pvalue && v !== null ? Math.max(v, 1e-15) : v);
     ctx.chart(over, () => pts.length ? timeChart(over, {
       x: pts.map((s) => s.t / 1000),
       series: [
-        { label: `score (${pts[pts.length - 1].test})`, values: pts.map((s) => s.score), color: "#2563eb", width: 2 },
-        { label: "threshold", values: pts.map((s) => s.threshold), color: "#dc2626", dash: [5, 4] },
+        { label: `score (${pts[pts.length - 1].test}${pvalue ? " p-value, drifts below" : ""})`, values: pts.map((s) => floor(s.score)), color: "#2563eb", width: 2 },
+        { label: "threshold", values: pts.map((s) => floor(s.threshold)), color: "#dc2626", dash: [5, 4] },
       ],
       height: 240,
+      logY: pvalue,
     }) : null, "No stored score for this feature and version in the range.");
   }
 
@@ -327,7 +332,7 @@ export function renderModel(root, route, ctx) {
     const byVersion = new Map();
     for (const r of top.hotspots) (byVersion.get(r.version) || byVersion.set(r.version, []).get(r.version)).push(r);
     if (!byVersion.size) clear(boxes.hotspots, h("p", { class: "muted" }, "No profiled call in this range (the SDK profiles a share of calls: profile_rate)."));
-    else clear(boxes.hotspots, h("div", { class: "two" }, [...byVersion].map(([v, list]) => h("div", {}, h("h4", {}, "version " + v), hotspotTable(list)))));
+    else clear(boxes.hotspots, h("div", { class: "two wide" }, [...byVersion].map(([v, list]) => h("div", {}, h("h4", {}, "version " + v), hotspotTable(list)))));
     if (!diff) return clear(boxes.diff, h("p", { class: "muted" }, "One version only: nothing to compare."));
     if (diff.error) return clear(boxes.diff, errorBox(diff.error));
     const pick = (name, value) => h("select", { id: "diff-" + name, onchange: (e) => ctx.setParams({ [name]: e.target.value }) },

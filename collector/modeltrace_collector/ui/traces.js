@@ -36,7 +36,7 @@ export function renderSearch(root, route, ctx) {
     section("Calls", results));
 
   async function load() {
-    const query = { ...rangeParams(params, "1h"), limit: 200 };
+    const query = { ...rangeParams(params, "1h"), limit: 100 };
     for (const n of FIELDS) if (params.get(n)) query[n] = params.get(n);
     const [models, found] = await Promise.all([api("/api/models", { window: "30d" }), api("/api/calls", query)]);
     if (!ctx.alive()) return;
@@ -98,7 +98,7 @@ export function renderTrace(root, route, ctx) {
     clear(root,
       h("div", { class: "page-head" }, h("h1", {}, "Trace ", h("code", {}, id)), jaeger, controls),
       h("p", { class: "muted", id: "trace-facts" },
-        `${fmtNum(spans.length)} spans${trace.truncated ? " (the first 10,000)" : ""} · ${fmtMs((t1 - t0) / 1e6)} · started ${fmtTime(t0 / 1e6, true)} · ${services.join(", ")}`,
+        `${fmtNum(spans.length)} span${spans.length === 1 ? "" : "s"}${trace.truncated ? ` (the first ${fmtNum(spans.length)}: the trace has more)` : ""} · ${fmtMs((t1 - t0) / 1e6)} · started ${fmtTime(t0 / 1e6, true)} · ${services.join(", ")}`,
         errors ? [" · ", badge(`${errors} failed`, "bad")] : null),
       h("div", { class: "trace-layout" }, waterfallBox, detail));
     const select = (span) => {
@@ -165,6 +165,7 @@ export class Waterfall {
     }
     this.visible = out;
     this.spacer.style.height = out.length * ROW + "px";
+    this.viewport.style.height = Math.min(out.length * ROW + 4, Math.round(window.innerHeight * 0.7)) + "px";
     this.draw();
   }
 
@@ -196,10 +197,12 @@ export class Waterfall {
     h("span", { class: "wf-name", style: `padding-left:${depth * 14 + 4}px`, title: `${span.service}: ${span.name}` },
       toggle, h("span", { class: "wf-service" }, span.service), " ", span.name,
       ml ? h("span", { class: "wf-ml" }, ` ${ml} ${span.attributes["ml.model.version"] || ""}`) : null,
-      kids && this.collapsed.has(span.span_id) ? h("span", { class: "muted" }, ` (${this.count(span.span_id)} hidden)`) : null),
+      kids && this.collapsed.has(span.span_id) ? h("span", { class: "muted" }, ` (${fmtNum(this.count(span.span_id))} hidden)`) : null),
     h("span", { class: "wf-track" },
       h("span", { class: "wf-bar", style: `left:${left}%;width:${width}%` }), events,
-      h("span", { class: "wf-dur", style: `left:${Math.min(left + width, 92)}%` }, fmtMs(span.duration_ns / 1e6))));
+      left + width > 85
+        ? h("span", { class: "wf-dur inside", style: `right:${Math.max(0, 100 - left - width)}%` }, fmtMs(span.duration_ns / 1e6))
+        : h("span", { class: "wf-dur", style: `left:${left + width}%` }, fmtMs(span.duration_ns / 1e6))));
   }
 
   count(id) {
@@ -232,6 +235,7 @@ export class Waterfall {
   collapseAll() {
     for (const [id, kids] of this.children) if (kids.length) this.collapsed.add(id);
     for (const r of this.roots) this.collapsed.delete(r.span_id);
+    this.viewport.scrollTop = 0;
     this.flatten();
   }
 

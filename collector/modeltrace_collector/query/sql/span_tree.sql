@@ -1,4 +1,4 @@
--- Every span of one trace in start order (at most 10,000), with its events: the UI's trace view.
+-- The spans of one trace in start order (at most {limit}), with their events: the UI's trace view.
 SELECT toUnixTimestamp64Nano(Timestamp) AS start_ns, SpanId AS span_id, ParentSpanId AS parent_span_id,
        SpanName AS name, SpanKind AS kind, ServiceName AS service, Duration AS duration_ns,
        StatusCode AS status, StatusMessage AS status_message, SpanAttributes AS attributes,
@@ -9,4 +9,4 @@ FROM {db}.otel_traces
 WHERE TraceId = {trace_id:String}
   AND Timestamp >= fromUnixTimestamp64Milli({start:Int64}) AND Timestamp <= fromUnixTimestamp64Milli({end:Int64})
 ORDER BY Timestamp
-LIMIT 10000
+LIMIT {limit:UInt32}
