@@ -156,8 +156,18 @@ def _drift(args: argparse.Namespace, base: str) -> tuple[Any, list[dict[str, Any
 
 
 def _rca(args: argparse.Namespace, base: str) -> tuple[Any, list[dict[str, Any]], list[str]]:
-    if args.finding_id:
-        data = api_get(base, f"/api/rca/{args.finding_id}", {})
+    finding_id = args.finding_id
+    if not finding_id and args.model and not (args.start or args.end):
+        # a model alone: its newest open finding of that kind
+        found = api_get(base, "/api/findings", {"model": args.model, "kind": args.kind, "status": "open", "limit": 1})
+        if not found["findings"]:
+            raise SystemExit(
+                f"modeltrace: no open {args.kind} finding for {args.model!r}; "
+                "give --start and --end to look at a time range"
+            )
+        finding_id = found["findings"][0]["id"]
+    if finding_id:
+        data = api_get(base, f"/api/rca/{finding_id}", {})
     else:
         data = api_get(
             base,

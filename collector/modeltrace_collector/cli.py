@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "sql": "run a read-only SQL query",
         "drift": "data drift per feature against the reference",
         "anomalies": "latency and error-rate anomalies",
-        "rca": "root causes of an anomaly finding (or a model and time range)",
+        "rca": "root causes of an anomaly finding, of a model's newest open one, or of a model and time range",
         "performance": "accuracy/F1 or MAE/RMSE with ground truth, estimated accuracy without",
         "findings": "what the analysis found, open and resolved",
         "reference": "upload a baseline (CSV or Parquet) for drift",

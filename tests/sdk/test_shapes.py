@@ -242,6 +242,51 @@ def test_current_prediction_id_inside_and_after_call():
     assert modeltrace.current_prediction_id() == PID_1
 
 
+def test_after_a_call_that_made_traced_calls_the_prediction_id_is_the_outer_ones():
+    """An API handler whose model is instrumented too: the id after the handler returns (what
+    its ground truth is logged against) is the handler's, not that of the model call inside it."""
+
+    @modeltrace.trace_model(name="inner", profile_rate=0)
+    def score(x):
+        return x
+
+    @modeltrace.trace_model(name="api", profile_rate=0)
+    def handle(x):
+        return score(x)
+
+    @modeltrace.trace_model(name="api", profile_rate=0)
+    def handle_failing(x):
+        score(x)
+        raise ValueError("bad")
+
+    with capture_spans() as spans:
+        handle(1.0)
+        after = modeltrace.current_prediction_id()
+        with pytest.raises(ValueError):
+            handle_failing(1.0)
+        after_failure = modeltrace.current_prediction_id()
+    ids = {d["attributes"]["ml.model.name"]: [] for d in spans.dicts()}
+    for d in spans.dicts():
+        ids[d["attributes"]["ml.model.name"]].append(d["attributes"]["ml.prediction.id"])
+    assert after == ids["api"][0] and after_failure == ids["api"][1]
+    assert after not in ids["inner"]
+
+
+def test_records_output_is_one_field_per_key():
+    """A handler answering a list of records (JSON APIs do): the output sample has a field per
+    key, which performance can compare with ground truth, not the repr of each record."""
+
+    @modeltrace.trace_model(name="api", profile_rate=0)
+    def handle(rows):
+        return [{"class": 2, "confidence": 0.75} for _ in rows]
+
+    with capture_spans() as spans:
+        handle([[1.0, 2.0], [3.0, 4.0]])
+    attributes = spans.dicts()[0]["attributes"]
+    assert attributes["ml.output.sample"] == {"class": [2, 2], "confidence": [0.75, 0.75]}
+    assert attributes["ml.output.rows"] == 2
+
+
 def test_log_actual_links_to_prediction():
     with capture_spans() as spans:
         predict_fn(ROW)

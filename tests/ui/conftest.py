@@ -62,7 +62,9 @@ def page(browser):
 
 
 def screenshot(page, name: str) -> str:
+    """The whole page, and its first screen (``<name>-screen.png``: what the README shows)."""
     os.makedirs(ARTIFACTS, exist_ok=True)
     path = os.path.join(ARTIFACTS, f"{name}.png")
     page.screenshot(path=path, full_page=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, f"{name}-screen.png"))
     return path

@@ -241,6 +241,12 @@ def test_a_trace_of_ten_thousand_spans_stays_responsive(page, story):
     assert page.locator(".wf-spacer").evaluate("e => e.style.height") == f"{51 * 24}px"
     rows = page.locator(".wf-row")
     assert "nightly batch" in rows.nth(0).inner_text() and "(200 hidden)" in rows.nth(1).inner_text()
+    # attributes keep their OTLP types: request.index was sent as an int
+    rows.nth(1).click()
+    typed = page.locator("#span-detail tr", has_text="request.index")
+    assert typed.locator("td").inner_text() == "0 int"
+    tree = get(story["api"], f"/api/traces/{BIG_TRACE}?view=tree")["spans"]
+    assert {type(s["attributes"].get("request.index")) for s in tree if s["name"].startswith("request")} == {int}
     page.click("#expand-all")
     assert page.locator(".wf-row").count() > 10
     screenshot(page, "trace-10k")

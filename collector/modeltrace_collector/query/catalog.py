@@ -8,11 +8,13 @@ read (``ml_references``).
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
 from ..storage import schema, sqlfiles
 from ..storage.store import StoreView
+from .traces import typed_attributes
 
 # how far back "is this model known?" looks
 KNOWN_MODELS_SECONDS = 400 * 86400
@@ -197,7 +199,15 @@ class Catalog:
             return None
         _, first_s, last_s = bounds.result_rows[0]
         params = {"trace_id": trace_id, "start": int(first_s) * 1000, "end": int(last_s) * 1000 + 1000, "limit": limit}
-        return self._rows("span_tree", params)
+        spans = self._rows("span_tree", params)
+        for span in spans:  # attributes with their OTLP types (an int stays an int)
+            types = span.pop("types")
+            span["attributes"] = _json_safe(typed_attributes(span["attributes"], types))
+            span["resource"] = _json_safe(typed_attributes(span["resource"], types, "resource"))
+            span["event_attributes"] = [
+                _json_safe(typed_attributes(a, types, f"event.{i}")) for i, a in enumerate(span["event_attributes"])
+            ]
+        return spans
 
     def main_operation(self, model: str, start_ms: int, end_ms: int) -> str | None:
         """The operation (predict, predict_proba, ...) with the most calls of ``model`` in the range."""
@@ -231,3 +241,8 @@ class Catalog:
     def add_reference_rows(self, columns: list[list[Any]], token: str) -> None:
         """Insert rows of ``ml_references`` (``REFERENCE_COLUMNS``) under a deduplication token."""
         self.store.insert(schema.REFERENCES, columns, REFERENCE_COLUMNS, token=token)
+
+
+def _json_safe(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Bytes values as base64 text (as Jaeger shows a binary tag)."""
+    return {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v for k, v in attributes.items()}

@@ -30,12 +30,15 @@ _detach = otel_context.detach
 
 
 class Call:
-    __slots__ = ("attrs", "count", "idx", "in_rows", "items", "profile", "span", "spec", "start_ns", "token", "values")
+    __slots__ = (
+        "attrs", "count", "idx", "in_rows", "items", "pid", "profile", "span", "spec", "start_ns", "token", "values",
+    )  # fmt: skip
 
     def __init__(self, spec: ModelSpec, span: trace.Span, start_ns: int) -> None:
         self.spec = spec
         self.span = span
         self.start_ns = start_ns
+        self.pid: str | None = None
         self.token: Token[Context] | None = None
         self.attrs: dict[str, Any] | None = None
         self.idx: list[int] | None = None
@@ -77,6 +80,8 @@ class Call:
                 self._describe_output(result, attrs)
                 self.span.set_attributes(attrs)
             self.span.end(end_time=end_ns)
+            # the call that just returned is "the last one made here", not a traced call it made
+            state.prediction_id.set(self.pid)
         except Exception:
             self._abandon("finish")
 
@@ -97,6 +102,7 @@ class Call:
                 span.record_exception(exc, escaped=True)
                 span.set_status(Status(StatusCode.ERROR, f"{tp.__name__}: {exc}"))
             span.end(end_time=end_ns)
+            state.prediction_id.set(self.pid)
         except Exception:
             self._abandon("fail")
 
@@ -190,6 +196,7 @@ def begin(spec: ModelSpec, args: tuple[Any, ...], kwargs: dict[str, Any], stream
         ctx = span.get_span_context()
         pid = f"{ctx.trace_id:032x}{ctx.span_id:016x}" if ctx.is_valid else state.local_prediction_id()
         state.prediction_id.set(pid)
+        call.pid = pid
         if stream:
             call.items = []
         if span.is_recording():

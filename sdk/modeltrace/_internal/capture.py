@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -266,7 +266,9 @@ def capture_output(
     sample_rows: int,
     with_values: bool,
 ) -> OutputCapture:
-    if isinstance(value, dict):
+    if isinstance(value, dict) or (isinstance(value, (list, tuple)) and value and isinstance(value[0], Mapping)):
+        # a mapping of columns, or records (a JSON API's list of {"class": .., "confidence": ..}):
+        # one output field per key, not the repr of each record
         return _dict_output(value, idx, in_rows, sample_rows, with_values)
     arr = to_numpy(value)
     if arr is None:
@@ -325,7 +327,11 @@ def _values_json(name: str, values: np.ndarray) -> str:
 
 
 def _dict_output(
-    value: dict[Any, Any], idx: list[int] | None, in_rows: int | None, sample_rows: int, with_values: bool
+    value: dict[Any, Any] | list[Any] | tuple[Any, ...],
+    idx: list[int] | None,
+    in_rows: int | None,
+    sample_rows: int,
+    with_values: bool,
 ) -> OutputCapture:
     table = to_table(value, None)
     if table is None:

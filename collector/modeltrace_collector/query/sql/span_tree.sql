@@ -4,7 +4,7 @@ SELECT toUnixTimestamp64Nano(Timestamp) AS start_ns, SpanId AS span_id, ParentSp
        StatusCode AS status, StatusMessage AS status_message, SpanAttributes AS attributes,
        ResourceAttributes AS resource, ScopeName AS scope,
        arrayMap(t -> toUnixTimestamp64Nano(t), Events.Timestamp) AS event_times,
-       Events.Name AS event_names, Events.Attributes AS event_attributes
+       Events.Name AS event_names, Events.Attributes AS event_attributes, AttributeTypes AS types
 FROM {db}.otel_traces
 WHERE TraceId = {trace_id:String}
   AND Timestamp >= fromUnixTimestamp64Milli({start:Int64}) AND Timestamp <= fromUnixTimestamp64Milli({end:Int64})
