@@ -66,6 +66,7 @@ bench: $(VENV)/.bench
 	$(PY) tests/bench/bench_isolation.py
 	$(PY) tests/bench/bench_reliability.py
 	$(PY) tests/bench/bench_reference_upload.py
+	$(PY) tests/bench/bench_ui.py
 
 # The OTLP property test with thousands of examples and a fresh random seed (make test runs 300, seeded).
 fuzz: $(VENV)/.dev

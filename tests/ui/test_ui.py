@@ -76,7 +76,7 @@ def test_every_page_loads_without_console_errors(page, story):
     # a page that does not exist says so, without a console error
     goto_missing = api + "/#/nowhere"
     page.goto(goto_missing)
-    page.wait_for_function("document.getElementById('page').dataset.state === 'error'")
+    page.wait_for_function("() => document.getElementById('page').dataset.state === 'error'")
     assert "There is no page" in page.locator("main").inner_text()
     assert page.console.errors == []
 
@@ -95,6 +95,12 @@ def test_user_flow_from_models_to_a_slow_calls_input_sample(page, story):
     finding.click()
     wait_ready(page, before)
     page.wait_for_selector("#causes li")
+    top = page.locator("#causes li.top-cause").inner_text()
+    assert "2.0" in top and "node-b" in top, top
+    # the stored causes, as the analysis ranked them when the finding opened; recomputed on request
+    assert "when the finding opened" in page.locator("#causes").inner_text()
+    page.click("#recompute")
+    page.wait_for_function("() => document.getElementById('causes').textContent.includes('just computed')")
     top = page.locator("#causes li.top-cause").inner_text()
     assert "2.0" in top and "node-b" in top, top
     screenshot(page, "flow-finding")

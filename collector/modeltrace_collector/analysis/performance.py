@@ -47,7 +47,10 @@ class Performance:
         field = prediction_field or _prediction_field(outputs, score_field)
         params["pred_field"] = field
         pairs = sql("performance_pairs", db)
-        confusion = self.store.query(sql("performance_classification", db, pairs=pairs), params).result_rows
+        labelled = bool(self.store.query(sql("actuals_any", db), params).result_rows[0][0])
+        confusion = (
+            self.store.query(sql("performance_classification", db, pairs=pairs), params).result_rows if labelled else []
+        )
         task = _task(confusion)
         out: dict[str, Any] = {
             "model": model,
@@ -65,7 +68,7 @@ class Performance:
             ]
         else:
             out["measured"] = []
-        out["estimated"] = self._estimate(params, pairs)
+        out["estimated"] = self._estimate(params, pairs if labelled else None)
         if not out["measured"]:
             out["note"] = self._missing(model, params, outputs, field)
         return out
@@ -92,12 +95,17 @@ class Performance:
     def _output_fields(self, params: dict[str, Any]) -> list[str]:
         return [r[0] for r in self.store.query(sql("output_fields", self.store.database), params).result_rows]
 
-    def _estimate(self, params: dict[str, Any], pairs: str) -> list[dict[str, Any]]:
+    def _estimate(self, params: dict[str, Any], pairs: str | None) -> list[dict[str, Any]]:
+        """Accuracy from the calls' confidence; ``pairs`` (None without ground truth) calibrates it."""
         db = self.store.database
-        calibration = {
-            int(r[0]): (int(r[1]), float(r[2]))
-            for r in self.store.query(sql("performance_calibration", db, pairs=pairs), params).result_rows
-        }
+        calibration = (
+            {
+                int(r[0]): (int(r[1]), float(r[2]))
+                for r in self.store.query(sql("performance_calibration", db, pairs=pairs), params).result_rows
+            }
+            if pairs is not None
+            else {}
+        )
         groups: dict[tuple[str, int], dict[str, float]] = {}
         for version, bucket_ms, bin_, n, score_sum, variance_sum in self.store.query(
             sql("performance_scores", db), params

@@ -278,10 +278,15 @@ class Analyzer:
                         result = self.explain(f)
                         f.evidence["root_causes"] = result["causes"]
                         f.evidence["target_calls"] = result["target_calls"]
+                        # what the causes were ranked against: shown with them (the UI, the CLI)
+                        f.evidence["rca_baseline"] = result["baseline"]
+                        f.evidence["rca_ranking"] = result.get("ranking", "")
                     except Exception:
                         log.exception("root-cause analysis failed for %s %s", f.kind, f.model)
                 else:
-                    f.evidence["root_causes"] = old.evidence["root_causes"]
+                    for key in ("root_causes", "target_calls", "rca_baseline", "rca_ranking"):
+                        if key in old.evidence:
+                            f.evidence[key] = old.evidence[key]
             # with a model filter, only that model's open findings may be resolved
             scope = None if not model else {(f.model, f.version) for f in known.values() if f.model == model}
             events = self.findings.reconcile(ANOMALY_KINDS, anomalies, now_ms, scope, existing=list(known.values()))

@@ -237,10 +237,10 @@ def _trace(svc: Backend, trace_id: str, params: dict[str, str]) -> tuple[int, An
         raise ApiError(400, "a trace id is 32 hex characters")
     view = parse_choice(params.get("view"), "view", ("", "tree"))
     if view == "tree":
-        spans = svc.catalog.trace_tree(trace_id)
-        if spans is None:
+        tree = svc.catalog.trace_tree(trace_id)
+        if tree is None:
             raise ApiError(404, f"trace {trace_id} not found")
-        return 200, {"trace_id": trace_id, "spans": spans, "truncated": len(spans) >= TREE_SPANS}
+        return 200, {"trace_id": trace_id, **tree, "truncated": len(tree["spans"]) >= TREE_SPANS}
     found = svc.catalog.trace(trace_id)
     if not found:
         raise ApiError(404, f"trace {trace_id} not found")

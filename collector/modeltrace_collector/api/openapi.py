@@ -219,7 +219,6 @@ SCHEMAS: dict[str, Any] = {
             "p99_ms": NULLABLE_NUMBER,
             "first_ms": MS,
             "last_ms": MS,
-            "operations": {"type": "array", "items": STRING},
             "spark_p95_ms": {"type": "array", "items": NULLABLE_NUMBER},
             "spark_calls": COUNTS,
             "open_findings": {"type": "object", "additionalProperties": INTEGER, "description": "by kind"},
@@ -336,7 +335,7 @@ SCHEMAS: dict[str, Any] = {
             "status": STRING,
             "status_message": STRING,
             "attributes": {"type": "object", "description": "values with their OTLP types"},
-            "resource": ANY_OBJECT,
+            "resource": {"type": "integer", "description": "its resource: an index into the answer's resources"},
             "scope": STRING,
             "event_times": COUNTS,
             "event_names": {"type": "array", "items": STRING},
@@ -510,7 +509,13 @@ def _paths() -> dict[str, Any]:
             {
                 "oneOf": [
                     _list_of("spans", _ref("Span"), trace_id=STRING),
-                    _list_of("spans", _ref("TreeSpan"), trace_id=STRING, truncated={"type": "boolean"}),
+                    _list_of(
+                        "spans",
+                        _ref("TreeSpan"),
+                        trace_id=STRING,
+                        truncated={"type": "boolean"},
+                        resources={"type": "array", "items": ANY_OBJECT},
+                    ),
                 ]
             },
             _param("trace_id", "32 hex characters", {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}, where="path"),

@@ -49,7 +49,10 @@ def _json_default(v: Any) -> Any:
 
 
 def _dumps(payload: Any) -> bytes:
-    return json.dumps(_clean(payload), default=_json_default).encode()
+    try:  # most answers hold no NaN or infinity: the C encoder alone, without a walk over them
+        return json.dumps(payload, default=_json_default, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError:
+        return json.dumps(_clean(payload), default=_json_default, separators=(",", ":")).encode()
 
 
 def _clean(v: Any) -> Any:

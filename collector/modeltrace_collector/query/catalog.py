@@ -9,6 +9,7 @@ read (``ml_references``).
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +17,6 @@ from ..storage import schema, sqlfiles
 from ..storage.store import StoreView
 from .traces import typed_attributes
 
-# how far back "is this model known?" looks
-KNOWN_MODELS_SECONDS = 400 * 86400
 # the trace view holds at most this many spans of one trace (the browser draws only those in sight)
 TREE_SPANS = 50_000
 REFERENCE_COLUMNS = (
@@ -103,16 +102,30 @@ class Catalog:
     def overview(self, start_ms: int, end_ms: int, points: int = 30, model: str = "") -> list[dict[str, Any]]:
         """Every model version with calls in [start, end): calls, errors, p50/p95/p99, a p95
         sparkline of ``points`` buckets, open findings by kind and the latest drift pass."""
-        params = {"start": start_ms, "end": end_ms, "model": model}
-        rows = self._rows("overview", params)
         step = max(60, -(-(end_ms - start_ms) // 1000 // points))
+        params = {"start": start_ms, "end": end_ms, "model": model, "step": step}
+        rows = self._rows("overview", params)
+        # quantiles of the calls cProfile did not slow, unless they are too few (as the latency
+        # analysis reads them): those versions are asked again over every call
+        redo = {
+            (r["model"], r["version"]) for r in rows if r["bucket_no"] < 0 and r["unprofiled"] < max(5, r["calls"] / 2)
+        }
+        if redo:
+            again = {"models": sorted({m for m, _ in redo}), "pairs": sorted(redo)}
+            every = {
+                (r["model"], r["version"], r["bucket_no"]): r["q"]
+                for r in self._rows("overview_all", {**params, **again})
+            }
+            for r in rows:
+                r["q"] = every.get((r["model"], r["version"], r["bucket_no"]), r["q"])
+        totals = [r for r in rows if r["bucket_no"] < 0]
         spark: dict[tuple[str, str], list[float | None]] = {}
         spark_calls: dict[tuple[str, str], list[int]] = {}
-        for r in self._rows("spark", {**params, "step": step}):
-            key = (r["model"], r["version"])
-            bucket = int(r["bucket"])
+        for r in rows:
+            bucket = int(r["bucket_no"])
             if 0 <= bucket < points:
-                spark.setdefault(key, [None] * points)[bucket] = r["p95_ms"]
+                key = (r["model"], r["version"])
+                spark.setdefault(key, [None] * points)[bucket] = r["q"][1] / 1e6 if r["q"] else None
                 spark_calls.setdefault(key, [0] * points)[bucket] = int(r["calls"])
         findings: dict[tuple[str, str], dict[str, int]] = {}
         for r in self._rows("open_findings", {"model": model}):
@@ -120,13 +133,18 @@ class Catalog:
         drift = {(r["model"], r["version"]): r for r in self._rows("drift_status", params)}
         minutes = max(1.0, (end_ms - start_ms) / 60000)
         out = []
-        for r in rows:
+        for r in totals:
             key = (r["model"], r["version"])
-            calls, q = int(r["calls"]), r.pop("q")
+            calls, q = int(r["calls"]), r["q"]
             d = drift.get(key)
             out.append(
                 {
-                    **r,
+                    "model": r["model"],
+                    "version": r["version"],
+                    "calls": calls,
+                    "errors": int(r["errors"]),
+                    "first_ms": r["first_ms"],
+                    "last_ms": r["last_ms"],
                     "calls_per_min": calls / minutes,
                     "error_rate": int(r["errors"]) / calls if calls else 0.0,
                     "p50_ms": q[0] / 1e6,
@@ -191,23 +209,30 @@ class Catalog:
         ]
         return {"calls": calls, "histogram": histogram, "total": sum(h["calls"] for h in histogram)}
 
-    def trace_tree(self, trace_id: str, limit: int = TREE_SPANS) -> list[dict[str, Any]] | None:
-        """The spans of a trace (the first ``limit``) with their events, in start order; None
-        when the trace is not stored."""
+    def trace_tree(self, trace_id: str, limit: int = TREE_SPANS) -> dict[str, Any] | None:
+        """The spans of a trace (the first ``limit``) with their events, in start order, and its
+        resources (a span's ``resource`` is an index into them); None when it is not stored."""
         bounds = self.store.query(sqlfiles.query(__package__, "trace_bounds", self.store.database), {"ids": [trace_id]})
         if not bounds.result_rows:
             return None
         _, first_s, last_s = bounds.result_rows[0]
         params = {"trace_id": trace_id, "start": int(first_s) * 1000, "end": int(last_s) * 1000 + 1000, "limit": limit}
         spans = self._rows("span_tree", params)
+        resources: dict[tuple[Any, ...], int] = {}  # each distinct resource once: spans name theirs by index
+        shown: list[dict[str, Any]] = []
         for span in spans:  # attributes with their OTLP types (an int stays an int)
             types = span.pop("types")
-            span["attributes"] = _json_safe(typed_attributes(span["attributes"], types))
-            span["resource"] = _json_safe(typed_attributes(span["resource"], types, "resource"))
-            span["event_attributes"] = [
-                _json_safe(typed_attributes(a, types, f"event.{i}")) for i, a in enumerate(span["event_attributes"])
-            ]
-        return spans
+            span["attributes"] = _typed(span["attributes"], types, "span")
+            raw = span["resource"]
+            key = (tuple(raw.items()), tuple(sorted(k for k in types if k.startswith("resource."))))
+            index = resources.get(key)
+            if index is None:
+                index = resources[key] = len(shown)
+                shown.append(_typed(raw, types, "resource"))
+            span["resource"] = index
+            events = span["event_attributes"]
+            span["event_attributes"] = [_typed(a, types, f"event.{i}") for i, a in enumerate(events)]
+        return {"spans": spans, "resources": shown}
 
     def main_operation(self, model: str, start_ms: int, end_ms: int) -> str | None:
         """The operation (predict, predict_proba, ...) with the most calls of ``model`` in the range."""
@@ -216,10 +241,8 @@ class Catalog:
 
     def require_model(self, model: str) -> None:
         """Raise UnknownModel unless ``model`` has a stored call (an empty name asks nothing)."""
-        if model:
-            known = sorted({r["model"] for r in self.models(KNOWN_MODELS_SECONDS)})
-            if model not in known:
-                raise UnknownModel(model, known)
+        if model and not self._rows("model_known", {"model": model})[0]["known"]:
+            raise UnknownModel(model, [r["model"] for r in self._rows("model_names", {})])
 
     def _checked(self, model: str, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """``found``; when it is empty for a named model, UnknownModel if the model is unknown."""
@@ -243,6 +266,15 @@ class Catalog:
         self.store.insert(schema.REFERENCES, columns, REFERENCE_COLUMNS, token=token)
 
 
-def _json_safe(attributes: dict[str, Any]) -> dict[str, Any]:
-    """Bytes values as base64 text (as Jaeger shows a binary tag)."""
-    return {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v for k, v in attributes.items()}
+def _typed(values: dict[str, str], types: dict[str, str], scope: str) -> dict[str, Any]:
+    """``typed_attributes`` ready for JSON: bytes as base64 text (as Jaeger shows a binary tag),
+    doubles JSON has no number for (NaN, infinities) as text."""
+    out = typed_attributes(values, types, scope)
+    if not types:  # typed by name only: strings, ints and booleans
+        return out
+    for k, v in out.items():
+        if isinstance(v, bytes):
+            out[k] = base64.b64encode(v).decode()
+        elif isinstance(v, float) and not math.isfinite(v):
+            out[k] = str(v)
+    return out

@@ -33,17 +33,31 @@ export function renderFinding(root, route, ctx) {
         order: finding.kind === "error_rate" ? "newest" : "slowest", status: finding.kind === "error_rate" ? "error" : "", limit: 10,
       })
       : null;
-    const rcaP = anomaly ? api("/api/rca/" + encodeURIComponent(id)) : null;
+    // the causes the analysis stored when it opened (or last grew) the finding; recomputed on
+    // request, or here when none were stored
+    const ev = finding.evidence || {};
+    const stored = anomaly && Array.isArray(ev.root_causes)
+      ? {
+        causes: ev.root_causes, kind: finding.kind, target_calls: ev.target_calls,
+        baseline: ev.rca_baseline || {}, ranking: ev.rca_ranking || "by score", stored: true,
+      }
+      : null;
+    const rcaP = anomaly && !stored ? api("/api/rca/" + encodeURIComponent(id)) : null;
     const series = await seriesP;
     if (!ctx.alive()) return;
     drawWindow(chart, series, finding, start, end);
     if (callsP) drawExamples(examples, await callsP, finding);
-    if (rcaP) {
-      try {
-        drawCauses(causes, await rcaP);
-      } catch (err) {
-        clear(causes, h("p", { class: "error" }, "root causes: " + err.message));
-      }
+    if (stored) drawCauses(causes, stored);
+    else if (rcaP) await recompute(rcaP);
+  }
+
+  async function recompute(pending) {
+    const box = document.getElementById("causes");
+    try {
+      const rca = await pending;
+      if (ctx.alive()) drawCauses(box, rca);
+    } catch (err) {
+      if (ctx.alive()) clear(box, h("p", { class: "error" }, "root causes: " + err.message));
     }
   }
 
@@ -73,9 +87,18 @@ export function renderFinding(root, route, ctx) {
       clear(box, h("p", { class: "muted" }, rca.note || "No cause stands out: the slow calls look like the baseline's on every dimension."));
       return;
     }
+    const again = h("a", { href: "#", id: "recompute", onclick: (e) => {
+      e.preventDefault();
+      clear(box, h("p", { class: "muted" }, "ranking causes …"));
+      recompute(api("/api/rca/" + encodeURIComponent(id)));
+    } }, "recompute now");
+    const counts = rca.target_calls !== undefined && rca.baseline.calls !== undefined
+      ? `${fmtNum(rca.target_calls)} ${rca.kind === "error_rate" ? "failed" : "slow"} calls against ${fmtNum(rca.baseline.calls)} baseline calls` +
+        (rca.baseline.slow_threshold_ms ? ` (slow: over ${fmtMs(rca.baseline.slow_threshold_ms)}, the baseline's p95)` : "") + "; "
+      : "";
     clear(box,
-      h("p", { class: "muted" }, `${fmtNum(rca.target_calls)} ${rca.kind === "error_rate" ? "failed" : "slow"} calls against ${fmtNum(rca.baseline.calls)} baseline calls` +
-        (rca.baseline.slow_threshold_ms ? ` (slow: over ${fmtMs(rca.baseline.slow_threshold_ms)}, the baseline's p95)` : "") + `; ranked ${rca.ranking}`),
+      h("p", { class: "muted" }, counts + `ranked ${rca.ranking}`,
+        rca.stored ? [" · as the analysis found them when the finding opened or last grew · ", again] : " · just computed"),
       h("ol", { class: "causes" }, rca.causes.map((c, i) =>
         h("li", { class: i === 0 ? "top-cause" : "", "data-dimension": c.dimension, "data-value": c.value },
           h("div", { class: "cause-head" }, h("strong", {}, `${c.dimension} = ${c.value}`), " ",
@@ -101,7 +124,8 @@ export function renderFinding(root, route, ctx) {
 
 function summary(f, params) {
   const ev = f.evidence || {};
-  const rest = Object.fromEntries(Object.entries(ev).filter(([k]) => k !== "summary"));
+  const shownElsewhere = new Set(["summary", "root_causes", "rca_baseline", "rca_ranking"]);
+  const rest = Object.fromEntries(Object.entries(ev).filter(([k]) => !shownElsewhere.has(k)));
   const drift = (f.kind === "drift" || f.kind === "data_quality") && /^(input|output)\./.test(f.subject || "");
   const [side, ...name] = (f.subject || "").split(".");
   const feature = name.join(".");

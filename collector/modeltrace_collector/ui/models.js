@@ -156,16 +156,19 @@ export function renderModel(root, route, ctx) {
     const rp = rangeParams(params, "6h");
     const range = timeRange(params, "6h");
     const operation = params.get("op") || "";
-    const [series, findings] = await Promise.all([
-      api("/api/series", { model, ...rp, operation }),
-      api("/api/findings", { model, limit: 200 }),
-    ]);
+    // every call at once: the page is drawn as the answers come
+    const seriesP = api("/api/series", { model, ...rp, operation });
+    const findingsP = api("/api/findings", { model, limit: 200 });
+    // a section that fails says so in its place; the others are still drawn
+    const rest = [[loadDrift(rp, range), boxes.drift], [loadPerformance(range), boxes.performance], [loadHotspots(rp, seriesP), boxes.hotspots]]
+      .map(([p, box]) => p.catch((err) => ctx.alive() && clear(box, errorBox(err))));
+    const [series, findings] = await Promise.all([seriesP, findingsP]);
     if (!ctx.alive()) return;
     fillOperations(series.operations, operation);
     boxes.versions.textContent = series.deploys.map((d) => `${d.version} since ${fmtTime(d.first_seen_ms)}`).join(" · ");
     drawSeries(series, findings.findings, range);
     drawFindings(findings.findings, range);
-    await Promise.all([loadDrift(rp, range), loadPerformance(range), loadHotspots(rp, series.deploys)].map((p) => p.catch((err) => console.warn(err))));
+    await Promise.all(rest);
   }
 
   function fillOperations(ops, current) {
@@ -320,15 +323,16 @@ export function renderModel(root, route, ctx) {
     ctx.chart(box, () => timeChart(box, { x: xs.map((t) => t / 1000), series, fills, height: 220 }));
   }
 
-  async function loadHotspots(rp, deploys) {
-    const versions = deploys.map((d) => d.version);
-    const from = params.get("from") || versions[versions.length - 2] || "";
-    const to = params.get("to") || versions[versions.length - 1] || "";
-    const [top, diff] = await Promise.all([
+  async function loadHotspots(rp, seriesP) {
+    // without from and to, the API compares the two newest versions
+    const [top, diff, series] = await Promise.all([
       api("/api/hotspots", { model, ...rp, limit: 10 }),
-      versions.length >= 2 ? api("/api/hotspots/diff", { model, ...rp, from, to, limit: 15 }).catch((err) => ({ error: err })) : null,
+      api("/api/hotspots/diff", { model, ...rp, from: params.get("from") || "", to: params.get("to") || "", limit: 15 })
+        .catch((err) => (err.status === 404 ? null : { error: err })),
+      seriesP,
     ]);
     if (!ctx.alive()) return;
+    const versions = series.deploys.map((d) => d.version);
     const byVersion = new Map();
     for (const r of top.hotspots) (byVersion.get(r.version) || byVersion.set(r.version, []).get(r.version)).push(r);
     if (!byVersion.size) clear(boxes.hotspots, h("p", { class: "muted" }, "No profiled call in this range (the SDK profiles a share of calls: profile_rate)."));

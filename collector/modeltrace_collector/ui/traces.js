@@ -103,13 +103,13 @@ export function renderTrace(root, route, ctx) {
       h("div", { class: "trace-layout" }, waterfallBox, detail));
     const select = (span) => {
       ctx.replaceParams({ span: span.span_id });
-      showSpan(detail, span, t0);
+      showSpan(detail, span, t0, trace.resources[span.resource]);
     };
     const wf = new Waterfall(waterfallBox, spans, { t0, t1, onSelect: select, selected: params.get("span") });
     const first = spans.find((s) => s.span_id === params.get("span")) || spans.find((s) => s.attributes["ml.model.name"]) || spans[0];
     if (first) {
       wf.reveal(first.span_id);
-      showSpan(detail, first, t0);
+      showSpan(detail, first, t0, trace.resources[first.resource]);
     }
     ctx.onDestroy(() => wf.destroy());
   }
@@ -269,7 +269,7 @@ export class Waterfall {
 
 const ML_DECODED = new Set(["ml.input.sample", "ml.output.sample", "ml.input.stats", "ml.profile.hotspots"]);
 
-function showSpan(box, span, t0) {
+function showSpan(box, span, t0, resource) {
   const attrs = span.attributes || {};
   const parts = [
     h("h2", {}, span.name),
@@ -292,7 +292,7 @@ function showSpan(box, span, t0) {
         ea.map(([k, v]) => (k === "exception.stacktrace" ? h("pre", {}, v) : h("div", {}, h("code", {}, k), " ", v))));
     })));
   }
-  parts.push(h("h3", {}, "Resource"), kvTable(Object.entries(span.resource || {}).sort(([a], [b]) => a.localeCompare(b))));
+  parts.push(h("h3", {}, "Resource"), kvTable(Object.entries(resource || {}).sort(([a], [b]) => a.localeCompare(b))));
   clear(box, parts);
 }
 

@@ -27,5 +27,9 @@ FROM (
       AND o.Side = 'output' AND p.PredictionId != ''
       AND length(pred_str) = length(actual_str) AND length(pred_str) > 0
       AND p.Timestamp >= fromUnixTimestamp64Milli({start:Int64}) AND p.Timestamp < fromUnixTimestamp64Milli({end:Int64})
+      -- a call's output rows carry its own time, and its ground truth comes later (a day of
+      -- clock skew allowed): the range keeps the joins to the window's parts
+      AND o.Timestamp >= fromUnixTimestamp64Milli({start:Int64}) AND o.Timestamp < fromUnixTimestamp64Milli({end:Int64})
+      AND a.Timestamp >= fromUnixTimestamp64Milli({start:Int64} - 86400000)
 )
 ARRAY JOIN arrayZip(pred_str, actual_str, if(length(scores) = length(pred_str), scores, arrayResize([nan], length(pred_str), nan))) AS row
