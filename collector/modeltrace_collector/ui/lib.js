@@ -30,8 +30,8 @@ export async function api(path, params = {}, body = undefined) {
       init.body = JSON.stringify(body);
     }
     const answer = await fetch(url, init);
-    if (answer.status === 401 && attempt < 2) {
-      await askToken(token ? "That token was refused." : "");
+    if ((answer.status === 401 || (answer.status === 403 && token)) && attempt < 2) {
+      await askToken(answer.status === 403 ? "That key does not have the read scope." : token ? "That key was refused." : "");
       continue;
     }
     const text = await answer.text();
