@@ -443,10 +443,20 @@ def _flatten(data: Mapping[str, Any], origin: str) -> dict[tuple[str, str], Any]
     return out
 
 
+# Variables of the CLI, the SDK and the demo, not settings: a shell that exports them for the
+# CLI still starts a collector.
+CLIENT_VARIABLES = frozenset(
+    "MODELTRACE_" + name
+    for name in (
+        "RAISE_INTERNAL_ERRORS", "API_URL", "TOKEN", "CA_FILE", "CLIENT_CERT_FILE", "CLIENT_KEY_FILE", "DEMO_EXIT",
+    )
+)  # fmt: skip
+
+
 def _from_env(environ: Mapping[str, str]) -> dict[tuple[str, str], Any]:
     out: dict[tuple[str, str], Any] = {}
     for name, value in environ.items():
-        if not name.startswith("MODELTRACE_") or name in ("MODELTRACE_RAISE_INTERNAL_ERRORS", "MODELTRACE_API_URL"):
+        if not name.startswith("MODELTRACE_") or name in CLIENT_VARIABLES:
             continue
         rest = name[len("MODELTRACE_") :].lower()
         for section in SCHEMA:

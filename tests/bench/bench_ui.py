@@ -34,6 +34,7 @@ API_TARGET_S = 0.300
 PAGE_TARGET_S = 1.0
 TRACE_TARGET_S = 2.0
 CHROMIUM = "/usr/bin/chromium"
+READY = "() => document.getElementById('page').dataset.state === 'ready'"  # the page has drawn what it loads
 
 
 def get(api: str, path: str, params: dict[str, Any] | None = None) -> tuple[float, Any]:
@@ -218,7 +219,7 @@ def time_browser(api: str, page_specs: list[dict[str, Any]], loads: int) -> dict
                     tab.click("#sql-run")
                     tab.wait_for_selector("#sql-results table", timeout=60_000)
                 else:
-                    tab.wait_for_function("() => document.getElementById('page').dataset.state === 'ready'", timeout=60_000)
+                    tab.wait_for_function(READY, timeout=60_000)
                 times.append(time.perf_counter() - started)
             out[spec["page"]] = times
         browser.close()

@@ -133,3 +133,14 @@ def test_sections_are_typed_and_hold_the_loaded_values():
         config.writer.batch_spans = 1  # type: ignore[misc]
     # the mapping view stays, for code that walks the settings (check-config)
     assert config["writer"]["batch_spans"] == 123
+
+
+def test_the_cli_and_sdk_variables_are_not_settings():
+    """A shell that exports MODELTRACE_TOKEN or MODELTRACE_API_URL for the CLI still starts a
+    collector: those are the clients' variables, not misspelt settings."""
+    from modeltrace_collector.config import CLIENT_VARIABLES, load
+
+    environ = dict.fromkeys(CLIENT_VARIABLES, "x")
+    assert load(None, environ=environ).values == load(None, environ={}).values
+    with pytest.raises(ConfigError, match="unknown setting 'tokn'"):
+        load(None, environ={"MODELTRACE_TOKN": "x"})

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from modeltrace_collector.proto_gen.jaeger.storage.v2 import trace_storage_pb2, trace_storage_pb2_grpc
 from tests.integration.collector_proc import ROOT, CollectorProcess
 from tests.integration.test_tls import spans
+from tests.otlp_receiver import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -310,9 +311,17 @@ def test_a_port_in_use_is_named_with_its_setting(tmp_path, flag, setting):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         address = f"127.0.0.1:{taken.getsockname()[1]}"
+        # the other listeners on free ports: the machine's 4317 or 8080 may be taken by something else
+        others = [
+            arg
+            for other in ("--grpc", "--http", "--api", "--jaeger-grpc")
+            if other != flag
+            for arg in (other, f"127.0.0.1:{free_port()}")
+        ]
         done = cli(
-            "collector", "run", "--data-dir", str(tmp_path / "c"), flag, address, "--set", "analysis.enabled=false"
-        )
+            "collector", "run", "--data-dir", str(tmp_path / "c"), flag, address, *others,
+            "--set", "analysis.enabled=false",
+        )  # fmt: skip
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]

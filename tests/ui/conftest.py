@@ -1,8 +1,8 @@
 """The browser tests: Playwright driving Debian's Chromium (never a downloaded build).
 
-Under CI (``MODELTRACE_REQUIRE_BROWSER=1``, set by ``.ci/run``) a missing browser fails these
+Under CI (``REQUIRE_BROWSER_TESTS=1``, set by ``.ci/run``) a missing browser fails these
 tests; elsewhere they are skipped with the reason, which ``pytest -ra`` prints at the end.
-Screenshots of every page go to ``test-artifacts/ui`` (or ``$MODELTRACE_TEST_ARTIFACTS/ui``).
+Screenshots of every page go to ``test-artifacts/ui`` (or ``$TEST_ARTIFACTS_DIR/ui``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ARTIFACTS = os.path.join(os.environ.get("MODELTRACE_TEST_ARTIFACTS") or os.path.join(ROOT, "test-artifacts"), "ui")
+ARTIFACTS = os.path.join(os.environ.get("TEST_ARTIFACTS_DIR") or os.path.join(ROOT, "test-artifacts"), "ui")
 
 
 def _missing() -> str | None:
@@ -30,7 +30,7 @@ def _missing() -> str | None:
 def browser():
     missing = _missing()
     if missing:
-        if os.environ.get("MODELTRACE_REQUIRE_BROWSER") == "1":
+        if os.environ.get("REQUIRE_BROWSER_TESTS") == "1":
             pytest.fail(f"the browser tests must run here: {missing}")
         pytest.skip(f"browser tests not run: {missing}")
     from playwright.sync_api import sync_playwright

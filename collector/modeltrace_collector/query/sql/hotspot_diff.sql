@@ -1,5 +1,5 @@
--- Self time per profiled call of every function in two versions of one model ({a} before,
--- {b} after), in [start, end). The profiled calls of each version divide its total.
+-- Self time per profiled call of every function in two versions of one model (a before,
+-- b after), in [start, end). The profiled calls of each version divide its total.
 WITH profiled AS (
     SELECT uniqExactIf(SpanId, ModelVersion = {a:String}) AS calls_a,
            uniqExactIf(SpanId, ModelVersion = {b:String}) AS calls_b

@@ -1,5 +1,5 @@
 -- Every model and version with calls in [start, end), in one pass over the per-minute rollup:
--- totals (bucket = -1) and the sparkline's buckets of {step} seconds (bucket >= 0). Quantiles
+-- totals (bucket = -1) and the sparkline's buckets of step seconds (bucket >= 0). Quantiles
 -- are of the calls cProfile did not slow (as the latency analysis reads them); a version with
 -- too few of those is asked again from every call (overview_all).
 SELECT ModelName AS model, ModelVersion AS version,

@@ -1,4 +1,4 @@
--- The spans of one trace in start order (at most {limit}), with their events: the UI's trace view.
+-- The spans of one trace in start order (at most limit), with their events: the UI's trace view.
 SELECT toUnixTimestamp64Nano(Timestamp) AS start_ns, SpanId AS span_id, ParentSpanId AS parent_span_id,
        SpanName AS name, SpanKind AS kind, ServiceName AS service, Duration AS duration_ns,
        StatusCode AS status, StatusMessage AS status_message, SpanAttributes AS attributes,
