@@ -109,7 +109,7 @@ def print_tour(api: str) -> None:
     latency = get(api + "/api/findings?model=wine-quality&kind=latency&status=open")["findings"]
     pages = [
         ("every model", "/#/models"),
-        ("wine-quality: latency, drift, hotspots", "/#/model/wine-quality?range=6h"),
+        ("wine-quality: latency, drift, hotspots", "/#/model/wine-quality?range=2h"),
     ]
     if latency:
         pages.append(("the latency finding and its causes", f"/#/finding/{latency[0]['id']}"))

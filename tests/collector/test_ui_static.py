@@ -114,3 +114,36 @@ def test_the_ui_can_be_turned_off(tmp_path):
     finally:
         proc.stop()
         proc.kill()
+
+
+@pytest.mark.slow
+def test_a_web_page_cannot_make_a_browser_change_the_collector(tmp_path):
+    """Without keys (the loopback default), a form or text POST from any web page would reach
+    the API: a POST must be JSON, and one naming another origin is refused."""
+    from tests.integration.collector_proc import CollectorProcess
+
+    proc = CollectorProcess(str(tmp_path), "analysis.enabled=false").start()
+    body = b'{"model": "wine-api", "features": {"x": [1, 2, 3]}}'
+
+    def post(headers: dict[str, str]) -> tuple[int, bytes]:
+        request = urllib.request.Request(proc.api + "/api/references", data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    try:
+        status, raw = post({"Content-Type": "text/plain"})
+        assert status == 403 and "application/json" in json.loads(raw)["error"]
+        status, raw = post({"Content-Type": "application/x-www-form-urlencoded"})
+        assert status == 403
+        status, raw = post({"Content-Type": "application/json", "Origin": "http://evil.example"})
+        assert status == 403 and "another origin" in json.loads(raw)["error"]
+        # the API's own page, and clients that send no Origin (the CLI, the SDK), are served
+        own = proc.api.split("://", 1)[1]
+        assert post({"Content-Type": "application/json", "Origin": proc.api})[0] == 201, own
+        assert post({"Content-Type": "application/json; charset=utf-8"})[0] == 201
+    finally:
+        proc.stop()
+        proc.kill()

@@ -141,6 +141,7 @@ def test_uploaded_reference_drives_drift(tmp_path):
         req = urllib.request.Request(
             f"{collector.api}/api/references",
             data=json.dumps({"model": "scorer", "features": {"x": [1, "a"]}}).encode(),
+            headers={"Content-Type": "application/json"},
             method="POST",
         )
         with pytest.raises(urllib.error.HTTPError) as err:

@@ -276,7 +276,9 @@ def api(client: Client, service: str, log: Callable[[], str]) -> str:
 
 
 def api_admin(client: Client, service: str, log: Callable[[], str]) -> str:
-    request = urllib.request.Request(client.api + "/api/analysis/run", data=b"", method="POST")
+    request = urllib.request.Request(
+        client.api + "/api/analysis/run", data=b"", method="POST", headers={"Content-Type": "application/json"}
+    )
     return http_outcome(client, request, analysis_answer)
 
 

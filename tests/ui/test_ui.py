@@ -61,8 +61,8 @@ def test_every_page_loads_without_console_errors(page, story):
     api = story["api"]
     pages = {
         "models": "#/models",
-        "model": "#/model/wine-quality?range=6h",
-        "model-drift": "#/model/wine-quality?range=6h&feature=alcohol&fversion=2.0&fside=input",
+        "model": "#/model/wine-quality?range=2h",
+        "model-drift": "#/model/wine-quality?range=2h&feature=alcohol&fversion=2.0&fside=input",
         "finding": f"#/finding/{story['finding']}",
         "traces": "#/traces?model=wine-quality&order=slowest&range=1h",
         "trace": f"#/trace/{story['trace']}",
@@ -297,4 +297,60 @@ def test_live_refresh_runs_on_its_interval_and_pauses(page, story):
     assert page.locator("#updated").inner_text() == paused_at
     page.click("#pause")
     page.select_option("#refresh", "0")
+    assert page.console.errors == []
+
+
+def test_a_trace_with_loops_duplicates_and_huge_values_still_opens(page, story):
+    """What a careless or hostile client can send: a span that is its own parent, two spans each
+    the other's parent, a span id sent twice, a 300 KB attribute. The page opens at once."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    trace = "badc0ffee0ddf00d" * 2
+    now = time.time_ns() - 60 * 10**9
+    tid = bytes.fromhex(trace)
+
+    def span(sid: int, parent: int, name: str, attrs: dict[str, str] | None = None) -> Span:
+        return Span(
+            trace_id=tid, span_id=sid.to_bytes(8, "big"), parent_span_id=parent.to_bytes(8, "big") if parent else b"",
+            name=name, start_time_unix_nano=now + sid * 1000, end_time_unix_nano=now + sid * 1000 + 10**6,
+            attributes=[KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in (attrs or {}).items()],
+        )  # fmt: skip
+
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    scope.spans.extend(
+        [
+            span(1, 0, "root"),
+            span(2, 2, "its own parent"),
+            span(3, 4, "loop a"),
+            span(4, 3, "loop b"),
+            span(1, 1, "root again"),  # the root's id, sent twice
+            span(5, 1, "huge", {"blob": "A" * 300_000}),
+        ]
+    )
+    post = urllib.request.Request(
+        f"http://127.0.0.1:{story['demo'].http_port}/v1/traces",
+        data=request.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    with urllib.request.urlopen(post, timeout=30) as answer:
+        assert answer.status == 200
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if len(get(story["api"], f"/api/traces/{trace}?view=tree")["spans"]) >= 5:
+                break
+        except urllib.error.HTTPError:
+            pass
+        time.sleep(0.3)
+    page.goto(story["api"] + f"/#/trace/{trace}?span={5:016x}")
+    wait_ready(page, timeout=15_000)
+    names = page.locator(".wf-row .wf-name").all_inner_texts()
+    assert len(names) == 5 and sum("root" in n for n in names) == 1, names  # a duplicate id is kept once
+    assert any("its own parent" in n for n in names) and any("loop a" in n for n in names)
+    detail = page.locator("#span-detail")
+    assert "show all" in detail.inner_text()  # the 300 KB value is cut, with the whole of it one click away
+    assert len(detail.locator("summary").first.inner_text()) < 3000
     assert page.console.errors == []

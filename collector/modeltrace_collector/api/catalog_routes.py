@@ -125,7 +125,8 @@ def _hotspot_diff(r: _Request) -> tuple[int, Any]:
         # the two newest versions: what changed at the last deploy
         versions = [d["version"] for d in r.catalog.deploys(model)]
         if len(versions) < 2:
-            raise ApiError(404, f"model {model!r} has one version: give from and to to compare two")
+            answer = {"model": model, "from": "", "to": "", "start_ms": start, "end_ms": end, "functions": []}
+            return 200, {**answer, "note": f"{model!r} has one version: nothing to compare"}
         before, after = before or versions[-2], after or versions[-1]
     rows = r.catalog.hotspot_diff(model, before, after, start, end, limit)
     return 200, {"model": model, "from": before, "to": after, "start_ms": start, "end_ms": end, "functions": rows}

@@ -411,13 +411,16 @@ def _paths() -> dict[str, Any]:
         "/api/hotspots/diff": get(
             "Self time per profiled call of each function in two versions, largest change first "
             "(default: the two newest versions, 7 days).",
-            _list_of(
-                "functions",
-                _ref("HotspotChange"),
-                model=STRING,
-                start_ms=MS,
-                end_ms=MS,
-                **{"from": STRING, "to": STRING},
+            _object(
+                {
+                    "functions": {"type": "array", "items": _ref("HotspotChange")},
+                    "model": STRING,
+                    "start_ms": MS,
+                    "end_ms": MS,
+                    "from": STRING,
+                    "to": STRING,
+                },
+                {"note": {**STRING, "description": "why nothing is compared (a model with one version)"}},
             ),
             _param("model", "A model name.", required=True),
             _param("from", "The version before (default: the second newest)."),

@@ -65,6 +65,25 @@ def _clean(v: Any) -> Any:
     return v
 
 
+def _cross_site(scope: Scope) -> str | None:
+    """Why a POST is refused as a possible cross-site request, or None.
+
+    A web page may make a browser send a form or text POST to any address, this API on
+    127.0.0.1 included, without asking (no CORS preflight): on a collector without keys that
+    would let any page change what it holds. Such requests cannot carry a JSON content type,
+    and a browser names the page's origin on every POST: a POST must be JSON, and an origin
+    other than the API's own is refused."""
+    ctype = (header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
+    if ctype != "application/json":
+        return f"a POST here takes Content-Type: application/json (got {ctype or 'none'!r})"
+    origin = header(scope, b"origin")
+    if origin is not None:
+        host = header(scope, b"host") or ""
+        if origin.split("://", 1)[-1].rstrip("/").lower() != host.lower():
+            return f"a request from the web page of another origin ({origin[:100]}) is refused"
+    return None
+
+
 class ApiServer:
     def __init__(self, listen: str, service: Backend) -> None:
         self.service = service
@@ -103,6 +122,10 @@ class ApiServer:
             if answer is not None:
                 await send_bytes(send, *answer)
                 return
+        if method == "POST":
+            refused = _cross_site(scope)
+            if refused:
+                return await send_bytes(send, 403, "application/json", _dumps({"error": refused}), close=True)
         auth = getattr(self.service, "auth", None)
         if auth is not None and path not in OPEN_ROUTES:
             try:

@@ -131,12 +131,14 @@ class Catalog:
         for r in self._rows("open_findings", {"model": model}):
             findings.setdefault((r["model"], r["version"]), {})[r["kind"]] = int(r["n"])
         drift = {(r["model"], r["version"]): r for r in self._rows("drift_status", params)}
-        minutes = max(1.0, (end_ms - start_ms) / 60000)
         out = []
         for r in totals:
             key = (r["model"], r["version"])
             calls, q = int(r["calls"]), r["q"]
             d = drift.get(key)
+            # the rate while the version served in the range (a version deployed ten minutes ago
+            # serves at its own rate, not at its calls spread over the hour)
+            minutes = max(1.0, (min(int(r["last_ms"]), end_ms) - max(int(r["first_ms"]), start_ms)) / 60000)
             out.append(
                 {
                     "model": r["model"],

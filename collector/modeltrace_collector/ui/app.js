@@ -1,5 +1,5 @@
 // The web UI's shell: routing on the URL's hash, the time-range picker, live refresh.
-import { RANGES, api, clear, errorBox, h, hashFor, parseHash } from "./lib.js";
+import { RANGES, absoluteRange, api, clear, errorBox, h, hashFor, parseHash } from "./lib.js";
 import { renderFinding } from "./finding.js";
 import { renderModel, renderModels } from "./models.js";
 import { renderSql } from "./sql.js";
@@ -8,7 +8,7 @@ import { renderSearch, renderTrace } from "./traces.js";
 const PAGES = {
   models: { render: renderModels, title: () => "Models", ranged: "1h" },
   model: { render: renderModel, title: (r) => r.id, ranged: "6h" },
-  finding: { render: renderFinding, title: (r) => "Finding " + r.id },
+  finding: { render: renderFinding, title: (r) => "Finding " + r.id, live: false },
   traces: { render: renderSearch, title: () => "Traces", ranged: "1h" },
   trace: { render: renderTrace, title: (r) => "Trace " + r.id.slice(0, 12) },
   sql: { render: renderSql, title: () => "SQL" },
@@ -85,7 +85,7 @@ async function load(reason) {
     root.dataset.state = "error";
     updated.textContent = "";
     if (reason === "refresh") updated.textContent = "refresh failed: " + err.message;
-    else clear(root, errorBox(err));
+    else clear(root, errorBox(err), h("p", {}, h("a", { href: "#", onclick: (e) => { e.preventDefault(); location.reload(); } }, "Reload the page")));
   }
 }
 
@@ -117,7 +117,7 @@ function syncPicker(route, spec) {
   document.getElementById("picker").hidden = !spec.ranged;
   if (!spec.ranged) return;
   const p = route.params;
-  const isAbsolute = p.get("start") && p.get("end");
+  const isAbsolute = absoluteRange(p);
   rangeSelect.value = isAbsolute ? "absolute" : p.get("range") || spec.ranged;
   absolute.hidden = !isAbsolute;
   if (isAbsolute) {
@@ -135,7 +135,8 @@ function schedule() {
   clearInterval(timer);
   timer = null;
   const seconds = Number(refreshSelect.value);
-  const live = current && current.page.live !== false;
+  // a page that redraws as a whole (a finding) would lose the reader's place: not refreshed
+  const live = current && current.page.live !== false && current.spec.live !== false;
   pauseButton.disabled = !seconds || !live;
   pauseButton.textContent = paused ? "Resume" : "Pause";
   if (seconds && live && !paused) timer = setInterval(() => load("refresh"), seconds * 1000);

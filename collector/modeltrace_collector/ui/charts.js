@@ -64,18 +64,35 @@ function decorations(bands, marks) {
 }
 
 // A time chart. x: epoch seconds; series: [{label, values, color, dash, width, scale, band}].
-export function timeChart(el, { x, series, yLabel = "", y2Label = "", bands = [], marks = [], height = 240, yFormat = fmtNum, y2Format = fmtNum, fills = [], logY = false }) {
+// Time-axis labels in 24-hour UTC, with the date where the day changes or the range is long.
+function timeLabels(u, splits) {
+  const span = (u.scales.x.max || 0) - (u.scales.x.min || 0);
+  let lastDay = "";
+  return splits.map((s) => {
+    if (s === null) return "";
+    const iso = new Date(s * 1000).toISOString();
+    const day = iso.slice(5, 10);
+    const clock = span < 120 ? iso.slice(11, 19) : iso.slice(11, 16);
+    const label = span > 3 * 86400 ? day + (iso.slice(11, 16) === "00:00" ? "" : " " + clock) : day !== lastDay && lastDay ? day + " " + clock : clock;
+    lastDay = day;
+    return label;
+  });
+}
+
+// A time chart. x: epoch seconds; xRange: [from, to] in epoch s (the range the user chose: a
+// chart spans it whatever the data covers); series: [{label, values, color, dash, width, scale}].
+export function timeChart(el, { x, series, xRange = null, yLabel = "", y2Label = "", bands = [], marks = [], height = 240, yFormat = fmtNum, y2Format = fmtNum, fills = [], logY = false }) {
   const opts = {
     width: Math.max(200, el.clientWidth),
     height,
     tzDate: utc,
     scales: {
-      // one point (a first analysis pass): a range around it, where uPlot would find none
-      x: { time: true, range: (u, lo, hi) => (hi - lo >= 1 ? [lo, hi] : [lo - 300, hi + 300]) },
+      // the chosen range; without one, the data's (and around a single point, ten minutes)
+      x: xRange || x.length < 2 ? { time: true, auto: false, range: () => xRange || [x[0] - 300, x[0] + 300] } : { time: true },
       y: logY ? { distr: 3 } : { range: (u, lo, hi) => [Math.min(0, lo), hi > 0 ? hi * 1.08 : 1] },
     },
     series: [
-      { label: "time (UTC)" },
+      { label: "time (UTC)", value: (u, v) => (v === null ? "–" : new Date(v * 1000).toISOString().slice(0, 19).replace("T", " ")) },
       ...series.map((s) => ({
         label: s.label,
         stroke: s.color,
@@ -89,7 +106,7 @@ export function timeChart(el, { x, series, yLabel = "", y2Label = "", bands = []
       })),
     ],
     axes: [
-      { stroke: "#4b5563", grid: { stroke: "#e5e7eb" } },
+      { stroke: "#4b5563", grid: { stroke: "#e5e7eb" }, values: timeLabels, space: 60 },
       { label: yLabel, stroke: "#4b5563", grid: { stroke: "#e5e7eb" }, size: 60, values: (u, vals) => vals.map((v) => (v === null ? "" : yFormat(v))) },
     ],
     bands: fills,
@@ -148,7 +165,7 @@ export function durationHistogram(el, { bins, selected, onSelect, height = 150 }
       { label: "calls", stroke: "#2563eb", fill: "rgba(37, 99, 235, 0.4)", paths: uPlot.paths.bars({ size: [0.9, 40] }), points: { show: false } },
     ],
     axes: [
-      { stroke: "#4b5563", grid: { show: false }, values: (u, vals) => vals.map((v) => fmtMs(v)) },
+      { stroke: "#4b5563", grid: { show: false }, values: (u, vals) => vals.map((v) => (v === null ? "" : fmtMs(v))) },
       { stroke: "#4b5563", grid: { stroke: "#e5e7eb" }, size: 50, values: (u, vals) => vals.map((v) => fmtNum(v)) },
     ],
     cursor: { drag: { x: true, y: false, setScale: false } },

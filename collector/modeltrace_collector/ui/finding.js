@@ -22,7 +22,8 @@ export function renderFinding(root, route, ctx) {
         h("h1", {}, h("a", { href: hashFor("model", finding.model, carry(params)) }, finding.model), " / finding ", h("code", {}, finding.id))),
       section("Summary", summary(finding, params)),
       anomaly ? h("section", { class: "card" }, h("h2", {}, "Ranked causes"), causes) : null,
-      section(anomaly ? "The window against its baseline" : "The window", h("p", { class: "legend-note" }, "red band: the anomalous window; the hours before it are the baseline"), chart),
+      section(anomaly ? "The window against its baseline" : "Latency around the window",
+        h("p", { class: "legend-note" }, anomaly ? "red band: the anomalous window; the hours before it are the baseline" : "red band: the window the finding was computed on"), chart),
       anomaly ? section(finding.kind === "error_rate" ? "Failed calls in the window" : "Slowest calls in the window", examples) : null);
     const from = start - Math.max(3 * span, 3600000);
     const to = Math.min(Date.now(), end + span);

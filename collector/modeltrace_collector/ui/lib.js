@@ -30,16 +30,18 @@ export async function api(path, params = {}, body = undefined) {
       init.body = JSON.stringify(body);
     }
     const answer = await fetch(url, init);
-    if ((answer.status === 401 || (answer.status === 403 && token)) && attempt < 2) {
-      await askToken(answer.status === 403 ? "That key does not have the read scope." : token ? "That key was refused." : "");
-      continue;
-    }
     const text = await answer.text();
     let data;
     try {
       data = JSON.parse(text);
     } catch {
       data = { error: text.slice(0, 300) };
+    }
+    // a key without the read scope (the API's other 403s, such as a refused SQL query, are answers)
+    const lacksScope = answer.status === 403 && token && /lacks the .* scope/.test(data.error || "");
+    if ((answer.status === 401 || lacksScope) && attempt < 2) {
+      await askToken(lacksScope ? "That key does not have the read scope." : token ? "That key was refused." : "");
+      continue;
     }
     if (!answer.ok) throw new ApiError(answer.status, data.error || answer.statusText);
     return data;
@@ -59,7 +61,8 @@ function askToken(why) {
         input,
         h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, "Use this key"))));
     dialog.addEventListener("close", () => {
-      sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+      // Escape closes it too: the key stays as it was, and the page's error offers a reload
+      if (input.value.trim()) sessionStorage.setItem(TOKEN_KEY, input.value.trim());
       dialog.remove();
       tokenPrompt = null;
       resolve();
@@ -84,11 +87,14 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+// bidirectional overrides in a name would show it reversed ("\u202Eevil" as "live"): shown as U+FFFD
+const BIDI = /[\u202A-\u202E\u2066-\u2069]/g;
+
 function append(el, children) {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
     if (Array.isArray(c)) append(el, c);
-    else el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    else el.append(c instanceof Node ? c : document.createTextNode(String(c).replace(BIDI, "\uFFFD")));
   }
 }
 
@@ -149,7 +155,14 @@ export function parseIsoMs(text) {
 export function parseHash() {
   const raw = location.hash.replace(/^#\/?/, "");
   const [path, query] = raw.split("?", 2);
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const decode = (part) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part; // a malformed escape: taken as written
+    }
+  };
+  const parts = path.split("/").filter(Boolean).map(decode);
   return { view: parts[0] || "models", id: parts.slice(1).join("/"), params: new URLSearchParams(query || "") };
 }
 
@@ -163,6 +176,7 @@ export function hashFor(view, id = "", params = {}) {
 export const RANGES = [
   ["15m", "last 15 min", 900],
   ["1h", "last hour", 3600],
+  ["2h", "last 2 h", 7200],
   ["6h", "last 6 h", 21600],
   ["24h", "last 24 h", 86400],
   ["7d", "last 7 days", 604800],
@@ -170,10 +184,16 @@ export const RANGES = [
 ];
 
 // The time range of the URL: {start, end} in epoch ms (a relative range ends now).
+// An absolute range of the URL, or null (absent, or not two epoch-millisecond times in order).
+export function absoluteRange(params) {
+  const start = Number(params.get("start"));
+  const end = Number(params.get("end"));
+  return params.get("start") && params.get("end") && Number.isFinite(start) && Number.isFinite(end) && start < end ? { start, end } : null;
+}
+
 export function timeRange(params, fallback = "1h") {
-  const start = params.get("start");
-  const end = params.get("end");
-  if (start && end) return { start: Number(start), end: Number(end), label: "absolute" };
+  const abs = absoluteRange(params);
+  if (abs) return { ...abs, label: "absolute" };
   const key = params.get("range") || fallback;
   const found = RANGES.find((r) => r[0] === key) || RANGES.find((r) => r[0] === fallback);
   const now = Date.now();
@@ -182,9 +202,8 @@ export function timeRange(params, fallback = "1h") {
 
 // The range as API parameters: relative ranges as a window (the API ends it at its now).
 export function rangeParams(params, fallback = "1h") {
-  const start = params.get("start");
-  const end = params.get("end");
-  if (start && end) return { start, end };
+  const abs = absoluteRange(params);
+  if (abs) return abs;
   const key = params.get("range") || fallback;
   const found = RANGES.find((r) => r[0] === key) || RANGES.find((r) => r[0] === fallback);
   return { window: found[2] };
@@ -197,9 +216,14 @@ export function carry(params, ...names) {
 }
 
 // A table whose columns sort on a click; rows are objects, columns {key, label, value, render, num}.
-export function sortableTable(columns, rows, { sortKey, desc = true, onSort, rowAttrs } = {}) {
+// The rows in the order a sortableTable shows them.
+export function sortRows(columns, rows, sortKey, desc = true) {
   const col = columns.find((c) => c.key === sortKey);
-  const sorted = col ? [...rows].sort((a, b) => compare(value(col, a), value(col, b)) * (desc ? -1 : 1)) : rows;
+  return col ? [...rows].sort((a, b) => compare(value(col, a), value(col, b)) * (desc ? -1 : 1)) : rows;
+}
+
+export function sortableTable(columns, rows, { sortKey, desc = true, onSort, rowAttrs } = {}) {
+  const sorted = sortRows(columns, rows, sortKey, desc);
   const head = h("tr", {}, columns.map((c) =>
     h("th", {
       class: (c.num ? "num " : "") + (c.key === sortKey ? (desc ? "sorted desc" : "sorted asc") : ""),

@@ -2,9 +2,10 @@
 import { PALETTE, chartBox, overlayChart, sparkline, timeChart } from "./charts.js";
 import {
   ago, api, badge, carry, clear, errorBox, fmtMs, fmtNum, fmtPct, fmtTime, h, hashFor, parseIsoMs,
-  rangeParams, section, sortableTable, timeRange,
+  rangeParams, section, sortRows, sortableTable, timeRange,
 } from "./lib.js";
 
+const MAX_VERSIONS = 8;
 const KIND_CLASS = { latency: "warn", error_rate: "bad", drift: "info", performance: "warn" };
 
 // -- models -------------------------------------------------------------------------------
@@ -12,6 +13,7 @@ const KIND_CLASS = { latency: "warn", error_rate: "bad", drift: "info", performa
 export function renderModels(root, route, ctx) {
   const params = route.params;
   let rows = [];
+  let shownRows = []; // as displayed: filtered and sorted
   const perf = new Map();
   const filter = h("input", { type: "search", id: "model-filter", placeholder: "filter models and versions", value: params.get("q") || "" });
   const status = h("span", { class: "muted" });
@@ -49,6 +51,7 @@ export function renderModels(root, route, ctx) {
       { key: "performance", label: "performance", sortable: false, render: (r) => perfCell(perf.get(r.model + "\u0000" + r.version)) },
       { key: "last_ms", label: "last seen", num: true, render: (r) => h("span", { title: fmtTime(r.last_ms) }, ago(r.last_ms)) },
     ];
+    shownRows = sortRows(columns, shown, sortKey, desc);
     clear(tableBox, shown.length || !rows.length ? sortableTable(columns, shown, {
       sortKey, desc,
       onSort: (key, d) => {
@@ -75,7 +78,7 @@ export function renderModels(root, route, ctx) {
 
   async function loadPerformance(range) {
     // one answer per model (every version in it), a few at a time, only for models shown
-    const wanted = [...new Set(visible().slice(0, 100).map((r) => r.model))];
+    const wanted = [...new Set(shownRows.slice(0, 100).map((r) => r.model))];
     const windowS = Math.max(60, Math.round((range.end - range.start) / 1000));
     let next = 0;
     const worker = async () => {
@@ -135,7 +138,7 @@ export function renderModel(root, route, ctx) {
     latency: chartBox(), throughput: chartBox(), findings: h("div", { id: "findings" }),
     drift: h("div", { id: "drift" }), driftDetail: h("div", { id: "drift-detail" }),
     performance: h("div", { id: "performance" }), hotspots: h("div", { id: "hotspots" }), diff: h("div", { id: "hotspot-diff" }),
-    versions: h("span", { class: "muted" }),
+    versions: h("span", { class: "muted", id: "versions" }), omitted: h("p", { class: "legend-note" }),
   };
   clear(root,
     h("div", { class: "page-head" },
@@ -143,7 +146,7 @@ export function renderModel(root, route, ctx) {
       boxes.versions, opSelect,
       h("a", { class: "button", href: hashFor("traces", "", { ...carry(params), model }) }, "Traces"),
       h("a", { class: "button", href: hashFor("sql", "", { q: modelSql(model) }) }, "SQL")),
-    section("Latency per version", h("p", { class: "legend-note" }, "solid p95 · thin p50 · dashed p99; red bands: anomaly episodes; dashed lines: deploys"), boxes.latency),
+    section("Latency per version", h("p", { class: "legend-note" }, "solid p95 · thin p50 · dashed p99; red bands: anomaly episodes; dashed lines: deploys"), boxes.omitted, boxes.latency),
     section("Throughput and errors", boxes.throughput),
     h("section", { class: "card", id: "findings-card" }, h("h2", {}, "Findings"), boxes.findings),
     section("Drift", h("p", { class: "legend-note" }, "latest drift pass per feature in the range; click a feature for its distributions"), boxes.drift, boxes.driftDetail),
@@ -165,7 +168,8 @@ export function renderModel(root, route, ctx) {
     const [series, findings] = await Promise.all([seriesP, findingsP]);
     if (!ctx.alive()) return;
     fillOperations(series.operations, operation);
-    boxes.versions.textContent = series.deploys.map((d) => `${d.version} since ${fmtTime(d.first_seen_ms)}`).join(" · ");
+    const deploys = series.deploys.slice(-4).map((d) => `${d.version} since ${fmtTime(d.first_seen_ms)}`);
+    boxes.versions.textContent = (series.deploys.length > 4 ? `${series.deploys.length} versions; newest: ` : "") + deploys.join(" · ");
     drawSeries(series, findings.findings, range);
     drawFindings(findings.findings, range);
     await Promise.all(rest);
@@ -177,7 +181,13 @@ export function renderModel(root, route, ctx) {
   }
 
   function drawSeries(series, findings, range) {
-    const versions = [...new Set(series.points.map((p) => p.version))];
+    const xRange = [range.start / 1000, range.end / 1000];
+    // the busiest versions (a model with hundreds would bury the chart and its legend)
+    const callsOf = new Map();
+    for (const p of series.points) callsOf.set(p.version, (callsOf.get(p.version) || 0) + p.calls);
+    const ranked = [...callsOf.keys()].sort((a, b) => callsOf.get(b) - callsOf.get(a));
+    const versions = ranked.slice(0, MAX_VERSIONS);
+    boxes.omitted.textContent = ranked.length > MAX_VERSIONS ? `the ${MAX_VERSIONS} busiest of ${ranked.length} versions drawn` : "";
     const xs = [...new Set(series.points.map((p) => p.t))].sort((a, b) => a - b);
     const index = new Map(xs.map((t, i) => [t, i]));
     const column = (version, key, scale = 1) => {
@@ -190,7 +200,7 @@ export function renderModel(root, route, ctx) {
       .filter((f) => f.kind === "latency" || f.kind === "error_rate")
       .map((f) => ({ from: parseIsoMs(f.window_start) / 1000, to: (parseIsoMs(f.resolved_at) || range.end) / 1000 }));
     const marks = series.deploys
-      .filter((d) => d.first_seen_ms >= range.start && d.first_seen_ms <= range.end)
+      .filter((d) => versions.includes(d.version) && d.first_seen_ms >= range.start && d.first_seen_ms <= range.end)
       .map((d) => ({ t: d.first_seen_ms / 1000, label: "deploy " + d.version }));
     const latency = [];
     const traffic = [];
@@ -205,10 +215,10 @@ export function renderModel(root, route, ctx) {
       traffic.push({ label: `${v} errors`, values: rate, color, width: 1, dash: [2, 3], scale: "y2" });
     });
     ctx.chart(boxes.latency, () => xs.length
-      ? timeChart(boxes.latency, { x, series: latency, yLabel: "latency", yFormat: fmtMs, bands, marks, height: 280 })
+      ? timeChart(boxes.latency, { x, xRange, series: latency, yLabel: "latency", yFormat: fmtMs, bands, marks, height: 280 })
       : null, "No calls in this range.");
     ctx.chart(boxes.throughput, () => xs.length
-      ? timeChart(boxes.throughput, { x, series: traffic, yLabel: "calls/min", y2Label: "error rate", y2Format: fmtPct, bands, marks, height: 200 })
+      ? timeChart(boxes.throughput, { x, xRange, series: traffic, yLabel: "calls/min", y2Label: "error rate", y2Format: fmtPct, bands, marks, height: 200 })
       : null, "No calls in this range.");
   }
 
@@ -276,6 +286,7 @@ export function renderModel(root, route, ctx) {
     const floor = (v) => (pvalue && v !== null ? Math.max(v, 1e-15) : v);
     ctx.chart(over, () => pts.length ? timeChart(over, {
       x: pts.map((s) => s.t / 1000),
+      xRange: [range.start / 1000, range.end / 1000],
       series: [
         { label: `score (${pts[pts.length - 1].test}${pvalue ? " p-value, drifts below" : ""})`, values: pts.map((s) => floor(s.score)), color: "#2563eb", width: 2 },
         { label: "threshold", values: pts.map((s) => floor(s.threshold)), color: "#dc2626", dash: [5, 4] },
@@ -320,7 +331,7 @@ export function renderModel(root, route, ctx) {
         fills.push({ series: [base + 1, base + 2], fill: color + "22" });
       }
     });
-    ctx.chart(box, () => timeChart(box, { x: xs.map((t) => t / 1000), series, fills, height: 220 }));
+    ctx.chart(box, () => timeChart(box, { x: xs.map((t) => t / 1000), xRange: [range.start / 1000, range.end / 1000], series, fills, height: 220 }));
   }
 
   async function loadHotspots(rp, seriesP) {
@@ -328,16 +339,19 @@ export function renderModel(root, route, ctx) {
     const [top, diff, series] = await Promise.all([
       api("/api/hotspots", { model, ...rp, limit: 10 }),
       api("/api/hotspots/diff", { model, ...rp, from: params.get("from") || "", to: params.get("to") || "", limit: 15 })
-        .catch((err) => (err.status === 404 ? null : { error: err })),
+        .catch((err) => ({ error: err })),
       seriesP,
     ]);
     if (!ctx.alive()) return;
     const versions = series.deploys.map((d) => d.version);
     const byVersion = new Map();
     for (const r of top.hotspots) (byVersion.get(r.version) || byVersion.set(r.version, []).get(r.version)).push(r);
+    // the newest versions first, at most four
+    const newest = [...byVersion.keys()].sort((a, b) => versions.indexOf(b) - versions.indexOf(a)).slice(0, 4);
     if (!byVersion.size) clear(boxes.hotspots, h("p", { class: "muted" }, "No profiled call in this range (the SDK profiles a share of calls: profile_rate)."));
-    else clear(boxes.hotspots, h("div", { class: "two wide" }, [...byVersion].map(([v, list]) => h("div", {}, h("h4", {}, "version " + v), hotspotTable(list)))));
-    if (!diff) return clear(boxes.diff, h("p", { class: "muted" }, "One version only: nothing to compare."));
+    else clear(boxes.hotspots, newest.map((v) => h("div", { class: "table-box" }, h("h4", {}, "version " + v), hotspotTable(byVersion.get(v)))),
+      byVersion.size > 4 ? h("p", { class: "muted" }, `the 4 newest of ${byVersion.size} profiled versions`) : null);
+    if (!diff || !diff.functions) return clear(boxes.diff, h("p", { class: "muted" }, (diff && diff.note) || "One version only: nothing to compare."));
     if (diff.error) return clear(boxes.diff, errorBox(diff.error));
     const pick = (name, value) => h("select", { id: "diff-" + name, onchange: (e) => ctx.setParams({ [name]: e.target.value }) },
       versions.map((v) => h("option", { value: v, selected: v === value }, v)));
@@ -360,10 +374,11 @@ export function hotspotTable(list) {
   return sortableTable([
     { key: "function", label: "function", render: (r) => h("code", {}, r.function) },
     { key: "file", label: "where", render: (r) => h("span", { class: "muted" }, r.line ? `${shortFile(r.file)}:${r.line}` : shortFile(r.file)) },
+    { key: "self_ms_total", label: "self, total", num: true, render: (r) => fmtMs(r.self_ms_total ?? r.self_ms) },
     { key: "self_ms_avg", label: "self / call", num: true, render: (r) => fmtMs(r.self_ms_avg ?? r.self_ms) },
     { key: "cum_ms_avg", label: "cumulative", num: true, render: (r) => fmtMs(r.cum_ms_avg ?? r.cum_ms) },
     { key: "calls", label: "calls", num: true },
-  ], list);
+  ], list, { sortKey: list.length && list[0].self_ms_total !== undefined ? "self_ms_total" : null });
 }
 
 export function shortFile(file) {
@@ -384,6 +399,6 @@ export function findingsTable(findings, params) {
 }
 
 function modelSql(model) {
-  const name = model.replace(/'/g, "\\'");
+  const name = model.replace(/\\/g, "\\\\").replace(/'/g, "\\'");
   return `SELECT ModelVersion, count() AS calls, quantile(0.95)(Duration) / 1e6 AS p95_ms\nFROM ml_predictions\nWHERE ModelName = '${name}' AND Timestamp > now() - INTERVAL 1 DAY\nGROUP BY ModelVersion\nORDER BY ModelVersion`;
 }

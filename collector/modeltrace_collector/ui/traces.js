@@ -126,13 +126,37 @@ export class Waterfall {
     this.total = Math.max(1, t1 - t0);
     this.onSelect = onSelect;
     this.selected = selected;
-    this.byId = new Map(spans.map((s) => [s.span_id, s]));
+    // a span id sent twice keeps its first span; a span whose parents loop back to it (or to
+    // itself) is drawn as a root: whatever a client sends, the walks below end
+    this.byId = new Map();
+    for (const s of spans) if (!this.byId.has(s.span_id)) this.byId.set(s.span_id, s);
+    const kept = [...this.byId.values()];
+    const parentOf = (s) => (s.parent_span_id && s.parent_span_id !== s.span_id && this.byId.has(s.parent_span_id) ? s.parent_span_id : null);
+    const rooted = new Set(); // spans known to reach a root
+    const inLoop = new Set();
+    for (const s of kept) {
+      const path = [];
+      const seen = new Set();
+      let cur = s;
+      while (cur && !rooted.has(cur.span_id) && !inLoop.has(cur.span_id)) {
+        if (seen.has(cur.span_id)) {
+          inLoop.add(cur.span_id); // the span where the walk came back: it becomes a root
+          break;
+        }
+        seen.add(cur.span_id);
+        path.push(cur.span_id);
+        const parent = parentOf(cur);
+        cur = parent ? this.byId.get(parent) : null;
+      }
+      for (const id of path) rooted.add(id);
+    }
+    this.parentOf = (s) => (inLoop.has(s.span_id) ? null : parentOf(s));
     this.children = new Map();
     this.roots = [];
-    for (const s of spans) {
-      if (s.parent_span_id && this.byId.has(s.parent_span_id)) {
-        (this.children.get(s.parent_span_id) || this.children.set(s.parent_span_id, []).get(s.parent_span_id)).push(s);
-      } else this.roots.push(s);
+    for (const s of kept) {
+      const parent = this.parentOf(s);
+      if (parent) (this.children.get(parent) || this.children.set(parent, []).get(parent)).push(s);
+      else this.roots.push(s);
     }
     const byStart = (a, b) => a.start_ns - b.start_ns;
     this.roots.sort(byStart);
@@ -249,9 +273,9 @@ export class Waterfall {
     let span = this.byId.get(id);
     if (!span) return;
     this.selected = id;
-    while (span && span.parent_span_id && this.byId.has(span.parent_span_id)) {
-      this.collapsed.delete(span.parent_span_id);
-      span = this.byId.get(span.parent_span_id);
+    for (let parent = this.parentOf(span); parent; parent = this.parentOf(span)) {
+      this.collapsed.delete(parent);
+      span = this.byId.get(parent);
     }
     this.flatten();
     const index = this.visible.findIndex((r) => r.span.span_id === id);
@@ -267,8 +291,6 @@ export class Waterfall {
 
 // -- one span -----------------------------------------------------------------------------
 
-const ML_DECODED = new Set(["ml.input.sample", "ml.output.sample", "ml.input.stats", "ml.profile.hotspots"]);
-
 function showSpan(box, span, t0, resource) {
   const attrs = span.attributes || {};
   const parts = [
@@ -280,9 +302,10 @@ function showSpan(box, span, t0, resource) {
       h("dt", {}, "status"), h("dd", {}, isError(span.status) ? badge("error", "bad") : span.status || "unset", span.status_message ? " " + span.status_message : ""),
       h("dt", {}, "span id"), h("dd", {}, h("code", {}, span.span_id))),
   ];
-  const decoded = decodeMl(attrs);
-  parts.push(...decoded);
-  const rest = Object.entries(attrs).filter(([k]) => !ML_DECODED.has(k)).sort(([a], [b]) => a.localeCompare(b));
+  const decodedKeys = new Set();
+  parts.push(...decodeMl(attrs, decodedKeys));
+  // what could not be decoded stays in the attributes, as sent
+  const rest = Object.entries(attrs).filter(([k]) => !decodedKeys.has(k)).sort(([a], [b]) => a.localeCompare(b));
   parts.push(h("h3", {}, "Attributes"), kvTable(rest));
   if (span.event_names && span.event_names.length) {
     parts.push(h("h3", {}, "Events"), h("div", { id: "span-events" }, span.event_names.map((name, i) => {
@@ -301,10 +324,17 @@ function kvTable(entries) {
   return h("table", { class: "kv" }, h("tbody", {}, entries.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, typedValue(v))))));
 }
 
+const LONG = 2000; // characters of a value shown before "show all"
+
+function longText(text) {
+  if (text.length <= LONG) return text;
+  return h("details", { class: "long" }, h("summary", {}, text.slice(0, LONG) + ` … (${fmtNum(text.length)} characters: show all)`), h("pre", {}, text));
+}
+
 function typedValue(v) {
-  if (typeof v === "string") return v;
+  if (typeof v === "string") return longText(v);
   const type = Array.isArray(v) ? "array" : typeof v === "number" ? (Number.isInteger(v) ? "int" : "double") : typeof v;
-  return h("span", {}, JSON.stringify(v), h("span", { class: "type" }, " " + type));
+  return h("span", {}, longText(JSON.stringify(v)), h("span", { class: "type" }, " " + type));
 }
 
 function parseJson(text) {
@@ -316,12 +346,20 @@ function parseJson(text) {
   }
 }
 
-function decodeMl(attrs) {
+function decodeMl(attrs, decodedKeys) {
   const out = [];
-  const input = parseJson(attrs["ml.input.sample"]);
-  if (input && typeof input === "object") out.push(h("h3", {}, "Input sample"), sampleTable(input, "input-sample"));
-  const stats = parseJson(attrs["ml.input.stats"]);
-  if (stats && typeof stats === "object") {
+  const object = (key) => {
+    const v = parseJson(attrs[key]);
+    if (v && typeof v === "object") {
+      decodedKeys.add(key);
+      return v;
+    }
+    return null;
+  };
+  const input = object("ml.input.sample");
+  if (input) out.push(h("h3", {}, "Input sample"), sampleTable(input, "input-sample"));
+  const stats = object("ml.input.stats");
+  if (stats) {
     out.push(h("h3", {}, "Input statistics"), sortableTable([
       { key: "feature", label: "feature" },
       { key: "count", label: "count", num: true },
@@ -331,11 +369,11 @@ function decodeMl(attrs) {
       { key: "max", label: "max", num: true },
     ], Object.entries(stats).map(([feature, s]) => ({ feature, ...(s || {}) }))));
   }
-  const output = parseJson(attrs["ml.output.sample"]);
-  if (output && typeof output === "object") out.push(h("h3", {}, "Output sample"), sampleTable(output, "output-sample"));
-  const hot = parseJson(attrs["ml.profile.hotspots"]);
+  const output = object("ml.output.sample");
+  if (output) out.push(h("h3", {}, "Output sample"), sampleTable(output, "output-sample"));
+  const hot = object("ml.profile.hotspots");
   if (Array.isArray(hot) && hot.length) out.push(h("h3", {}, "Profile hotspots"), h("div", { id: "span-hotspots" }, hotspotTable(hot)));
-  if (!out.length && attrs["ml.model.name"]) out.push(h("p", { class: "muted" }, "This call carries no input sample (sampling or redaction in the SDK)."));
+  if (!out.length && attrs["ml.model.name"] && !("ml.input.sample" in attrs)) out.push(h("p", { class: "muted" }, "This call carries no input sample (sampling or redaction in the SDK)."));
   return out;
 }
 
@@ -345,7 +383,8 @@ function sampleTable(sample, id) {
   const features = Object.keys(sample);
   const rows = Math.max(0, ...features.map((f) => (Array.isArray(sample[f]) ? sample[f].length : 1)));
   const shown = Math.min(rows, 32);
-  const cell = (v) => (v === null ? h("span", { class: "muted" }, "null") : typeof v === "number" ? fmtNum(v, 4) : typeof v === "object" ? JSON.stringify(v) : String(v));
+  const clip = (text) => (text.length > 80 ? h("span", { title: text.slice(0, LONG) }, text.slice(0, 79) + "…") : text);
+  const cell = (v) => (v === null ? h("span", { class: "muted" }, "null") : typeof v === "number" ? fmtNum(v, 4) : clip(typeof v === "object" ? JSON.stringify(v) : String(v)));
   return h("div", { class: "table-box" }, h("table", { class: "grid sample", id },
     h("thead", {}, h("tr", {}, h("th", {}, "feature"), Array.from({ length: shown }, (_, i) => h("th", { class: "num" }, "row " + i)))),
     h("tbody", {}, features.map((f) => h("tr", { "data-feature": f }, h("th", {}, f),

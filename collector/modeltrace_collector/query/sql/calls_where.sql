@@ -10,5 +10,7 @@ Timestamp >= fromUnixTimestamp64Milli({start:Int64}) AND Timestamp < fromUnixTim
   AND ({attr_key:String} = '' OR SpanId IN (
         SELECT SpanId FROM {db}.otel_traces
         WHERE Timestamp >= fromUnixTimestamp64Milli({start:Int64}) AND Timestamp < fromUnixTimestamp64Milli({end:Int64})
-          AND (SpanAttributes[{attr_key:String}] = {attr_value:String}
-               OR ResourceAttributes[{attr_key:String}] = {attr_value:String})))
+          -- a key the span lacks reads as '': it must be there to match
+          AND ((mapContains(SpanAttributes, {attr_key:String}) AND SpanAttributes[{attr_key:String}] = {attr_value:String})
+               OR (mapContains(ResourceAttributes, {attr_key:String})
+                   AND ResourceAttributes[{attr_key:String}] = {attr_value:String}))))
