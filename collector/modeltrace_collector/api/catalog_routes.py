@@ -143,23 +143,24 @@ def _drift_features(r: _Request) -> tuple[int, Any]:
     }
 
 
-def _drift_scores(r: _Request) -> tuple[int, Any]:
+def _feature(r: _Request) -> tuple[str, str, str]:
+    """The model, feature and side (input by default) a drift route is asked about."""
     model = r.require_model()
     feature = r.text("feature")
     if not feature:
         raise ApiError(400, "feature is required")
-    side = parse_choice(r.params.get("side") or "input", "side", ("input", "output"))
+    return model, feature, parse_choice(r.params.get("side") or "input", "side", ("input", "output"))
+
+
+def _drift_scores(r: _Request) -> tuple[int, Any]:
+    model, feature, side = _feature(r)
     start, end = time_range(r.params, 86400)
     scores = r.catalog.drift_scores(model, feature, side, start, end)
     return 200, {"model": model, "feature": feature, "side": side, "scores": scores}
 
 
 def _drift_distribution(r: _Request) -> tuple[int, Any]:
-    model = r.require_model()
-    feature = r.text("feature")
-    if not feature:
-        raise ApiError(400, "feature is required")
-    side = parse_choice(r.params.get("side") or "input", "side", ("input", "output"))
+    model, feature, side = _feature(r)
     drift = r.svc.analyzer.drift
     window = parse_window(r.params.get("window"), int(drift.settings.window))
     reference = parse_choice(r.params.get("reference"), "reference", ("", "auto", "upload", "window")) or None
