@@ -28,9 +28,14 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-FAULTS = ("version_regression", "slow_host", "drifted_feature", "slow_step", "batch_surge", "error_burst", "control")
+# (new kinds go at the end: a scenario's seed comes from its index)
+FAULTS = (
+    "version_regression", "slow_host", "drifted_feature", "slow_step", "batch_surge", "error_burst", "control",
+    "slow_channel",
+)  # fmt: skip
 HOSTS = ("node-1", "node-2", "node-3", "node-4")
 FEATURES = ("f0", "f1", "f2", "f3", "f4", "f5")
+CHANNELS = ("web", "app", "partner")  # a categorical input: the sales channel of the request
 MINUTE_NS = 60_000_000_000
 
 # What a correct root-cause analysis names, as (dimension, value) with "" for any value.
@@ -41,6 +46,7 @@ TRUTH = {
     "slow_step": ("step", "fetch_features"),
     "batch_surge": ("input.rows", ""),
     "error_burst": ("host.name", "node-2"),
+    "slow_channel": ("input.channel", "partner"),
 }
 
 
@@ -100,6 +106,9 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
             predict *= 1 + 2 * k
         if faulty and sc.fault == "drifted_feature" and x[2] > 1.5:
             predict *= 1 + 1.5 * k * (x[2] - 1.5)
+        channel = CHANNELS[(i * 7) % len(CHANNELS)]  # not from rng: the other scenarios draw as before
+        if faulty and sc.fault == "slow_channel" and channel == "partner":
+            predict *= 1 + 2 * k
         post = 1.0 * noise
         scale = 1 + 2 * k if faulty and sc.fault == "slow_host" and host == "node-3" else 1.0
         fetch, predict, post = fetch * scale, predict * scale, post * scale
@@ -108,7 +117,8 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
         root_id = rng.bytes(8)
         total_ms = fetch + predict + post + 0.2
         end = t0 + int(total_ms * 1e6)
-        sample = {f: [round(float(v), 6)] for f, v in zip(FEATURES, x)}
+        sample: dict[str, list[float | str]] = {f: [round(float(v), 6)] for f, v in zip(FEATURES, x)}
+        sample["channel"] = [channel]
         root = Span(
             trace_id=trace_id,
             span_id=root_id,

@@ -150,6 +150,7 @@ class RootCause:
         candidates = self._attributes(dims, totals, first_seen, base_start, win_start_ms, kind)
         candidates += self._pairs(candidates, params, totals, kind)
         candidates += self._features(params, kind)
+        candidates += self._categories(params, kind)
         if kind == "latency":
             candidates += self._steps(params)
             candidates += self._hotspots(params)
@@ -303,6 +304,30 @@ class RootCause:
                         f"vs {_pct(stats['normal_share'])} of normal calls",
                     }
                 )
+        return out
+
+    def _categories(self, params: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+        """Categorical inputs as causes: a value (region=eu, channel=partner) held by far more
+        slow or failed calls than normal ones."""
+        what = "failed" if kind == "error_rate" else "slow"
+        out = []
+        for r in self._q("rca_categories", {**params, "min_target": self.s.min_target}):
+            tt, nn, bb = int(r["target_calls"]), int(r["normal_calls"]), int(r["baseline_calls"])
+            if tt < self.s.min_target or not bb:
+                continue
+            stats = _contrast(int(r["target_with"]), tt, int(r["normal_with"]), nn, int(r["baseline_with"]), bb)
+            out.append(
+                {
+                    "type": "input",
+                    "dimension": f"input.{r['feature']}",
+                    "value": str(r["value"]),
+                    "change": False,
+                    **stats,
+                    "evidence": f"input {r['feature']}={r['value']} in {_pct(stats['target_share'])} of {what} "
+                    f"calls vs {_pct(stats['normal_share'])} of normal calls "
+                    f"({_pct(stats['baseline_share'])} in the baseline)",
+                }
+            )
         return out
 
     def _location(
