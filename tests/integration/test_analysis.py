@@ -170,3 +170,63 @@ def test_a_categorical_input_is_named_as_the_cause(tmp_path):
         assert causes[0]["target_share"] > 0.9 and causes[0]["normal_share"] < 0.4
     finally:
         collector.stop()
+
+
+def _sample_calls(model: str, values: list[float], end_ns: int) -> bytes:
+    """One call of ``model`` per value (its input sample {"x": [value]}) over the ten minutes
+    before ``end_ns``, as one OTLP request."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    def kv(key: str, value: str) -> KeyValue:
+        return KeyValue(key=key, value=AnyValue(string_value=value))
+
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    step = 10 * MINUTE_NS // len(values)
+    for i, value in enumerate(values):
+        start = end_ns - 10 * MINUTE_NS + i * step
+        scope.spans.add(
+            trace_id=(i + 1).to_bytes(8, "big") + end_ns.to_bytes(8, "big"), span_id=(i + 1).to_bytes(8, "big"),
+            name=f"predict {model}", start_time_unix_nano=start, end_time_unix_nano=start + 2_000_000,
+            attributes=[kv("ml.model.name", model), kv("ml.model.version", "1"), kv("ml.operation.name", "predict"),
+                        kv("ml.input.sample", json.dumps({"x": [value]}))],
+        )  # fmt: skip
+    return request.SerializeToString()
+
+
+@pytest.mark.slow
+def test_a_drift_finding_held_open_says_so_and_keeps_the_score_that_opened_it(tmp_path):
+    """A feature shifts far (KS p ~ 0), then comes most of the way back (p 0.03: no longer drift
+    at 0.01, not yet clear of the 0.05 hold bar). The finding stays open, and its evidence says it
+    is held, and by what score it opened, instead of a score under its threshold alone."""
+    collector = CollectorProcess(str(tmp_path), "analysis.enabled=false", "drift.window_seconds=600").start()
+    try:
+        reference = [i / 400 for i in range(400)]
+        assert collector.post("/api/references", {"model": "holdm", "version": "1", "features": {"x": reference}})
+        t1 = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp() * 1e9)
+        t2 = t1 + 20 * MINUTE_NS
+        for end, shift in ((t1, 0.5), (t2, 0.125)):
+            body = _sample_calls("holdm", [i / 200 + shift for i in range(200)], end)
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{collector.http_port}/v1/traces", data=body,
+                headers={"Content-Type": "application/x-protobuf"},
+            )  # fmt: skip
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                assert answer.status == 200
+        collector.wait_stored("ml_features", 400, "ModelName = 'holdm'", timeout=60)
+        opened = collector.post(f"/api/analysis/run?model=holdm&at={t1 // 1_000_000}")
+        drift = [f for f in opened["opened"] if f["kind"] == "drift" and f["subject"] == "input.x"]
+        assert len(drift) == 1, opened
+        first = drift[0]["evidence"]
+        assert first["held"] is False and first["opened_score"] < 1e-6 and not first["summary"].startswith("held")
+        later = collector.post(f"/api/analysis/run?model=holdm&at={t2 // 1_000_000}")
+        assert [f["id"] for f in later["resolved"] if f["subject"] == "input.x"] == []
+        status, found = collector.get(f"/api/findings/{drift[0]['id']}")
+        assert status == 200 and found["status"] == "open"
+        evidence = found["evidence"]
+        assert evidence["held"] is True and 0.01 < found["score"] < 0.05
+        assert evidence["opened_score"] == first["opened_score"]
+        assert evidence["summary"].startswith("held open: ks 0.03") and "opened at" in evidence["summary"]
+    finally:
+        collector.stop()

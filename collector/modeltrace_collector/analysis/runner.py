@@ -180,7 +180,7 @@ class Analyzer:
         """Drift, dataset drift and data-quality findings of the versions active before ``at_ms``.
         A drift among ``open_now`` stays while it holds (``holding``), even below the bar
         that opens one: one shift is one finding, not one per crossing of the threshold."""
-        held = {f.key() for f in open_now or [] if f.kind == "drift"}
+        held = {f.key(): f for f in open_now or [] if f.kind == "drift"}
         out: list[Finding] = []
         scope = set()
         reports: list[dict[str, Any]] = []
@@ -197,6 +197,15 @@ class Analyzer:
                 if f["drifted"] or (f["holding"] and ("drift", m, version, "", subject) in held):
                     score = float(f["score"])
                     far = (score < f["threshold"] / 100) if f["p_value_test"] else (score >= 2 * f["threshold"])
+                    summary = _drift_summary(f)
+                    before = held.get(("drift", m, version, "", subject))
+                    # the score that opened the finding, kept while it stays open
+                    opened_score = float(before.evidence.get("opened_score", before.score)) if before else score
+                    if not f["drifted"]:  # held open by hysteresis: say so, and what opened it
+                        summary = (
+                            f"held open: {f['test']} {score:.4g} is back within its threshold {f['threshold']:g} "
+                            f"but not yet clear of it (opened at {opened_score:.4g}); {summary}"
+                        )
                     out.append(
                         Finding(
                             kind="drift",
@@ -215,7 +224,9 @@ class Analyzer:
                                 "reference": report["reference"],
                                 "n_reference": f["n_reference"],
                                 "n_current": f["n_current"],
-                                "summary": _drift_summary(f),
+                                "summary": summary,
+                                "held": not f["drifted"],
+                                "opened_score": opened_score,
                             },
                         )
                     )
