@@ -31,7 +31,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 # (new kinds go at the end: a scenario's seed comes from its index)
 FAULTS = (
     "version_regression", "slow_host", "drifted_feature", "slow_step", "batch_surge", "error_burst", "control",
-    "slow_channel",
+    "slow_channel", "slow_host_step",
 )  # fmt: skip
 HOSTS = ("node-1", "node-2", "node-3", "node-4")
 FEATURES = ("f0", "f1", "f2", "f3", "f4", "f5")
@@ -47,6 +47,8 @@ TRUTH = {
     "batch_surge": ("input.rows", ""),
     "error_burst": ("host.name", "node-2"),
     "slow_channel": ("input.channel", "partner"),
+    # one host slow at one step: the host is the cause, the step its mechanism
+    "slow_host_step": ("host.name", "node-2"),
 }
 
 
@@ -101,6 +103,8 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
         k = sc.strength
         noise = float(rng.lognormal(0, 0.15))
         fetch = 3.0 * noise * (1 + 5 * k if faulty and sc.fault == "slow_step" else 1)
+        if faulty and sc.fault == "slow_host_step" and host == "node-2":
+            fetch *= 1 + 5 * k
         predict = 8.0 * noise * (1 + 0.05 * (k if faulty else 1) * (rows - 1))
         if faulty and sc.fault == "version_regression":
             predict *= 1 + 2 * k

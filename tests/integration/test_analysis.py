@@ -230,3 +230,29 @@ def test_a_drift_finding_held_open_says_so_and_keeps_the_score_that_opened_it(tm
         assert evidence["summary"].startswith("held open: ks 0.03") and "opened at" in evidence["summary"]
     finally:
         collector.stop()
+
+
+@pytest.mark.slow
+def test_a_slow_step_on_one_host_names_the_host_with_the_step_as_its_mechanism(tmp_path):
+    """node-2 alone is slow at fetch_features: the step is where the time goes, the host is why.
+    The host is named first, saying both; the step follows. A step slow everywhere stays first."""
+    collector = CollectorProcess(str(tmp_path), "analysis.enabled=false").start()
+    try:
+        start = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp() * 1e9)
+        for fault, model in (("slow_host_step", "ranker"), ("slow_step", "matcher")):
+            sc = Scenario(fault, 21, model, start, baseline_minutes=60, fault_minutes=8, calls_per_minute=24)
+            send(collector, sc)
+            at = (sc.fault_start_ns + 5 * MINUTE_NS) // 1_000_000
+            result = collector.post(f"/api/analysis/run?model={model}&at={at}")
+            latency = [f for f in result["opened"] if f["kind"] == "latency"]
+            assert len(latency) == 1, result
+            causes = latency[0]["evidence"]["root_causes"]
+            assert matches(causes[0], fault), causes[:3]
+            if fault == "slow_host_step":
+                assert causes[0]["mechanism"] == "step=fetch_features"
+                assert causes[0]["evidence"].startswith("node-2: its fetch_features step went from")
+                assert causes[1]["dimension"] == "step" and causes[1]["value"] == "fetch_features"
+            else:
+                assert "mechanism" not in causes[0]
+    finally:
+        collector.stop()

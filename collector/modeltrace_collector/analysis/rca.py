@@ -34,7 +34,8 @@ CHANGE_BONUS = 0.5
 CHANGE_MIN_SCORE = 0.3
 RANKING = (
     f"by rank_score: the score, plus {CHANGE_BONUS} for a change (a new version or host) whose score is "
-    f"{CHANGE_MIN_SCORE} or more"
+    f"{CHANGE_MIN_SCORE} or more; a step or function on top yields to a value that holds 80% or more of the "
+    "slow calls (the cause, the step its mechanism)"
 )
 
 
@@ -77,6 +78,40 @@ def _two_proportion(t: int, tn: int, n: int, nn: int) -> tuple[float, float]:
     se = math.sqrt(max(p * (1 - p) * (1 / tn + 1 / nn), 1e-300))
     z = (t / tn - n / nn) / se
     return z, float(2 * stats.norm.sf(abs(z)))
+
+
+MECHANISMS = ("step", "function")  # where the time goes, not why
+CONCENTRATION = 0.8  # a value held by this share of the slow calls (and far fewer normal ones) is their cause
+
+
+def _causes_over_symptoms(ranked: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A step or function on top says where the time went, not why. When the slow calls
+    concentrate on one value of a dimension (a host, a version, a region, an input's range),
+    that value is the cause and the step its mechanism: the value goes first, saying both
+    ("node-2: its fetch_features step went from 3.0 to 18.0 ms"), and the step stays second."""
+    if not ranked or ranked[0]["type"] not in MECHANISMS:
+        return ranked
+    mechanism = ranked[0]
+    concentrated = [
+        c
+        for c in ranked
+        if c["type"] not in MECHANISMS
+        and c.get("target_share", 0.0) >= CONCENTRATION
+        and c.get("target_share", 0.0) - c.get("normal_share", 1.0) >= CONCENTRATION / 2
+    ]
+    if not concentrated:
+        return ranked
+    cause = max(concentrated, key=lambda c: c["score"])
+    how = f"its {mechanism['value']} {mechanism['dimension']} went from {mechanism['before_ms']:.1f} to " + (
+        f"{mechanism['after_ms']:.1f} ms per call"
+    )
+    promoted = {
+        **cause,
+        "rank_score": mechanism["rank_score"] + 0.01,
+        "mechanism": f"{mechanism['dimension']}={mechanism['value']}",
+        "evidence": f"{cause['value']}: {how}; {cause['evidence']}",
+    }
+    return [promoted, *(c for c in ranked if c is not cause)]
 
 
 def _merge_twins(ranked: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -158,7 +193,7 @@ class RootCause:
         for c in kept:
             c["rank_score"] = c["score"] + (CHANGE_BONUS if c.get("change") and c["score"] >= CHANGE_MIN_SCORE else 0.0)
         kept.sort(key=lambda c: -c["rank_score"])
-        return {**result, "causes": _merge_twins(kept)[: self.s.top], "ranking": RANKING}
+        return {**result, "causes": _merge_twins(_causes_over_symptoms(kept))[: self.s.top], "ranking": RANKING}
 
     @staticmethod
     def _totals(dims: list[dict[str, Any]]) -> dict[str, Any]:
@@ -362,6 +397,8 @@ class RootCause:
                     "score": explained - usual,
                     "explained": explained,
                     "baseline_time_share": usual,
+                    "before_ms": step_b,
+                    "after_ms": step_t,
                     "evidence": f"{label} {name}: {step_b:.1f} -> {step_t:.1f} ms per call "
                     f"({step_t - step_b:+.1f} ms), "
                     f"{_pct(explained)} of the latency growth while it takes {_pct(usual)} of baseline time",
