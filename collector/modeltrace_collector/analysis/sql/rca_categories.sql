@@ -1,7 +1,7 @@
 -- Categorical input features of target calls against normal calls: for each feature, each
 -- call's most frequent value in its sample (a batch shares its region or channel), then how many
 -- target, normal and baseline calls hold each value. Values held by too few target calls to be
--- a cause are left out ({min_target}).
+-- a cause are left out (min_target).
 WITH per_call AS (
     SELECT f.SpanId AS span, feature, topK(1)(ifNull(value, '(null)'))[1] AS v,
            any(p.target) AS target, any(p.in_window) AS in_window
