@@ -151,20 +151,25 @@ def test_uploaded_reference_drives_drift(tmp_path):
         collector.stop()
 
 
+def _first_latency_causes(collector: CollectorProcess, fault: str, seed: int, model: str) -> list[dict]:
+    """The stored root causes of the one latency finding a scenario's fault opens, five minutes in."""
+    start = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp() * 1e9)
+    sc = Scenario(fault, seed, model, start, baseline_minutes=60, fault_minutes=8, calls_per_minute=24)
+    send(collector, sc)
+    at = (sc.fault_start_ns + 5 * MINUTE_NS) // 1_000_000
+    result = collector.post(f"/api/analysis/run?model={model}&at={at}")
+    latency = [f for f in result["opened"] if f["kind"] == "latency"]
+    assert len(latency) == 1, result
+    return latency[0]["evidence"]["root_causes"]
+
+
 @pytest.mark.slow
 def test_a_categorical_input_is_named_as_the_cause(tmp_path):
     """All slow calls come from channel=partner (a categorical input, a third of the traffic):
     the cause named first is input.channel = partner, with its shares."""
     collector = CollectorProcess(str(tmp_path), "analysis.enabled=false").start()
     try:
-        start = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp() * 1e9)
-        sc = Scenario("slow_channel", 11, "pricing", start, baseline_minutes=60, fault_minutes=8, calls_per_minute=24)
-        send(collector, sc)
-        at = (sc.fault_start_ns + 5 * MINUTE_NS) // 1_000_000
-        result = collector.post(f"/api/analysis/run?model=pricing&at={at}")
-        latency = [f for f in result["opened"] if f["kind"] == "latency"]
-        assert len(latency) == 1, result
-        causes = latency[0]["evidence"]["root_causes"]
+        causes = _first_latency_causes(collector, "slow_channel", 11, "pricing")
         assert matches(causes[0], "slow_channel"), causes[:3]
         assert causes[0]["type"] == "input" and "input channel=partner in" in causes[0]["evidence"]
         assert causes[0]["target_share"] > 0.9 and causes[0]["normal_share"] < 0.4
@@ -238,15 +243,8 @@ def test_a_slow_step_on_one_host_names_the_host_with_the_step_as_its_mechanism(t
     The host is named first, saying both; the step follows. A step slow everywhere stays first."""
     collector = CollectorProcess(str(tmp_path), "analysis.enabled=false").start()
     try:
-        start = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp() * 1e9)
         for fault, model in (("slow_host_step", "ranker"), ("slow_step", "matcher")):
-            sc = Scenario(fault, 21, model, start, baseline_minutes=60, fault_minutes=8, calls_per_minute=24)
-            send(collector, sc)
-            at = (sc.fault_start_ns + 5 * MINUTE_NS) // 1_000_000
-            result = collector.post(f"/api/analysis/run?model={model}&at={at}")
-            latency = [f for f in result["opened"] if f["kind"] == "latency"]
-            assert len(latency) == 1, result
-            causes = latency[0]["evidence"]["root_causes"]
+            causes = _first_latency_causes(collector, fault, 21, model)
             assert matches(causes[0], fault), causes[:3]
             if fault == "slow_host_step":
                 assert causes[0]["mechanism"] == "step=fetch_features"

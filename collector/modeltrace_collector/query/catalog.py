@@ -69,8 +69,8 @@ class Catalog:
     def __init__(self, store: StoreView) -> None:
         self.store = store
 
-    def _rows(self, name: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
-        sql = sqlfiles.query(__package__, name, self.store.database)
+    def _rows(self, name: str, parameters: dict[str, Any], **fragments: str) -> list[dict[str, Any]]:
+        sql = sqlfiles.query(__package__, name, self.store.database, **fragments)
         result = self.store.query(sql, parameters)
         return [dict(zip(result.column_names, r)) for r in result.result_rows]
 
@@ -198,16 +198,12 @@ class Catalog:
         where = sqlfiles.query(__package__, "calls_where", self.store.database)
         params = search.parameters()
         order = "Duration DESC" if search.order == "slowest" else "Timestamp DESC"
-        db = self.store.database
-        result = self.store.query(sqlfiles.query(__package__, "calls_find", db, where=where, order=order), params)
-        calls = [dict(zip(result.column_names, r)) for r in result.result_rows]
+        calls = self._rows("calls_find", params, where=where, order=order)
         per_decade = 10
-        bins = self.store.query(
-            sqlfiles.query(__package__, "calls_histogram", db, where=where), {**params, "per_decade": per_decade}
-        ).result_rows
+        bins = self._rows("calls_histogram", {**params, "per_decade": per_decade}, where=where)
         histogram = [
-            {"from_ms": 10 ** (int(b) / per_decade), "to_ms": 10 ** ((int(b) + 1) / per_decade), "calls": int(n)}
-            for b, n in bins
+            {"from_ms": 10 ** (b["bin"] / per_decade), "to_ms": 10 ** ((b["bin"] + 1) / per_decade), "calls": b["n"]}
+            for b in bins
         ]
         return {"calls": calls, "histogram": histogram, "total": sum(h["calls"] for h in histogram)}
 

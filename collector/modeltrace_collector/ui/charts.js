@@ -21,6 +21,19 @@ function fit(el, chart, height) {
   return chart;
 }
 
+// Per-version points ({version, t, ...}) on one time axis: xs (epoch ms, sorted) and
+// column(version, value), the value of each point of that version at its step (null elsewhere).
+export function seriesColumns(points) {
+  const xs = [...new Set(points.map((p) => p.t))].sort((a, b) => a - b);
+  const index = new Map(xs.map((t, i) => [t, i]));
+  const column = (version, value) => {
+    const out = new Array(xs.length).fill(null);
+    for (const p of points) if (p.version === version) out[index.get(p.t)] = value(p);
+    return out;
+  };
+  return { xs, column };
+}
+
 // Bands ({from, to} in epoch s, shaded) and marks ({t, label}: dashed lines) under the series.
 function decorations(bands, marks) {
   return {

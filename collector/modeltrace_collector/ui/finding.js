@@ -1,6 +1,6 @@
 // A finding: what was seen, its ranked causes with their evidence, the anomalous window
 // against its baseline, and example slow or failed calls one click from their traces.
-import { chartBox, timeChart } from "./charts.js";
+import { PALETTE, chartBox, seriesColumns, timeChart } from "./charts.js";
 import { api, badge, carry, clear, fmtMs, fmtNum, fmtPct, fmtTime, h, hashFor, parseIsoMs, section, sortableTable } from "./lib.js";
 
 export function renderFinding(root, route, ctx) {
@@ -64,18 +64,14 @@ export function renderFinding(root, route, ctx) {
 
   function drawWindow(box, series, finding, start, end) {
     const versions = [...new Set(series.points.map((p) => p.version))];
-    const xs = [...new Set(series.points.map((p) => p.t))].sort((a, b) => a - b);
-    const index = new Map(xs.map((t, i) => [t, i]));
-    const colors = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed"];
+    const { xs, column } = seriesColumns(series.points);
     const key = finding.kind === "error_rate" ? null : "p95_ms";
-    const lines = versions.map((v, i) => {
-      const values = new Array(xs.length).fill(null);
-      for (const p of series.points) {
-        if (p.version !== v) continue;
-        values[index.get(p.t)] = key ? p[key] : p.calls ? p.errors / p.calls : 0;
-      }
-      return { label: `${v} ${key ? "p95" : "error rate"}`, values, color: colors[i % colors.length], width: 2 };
-    });
+    const lines = versions.map((v, i) => ({
+      label: `${v} ${key ? "p95" : "error rate"}`,
+      values: column(v, (p) => (key ? p[key] : p.calls ? p.errors / p.calls : 0)),
+      color: PALETTE[i % PALETTE.length],
+      width: 2,
+    }));
     ctx.chart(box, () => xs.length ? timeChart(box, {
       x: xs.map((t) => t / 1000), series: lines, yFormat: key ? fmtMs : fmtPct, height: 260,
       bands: [{ from: start / 1000, to: end / 1000 }],

@@ -1,5 +1,5 @@
 // The models page (every model and version at a glance) and a model's page.
-import { PALETTE, chartBox, overlayChart, sparkline, timeChart } from "./charts.js";
+import { PALETTE, chartBox, overlayChart, seriesColumns, sparkline, timeChart } from "./charts.js";
 import {
   ago, api, badge, carry, clear, errorBox, fmtMs, fmtNum, fmtPct, fmtTime, h, hashFor, parseIsoMs,
   rangeParams, section, sortRows, sortableTable, timeRange,
@@ -188,13 +188,8 @@ export function renderModel(root, route, ctx) {
     const ranked = [...callsOf.keys()].sort((a, b) => callsOf.get(b) - callsOf.get(a));
     const versions = ranked.slice(0, MAX_VERSIONS);
     boxes.omitted.textContent = ranked.length > MAX_VERSIONS ? `the ${MAX_VERSIONS} busiest of ${ranked.length} versions drawn` : "";
-    const xs = [...new Set(series.points.map((p) => p.t))].sort((a, b) => a - b);
-    const index = new Map(xs.map((t, i) => [t, i]));
-    const column = (version, key, scale = 1) => {
-      const out = new Array(xs.length).fill(null);
-      for (const p of series.points) if (p.version === version) out[index.get(p.t)] = p[key] * scale;
-      return out;
-    };
+    const { xs, column: valuesOf } = seriesColumns(series.points);
+    const column = (version, key, scale = 1) => valuesOf(version, (p) => p[key] * scale);
     const x = xs.map((t) => t / 1000);
     const bands = findings
       .filter((f) => f.kind === "latency" || f.kind === "error_rate")
