@@ -263,6 +263,7 @@ class DriftConfig:
     reference: str = setting(_choice("auto", "upload", "window"), "auto")
     reference_window_seconds: float = setting(_positive(float), 86400.0)
     min_samples: int = setting(_positive(int), 30)
+    min_calls: int = setting(_positive(int), 30)
     drift_share: float = setting(_fraction, 0.5)
     significance: float = setting(_fraction, 0.01)
     thresholds: Mapping[str, Any] = setting(_thresholds, factory=dict)

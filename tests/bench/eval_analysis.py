@@ -30,6 +30,7 @@ from tests.bench.scenarios import FAULTS, MINUTE_NS, Scenario, matches, requests
 from tests.integration.collector_proc import CollectorProcess  # noqa: E402
 
 DRIFT_SHIFTS = (0.15, 0.3, 0.5, 0.8)
+QUIET = ("control", "drift_only", "noop_deploy")  # nothing slows down or fails
 MILD = 0.3
 
 
@@ -47,7 +48,7 @@ def build(seeds: int) -> list[Scenario]:
     for seed in range(seeds):
         for fault in FAULTS:
             out.append(Scenario(fault, 1000 * seed + FAULTS.index(fault), f"{fault}-{seed}", start))
-            if fault != "control":
+            if fault not in QUIET:
                 name = f"{fault}-mild-{seed}"
                 out.append(Scenario(fault, 1000 * seed + 50 + FAULTS.index(fault), name, start, strength=MILD))
         for shift in DRIFT_SHIFTS:
@@ -142,15 +143,21 @@ def anomaly_quality(results: list[dict[str, Any]], label: str) -> None:
 
 
 def report(results: list[dict[str, Any]]) -> None:
-    faults = [r for r in results if r["scenario"].fault not in ("control", "drift_only")]
+    faults = [r for r in results if r["scenario"].fault not in QUIET]
     anomaly_quality([r for r in faults if r["scenario"].strength == 1.0], "faults at full strength")
     anomaly_quality([r for r in faults if r["scenario"].strength != 1.0], f"mild faults (strength {MILD})")
-    quiet = [r for r in results if r["scenario"].fault in ("control", "drift_only")]
+    quiet = [r for r in results if r["scenario"].fault in QUIET]
     print("\n== no latency or error fault")
     anomalies = sum(1 for r in quiet for _, f in r["opened"] if f["kind"] in ("latency", "error_rate"))
-    print(f"latency/error findings on controls and drift-only scenarios  {anomalies}   (target 0)")
+    print(f"latency/error findings on controls, drift-only scenarios and no-change deploys  {anomalies}   (target 0)")
     controls = [r for r in results if r["scenario"].fault == "control"]
     print(f"findings of any kind on no-fault controls  {sum(len(r['opened']) for r in controls)}   (target 0)")
+    deploys = [r for r in results if r["scenario"].fault == "noop_deploy"]
+    chance = [f"{f['model']} {f['subject']} at {k} min" for r in deploys for k, f in r["opened"]]
+    print(
+        f"findings of any kind in the 20 minutes after a no-change deploy (batched calls)  "
+        f"{len(chance)} over {len(deploys)} deploys   (target 0) {chance[:6]}"
+    )
     # drift: every input feature of every scenario at the end of its fault, against the truth
     shifted_hits = shifted_total = clean_flags = clean_total = 0
     small = []

@@ -14,7 +14,13 @@ three child steps: ``fetch_features``, ``predict`` and ``postprocess``. Faults:
 ``strength`` scales each effect: at 0.3 the slow version, host or step is 1.6x, 1.6x and
 2.5x slower, and node-2 fails 12% of its calls.
 * drift_only: f2 shifts by ``drift_shift`` sd with no effect on latency;
-* control: nothing changes.
+* control: nothing changes;
+* slow_channel: calls from the 'partner' channel (a categorical input) get a slower predict;
+* slow_host_step: node-2 is slow at fetch_features only (the host is the cause, the step its
+  mechanism);
+* noop_deploy: every call scores a batch of 4-24 rows whose inputs cluster by call (the rows of
+  a batch share a region and a channel, and their numbers lie near the batch's own centre), and
+  version 1.1 replaces 1.0 with nothing else changed: any drift finding is a false alarm.
 """
 
 from __future__ import annotations
@@ -31,11 +37,12 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 # (new kinds go at the end: a scenario's seed comes from its index)
 FAULTS = (
     "version_regression", "slow_host", "drifted_feature", "slow_step", "batch_surge", "error_burst", "control",
-    "slow_channel", "slow_host_step",
+    "slow_channel", "slow_host_step", "noop_deploy",
 )  # fmt: skip
 HOSTS = ("node-1", "node-2", "node-3", "node-4")
 FEATURES = ("f0", "f1", "f2", "f3", "f4", "f5")
 CHANNELS = ("web", "app", "partner")  # a categorical input: the sales channel of the request
+REGIONS = ("eu", "us", "apac")
 MINUTE_NS = 60_000_000_000
 
 # What a correct root-cause analysis names, as (dimension, value) with "" for any value.
@@ -93,7 +100,7 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
         t0 = sc.start_ns + int(off)
         faulty = t0 >= sc.fault_start_ns
         host = HOSTS[i % len(HOSTS)]
-        version = "1.1" if faulty and sc.fault == "version_regression" else "1.0"
+        version = "1.1" if faulty and sc.fault in ("version_regression", "noop_deploy") else "1.0"
         x = rng.normal(0, 1, len(FEATURES))
         if faulty and sc.fault in ("drifted_feature", "drift_only"):
             x[2] += sc.drift_shift
@@ -123,6 +130,8 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
         end = t0 + int(total_ms * 1e6)
         sample: dict[str, list[float | str]] = {f: [round(float(v), 6)] for f, v in zip(FEATURES, x)}
         sample["channel"] = [channel]
+        if sc.fault == "noop_deploy":
+            sample = batch_sample(rng, x, rows := int(rng.integers(4, 25)))
         root = Span(
             trace_id=trace_id,
             span_id=root_id,
@@ -176,6 +185,16 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
             )
             out.append(req.SerializeToString())
     return out
+
+
+def batch_sample(rng: np.random.Generator, centre: np.ndarray, rows: int) -> dict[str, list[float | str]]:
+    """A batch of ``rows`` rows that cluster by call: numbers near the call's own centre, one
+    channel and one region for the whole batch."""
+    values = centre[:, None] + rng.normal(0, 0.25, (len(FEATURES), rows))
+    sample: dict[str, list[float | str]] = {f: [round(float(v), 6) for v in vs] for f, vs in zip(FEATURES, values)}
+    sample["channel"] = [CHANNELS[int(rng.integers(len(CHANNELS)))]] * rows
+    sample["region"] = [REGIONS[int(rng.integers(len(REGIONS)))]] * rows
+    return sample
 
 
 def send(grpc_endpoint: str, bodies: list[bytes]) -> None:

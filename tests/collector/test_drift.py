@@ -204,3 +204,53 @@ def test_out_of_range_rate_matches_its_expectation_on_unchanged_data(store):
         assert not f["quality"]
         rates.append(f["out_of_range_rate"])
     assert np.mean(rates) == pytest.approx(2 / 81, abs=0.012)
+
+
+def _batches(rng, calls: int, rows: int, shift: float = 0.0):
+    """``calls`` batches of ``rows`` rows each: numbers near the batch's own centre, one region
+    per batch (rows of one call are alike, as real batches are)."""
+    centres = rng.normal(shift, 1, calls)
+    x = np.repeat(centres, rows) + rng.normal(0, 0.2, calls * rows)
+    region = np.repeat(rng.choice(["eu", "us", "apac"], calls, p=[0.5, 0.3, 0.2]), rows)
+    return {"x": x}, {"region": region.tolist()}
+
+
+@pytest.mark.parametrize("shift", [0.0, 1.0])
+def test_rows_of_one_call_count_as_one_effective_value_not_many(store, shift):
+    """60 calls of 20 alike rows each on both sides. Counted as 1,200 independent rows, the
+    unchanged data would drift by chance (scipy's KS p on the rows is below 0.01 for this seed);
+    counted by their effective sample size (near the number of calls) it does not. A real shift
+    of one standard deviation is still found."""
+    rng = np.random.default_rng(7)
+    num_r, cat_r = _batches(rng, 60, 20)
+    num_c, cat_c = _batches(rng, 60, 20, shift)
+    insert_values(store, T0, "b", "1", "input", num=num_r, cat=cat_r, spans=60)
+    insert_values(store, T0 + dt.timedelta(hours=2), "b", "1", "input", num=num_c, cat=cat_c, spans=60)
+    report = DriftAnalyzer(store, DriftSettings(reference="window")).analyze(
+        "b", "1", end_ms=ms(T0) + 3 * HOUR_MS, window=3600, reference="window"
+    )
+    by_name = {f["feature"]: f for f in report["features"]}
+    x, region = by_name["x"], by_name["region"]
+    for f in (x, region):
+        assert f["n_reference"] == f["n_current"] == 1200 and f["calls_reference"] == f["calls_current"] == 60
+        assert f["design_effect_reference"] > 5 and f["design_effect_current"] > 5
+        assert 30 <= f["effective_reference"] <= 200 and 30 <= f["effective_current"] <= 200
+    if shift == 0.0:
+        assert stats.ks_2samp(num_r["x"], num_c["x"]).pvalue < 0.01  # what counting rows would say
+        assert not x["drifted"] and not region["drifted"] and x["metrics"]["ks_pvalue"] > 0.05
+    else:
+        assert x["drifted"] and x["metrics"]["ks_pvalue"] < 1e-4
+
+
+def test_too_few_calls_are_not_judged_however_many_rows(store):
+    """A new version's first 12 calls carry 100 rows each: 1,200 values, but 12 calls are not
+    enough to judge it (min_calls 30), whatever the rows say."""
+    rng = np.random.default_rng(3)
+    insert_values(store, T0, "few", "1", "input", num={"x": rng.normal(0, 1, 3000)}, spans=3000)
+    insert_values(store, T0 + dt.timedelta(hours=2), "few", "1", "input", num={"x": rng.normal(0, 1, 1200)}, spans=12)
+    report = DriftAnalyzer(store, DriftSettings(reference="window")).analyze(
+        "few", "1", end_ms=ms(T0) + 3 * HOUR_MS, window=3600, reference="window"
+    )
+    (x,) = report["features"]
+    assert x["calls_current"] == 12 and x["n_current"] == 1200
+    assert not x["tested"] and not x["drifted"]

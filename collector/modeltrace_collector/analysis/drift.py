@@ -9,6 +9,13 @@ uploaded baseline from ``ml_references`` or an earlier window):
 
 Only per-feature summaries come back to Python, which picks the headline test by type and
 sample size (Evidently's rules) and applies thresholds.
+
+The rows sampled from one call are not independent observations: a batch shares its region and
+channel, and its numbers lie near each other. A third query measures, per feature and side, how
+alike the rows of a call are (the intraclass correlation of the values' categories, or of their
+reference decile bins for continuous features) and the p-values use Kish's effective sample size
+n / (1 + (m - 1) * icc) instead of the row count, m being the mean call size weighted by rows.
+A window is judged only with ``min_calls`` calls and ``min_samples`` effective values per side.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from ..config import DriftConfig
 from ..storage.store import StoreView
@@ -32,6 +41,10 @@ P_VALUE_TESTS = ("ks", "chisquare")
 DEFAULT_THRESHOLDS = {"ks": 0.01, "chisquare": 0.01, "wasserstein": 0.1, "psi": 0.1, "js": 0.1}
 # scipy's ks_2samp computes the exact p-value up to this sample size ('auto'), asymptotic above.
 KS_EXACT_MAX = 10_000
+# A design effect below this counts as none: the rows are as good as independent.
+CLUSTERED_DEFF = 1.02
+# The rows of a call count as alike when a one-way ANOVA across calls is this significant.
+CLUSTER_P = 0.01
 # A drift that was found stays found until it is clearly gone: its adjusted p-value above this
 # many times the significance, or its distance below this share of the threshold.
 HOLD_P_FACTOR = 5.0
@@ -46,6 +59,7 @@ class DriftSettings:
     reference: str = _DEFAULTS.reference  # auto | upload | window
     reference_window: float = _DEFAULTS.reference_window_seconds
     min_samples: int = _DEFAULTS.min_samples
+    min_calls: int = _DEFAULTS.min_calls
     drift_share: float = _DEFAULTS.drift_share
     significance: float = _DEFAULTS.significance
     thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -57,6 +71,7 @@ class DriftSettings:
             reference=config.reference,
             reference_window=config.reference_window_seconds,
             min_samples=config.min_samples,
+            min_calls=config.min_calls,
             drift_share=config.drift_share,
             significance=config.significance,
             thresholds=dict(config.thresholds),
@@ -95,6 +110,53 @@ def default_test(kind: str, n_ref: int, distinct: int) -> str:
     if n_ref <= 1000:
         return "chisquare"
     return "js"
+
+
+@dataclass(frozen=True)
+class Design:
+    """One side of one feature as sampled: rows, the calls they came from, and how alike the
+    rows of a call are."""
+
+    rows: float
+    calls: float
+    icc: float = 0.0
+    mean_call_rows: float = 1.0  # weighted by rows: sum(n^2) / sum(n)
+
+    @classmethod
+    def of(cls, row: dict[str, Any], ranked: bool) -> Design:
+        """From drift_design.sql's sums; ``ranked``: the intraclass correlation of the rank
+        scores (a continuous feature), else of the category indicators. Rows count as
+        independent unless the one-way ANOVA's F test says calls differ (p < CLUSTER_P): the
+        correlation estimated from pure noise would only cost power."""
+        from scipy import stats
+
+        n, calls = float(row["n"]), float(row["calls"])
+        if n <= 1 or calls >= n - 0.5 or calls < 2:  # one row per call (or one call): nothing to correct
+            return cls(n, calls)
+        if ranked:
+            squares = float(row["sum_r2"])
+            within = squares - float(row["within_r"])
+            total = squares - float(row["sum_r"]) ** 2 / n
+        else:  # the indicators' sums of squares are half the Gini impurities times n
+            within = (n - float(row["within"])) / 2
+            total = (n - float(row["between"]) / n) / 2
+        between = max(total - within, 0.0)
+        if within <= 0:
+            icc = 1.0 if between > 0 else 0.0
+        elif stats.f.sf(between / (calls - 1) / (within / (n - calls)), calls - 1, n - calls) >= CLUSTER_P:
+            icc = 0.0
+        else:
+            icc = min(max(1.0 - (within / (n - calls)) / (total / (n - 1)), 0.0), 1.0)
+        return cls(n, calls, icc, float(row["sum_n2"]) / n)
+
+    @property
+    def deff(self) -> float:
+        """Kish's design effect of sampling whole calls."""
+        return 1.0 + (self.mean_call_rows - 1.0) * self.icc
+
+    @property
+    def effective(self) -> float:
+        return self.rows / self.deff
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -201,8 +263,13 @@ class DriftAnalyzer:
             rows = self.store.query(
                 sql("drift_numeric", db, source=num_source, ks_exact=ks_exact), feature_params
             ).named_results()
+            bin_of = (
+                "if(isNaN(value), NULL, arraySum(x -> x < value, arraySlice({edges:Array(Float64)}, "
+                "9 * (indexOf({features:Array(String)}, feature) - 1) + 1, 9)))"
+            )
+            designs = self._designs(num_source, feature_params, bin_of, ranked=True)
             for row in rows:
-                out.append(self._numeric_result(model, by_name[row["feature"]], row))
+                out.append(self._numeric_result(model, by_name[row["feature"]], row, designs))
         if few_values:
             out.extend(
                 self._categorical(
@@ -232,12 +299,40 @@ class DriftAnalyzer:
         rows = self.store.query(
             sql("drift_categorical", db, source=source, category=category), {**params, "features": features}
         ).named_results()
+        designs = self._designs(source, {**params, "features": features}, category, ranked=False)
         return [
-            self._categorical_result(model, row)
+            self._categorical_result(model, row, designs)
             if row["n_ref"] and row["n_cur"]
             else self._one_sided("categorical", row["feature"], row)
             for row in rows
         ]
+
+    def _designs(
+        self, source: str, params: dict[str, Any], category: str, ranked: bool
+    ) -> dict[tuple[str, int], Design]:
+        """Per (feature, tag): rows, calls and the within-call likeness (drift_design.sql)."""
+        query = sql(
+            "drift_design", self.store.database, source=source, category=category, rank=category if ranked else "0"
+        )
+        return {
+            (r["feature"], int(r["tag"])): Design.of(r, ranked) for r in self.store.query(query, params).named_results()
+        }
+
+    @staticmethod
+    def _sampling(result: dict[str, Any], designs: dict[tuple[str, int], Design]) -> tuple[Design, Design]:
+        """The feature's two designs, recorded in its result (calls and effective sizes)."""
+        name = result["feature"]
+        ref = designs.get((name, 0), Design(result["n_reference"], result["n_reference"]))
+        cur = designs.get((name, 1), Design(result["n_current"], result["n_current"]))
+        result.update(
+            calls_reference=round(ref.calls),
+            calls_current=round(cur.calls),
+            effective_reference=round(ref.effective, 1),
+            effective_current=round(cur.effective, 1),
+            design_effect_reference=round(ref.deff, 3),
+            design_effect_current=round(cur.deff, 3),
+        )
+        return ref, cur
 
     def _one_sided(self, kind: str, feature: str, row: dict[str, Any]) -> dict[str, Any]:
         result = self._base(
@@ -256,13 +351,20 @@ class DriftAnalyzer:
         )
         return result
 
-    def _numeric_result(self, model: str, prof: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    def _numeric_result(
+        self, model: str, prof: dict[str, Any], row: dict[str, Any], designs: dict[tuple[str, int], Design]
+    ) -> dict[str, Any]:
         from scipy import stats
 
         n, m = int(row["n"]), int(row["m"])
+        result = self._base("numeric", prof["feature"], n, m, int(prof["null_ref"]), int(prof["null_cur"]))
+        ref, cur = self._sampling(result, designs)
         ks_d = float(row["ks_statistic"])
         ks_p = float(row["ks_exact"])
-        if math.isnan(ks_p):  # large samples: scipy's asymptotic two-sided p-value for the statistic
+        if max(ref.deff, cur.deff) > CLUSTERED_DEFF:  # clustered rows: the statistic on the effective sizes
+            ne, me = ref.effective, cur.effective
+            ks_p = float(stats.kstwo.sf(ks_d, max(round(ne * me / (ne + me)), 1)))
+        elif math.isnan(ks_p):  # large samples: scipy's asymptotic two-sided p-value for the statistic
             ks_p = float(stats.kstwo.sf(ks_d, round(n * m / (n + m))))
         std = float(prof["ref_std"] or 0.0)
         w = float(row["wasserstein"])
@@ -275,7 +377,6 @@ class DriftAnalyzer:
             "psi": float(row["psi"]),
             "js": float(row["js"]),
         }
-        result = self._base("numeric", prof["feature"], n, m, int(prof["null_ref"]), int(prof["null_cur"]))
         result.update(
             metrics=metrics,
             distinct_values=int(prof["distinct_values"]),
@@ -287,15 +388,23 @@ class DriftAnalyzer:
         )
         return self._decide(model, result, default_test("numeric", n, int(prof["distinct_values"])))
 
-    def _categorical_result(self, model: str, row: dict[str, Any]) -> dict[str, Any]:
+    def _categorical_result(
+        self, model: str, row: dict[str, Any], designs: dict[tuple[str, int], Design]
+    ) -> dict[str, Any]:
         from scipy import stats
 
         n, m = int(row["n_ref"]), int(row["n_cur"])
+        result = self._base("categorical", row["feature"], n, m, int(row["null_ref"]), int(row["null_cur"]))
+        ref, cur = self._sampling(result, designs)
         dof = int(row["chi2_dof"])
         chi2 = float(row["chi2"])
+        if dof > 0 and max(ref.deff, cur.deff) > CLUSTERED_DEFF:
+            # the same test on the table scaled to the effective sizes (a Rao-Scott style correction)
+            table = np.array([row["ref_counts"], row["cur_counts"]], dtype=float)
+            table *= np.array([[ref.effective / max(n, 1)], [cur.effective / max(m, 1)]])
+            chi2 = float(stats.chi2_contingency(table, correction=True)[0])
         p = float(stats.chi2.sf(chi2, dof)) if dof > 0 else 1.0
         metrics = {"chisquare": chi2, "chisquare_pvalue": p, "psi": float(row["psi"]), "js": float(row["js"])}
-        result = self._base("categorical", row["feature"], n, m, int(row["null_ref"]), int(row["null_cur"]))
         counts = sorted(zip(row["categories"], row["ref_counts"], row["cur_counts"]), key=lambda t: -(t[1] + t[2]))
         result.update(
             metrics=metrics,
@@ -333,7 +442,15 @@ class DriftAnalyzer:
             "psi": metrics.get("psi"),
             "js": metrics.get("js"),
         }[test]
-        enough = min(result["n_reference"], result["n_current"]) >= self.settings.min_samples
+        calls = min(result["calls_reference"], result["calls_current"])
+        effective = min(result["effective_reference"], result["effective_current"])
+        enough = effective >= self.settings.min_samples and calls >= self.settings.min_calls
+        if not enough:
+            result["note"] = (
+                f"too few calls to judge: {calls} (min_calls {self.settings.min_calls})"
+                if calls < self.settings.min_calls
+                else f"too few effective values to judge: {effective:g} (min_samples {self.settings.min_samples})"
+            )
         result.update(test=test, score=score, threshold=threshold, tested=enough, p_value_test=test in P_VALUE_TESTS)
         return result
 
