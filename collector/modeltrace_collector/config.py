@@ -285,6 +285,15 @@ class AnomalyConfig:
     season_days: int = setting(_positive(int), 7)
     error_window_minutes: int = setting(_positive(int), 3)
     rca_baseline_seconds: float = setting(_positive(float), 3600.0)
+    # root causes are sought in an episode's first minutes (and a rise's), then kept
+    rca_window_seconds: float = setting(_positive(float), 900.0)
+    # a latency level (or a traffic level) that holds this long is accepted as the new normal
+    accept_after_seconds: float = setting(_positive(float), 3 * 3600.0)
+    # one minute this far out (and spike_min_ratio times the baseline) is reported at once
+    spike_z: float = setting(_positive(float), 10.0)
+    spike_min_ratio: float = setting(_positive(float), 2.0)
+    # calls per minute this far below the usual (as a share) are a traffic drop
+    traffic_drop: float = setting(_fraction, 0.5)
 
 
 @dataclass(frozen=True)

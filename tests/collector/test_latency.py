@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modeltrace_collector.analysis.latency import DAY_MS, MINUTE_MS, LatencyDetector, LatencySettings, Series
+from modeltrace_collector.analysis.latency import (
+    DAY_MS,
+    MINUTE_MS,
+    POOLED_KINDS,
+    LatencyDetector,
+    LatencySettings,
+    Series,
+    pooled_traffic,
+)
 
 T0 = 1_790_000_000_000 - 1_790_000_000_000 % DAY_MS  # midnight UTC
 
@@ -38,12 +46,29 @@ def at(minute: int) -> int:
 
 
 def test_a_slowdown_opens_one_episode_and_resolves_after_quiet_minutes() -> None:
+    slow = dict.fromkeys(range(200, 220), 1.6)
+    s = series(240, slow=slow)
+    eps = LatencyDetector(LatencySettings()).detect(s, None, at(0), at(240))
+    assert len(eps) == 1
+    ep = eps[0]
+    assert (ep.kind, ep.start_ms, ep.opened_ms) == ("latency", at(200), at(202))  # two anomalous minutes
+    assert ep.end_ms == at(220)
+    assert ep.resolved_ms == at(225)  # five normal minutes after the last slow one
+    assert ep.observed["p50"] == pytest.approx(16, rel=0.15)
+    assert ep.baseline["p50"] == pytest.approx(10, rel=0.1)
+    assert not ep.spike and ep.resolution == ""
+
+
+def test_a_severe_slowdown_opens_after_its_first_minute() -> None:
+    """Three times slower is beyond doubt in one minute (a spike's bar): the episode opens at
+    once, marked a spike while it is one minute old, and an ordinary episode after."""
     slow = dict.fromkeys(range(200, 220), 3.0)
     s = series(240, slow=slow)
     eps = LatencyDetector(LatencySettings()).detect(s, None, at(0), at(240))
     assert len(eps) == 1
     ep = eps[0]
-    assert (ep.kind, ep.start_ms, ep.opened_ms) == ("latency", at(200), at(202))
+    assert (ep.kind, ep.start_ms, ep.opened_ms) == ("latency", at(200), at(201))
+    assert not ep.spike
     assert ep.end_ms == at(220)
     assert ep.resolved_ms == at(225)  # five normal minutes after the last slow one
     assert ep.observed["p50"] == pytest.approx(30, rel=0.15)
@@ -57,9 +82,11 @@ def test_steady_noise_opens_nothing() -> None:
 
 
 def test_a_long_incident_stays_one_open_episode() -> None:
-    """Anomalous minutes never enter the baseline, so after hours it is still anomalous."""
+    """Anomalous minutes never enter the baseline, so after hours it is still anomalous (until
+    its level has held for accept_after)."""
     slow = dict.fromkeys(range(100, 700), 2.0)
-    eps = LatencyDetector(LatencySettings(baseline_seconds=3600)).detect(series(700, slow=slow), None, at(0), at(700))
+    settings = LatencySettings(baseline_seconds=3600, accept_after=1000)
+    eps = LatencyDetector(settings).detect(series(700, slow=slow), None, at(0), at(700))
     assert len(eps) == 1
     assert eps[0].start_ms == at(100) and eps[0].resolved_ms is None
     assert len(eps[0].minutes) == 600
@@ -182,3 +209,93 @@ def test_the_rollup_leaves_profiled_calls_out_of_the_quantiles(store):
     p50, p95, p99 = s.q[0]
     assert 9 <= p50 <= 11 and p95 <= 11.5 and p99 <= 11.5
     assert s.q[1] == pytest.approx([50, 50, 50], rel=0.01)
+
+
+def test_a_level_that_holds_is_accepted_and_a_later_jump_opens_a_new_finding() -> None:
+    """Latency doubles at minute 100 and stays: after accept_after (3 h) the episode resolves as
+    "accepted" and the new level is the baseline (nothing more opens while it holds); when it
+    doubles again at minute 500, that opens a new episode against the new level."""
+    slow = {**dict.fromkeys(range(100, 500), 2.0), **dict.fromkeys(range(500, 560), 4.0)}
+    eps = LatencyDetector(LatencySettings()).detect(series(560, slow=slow), None, at(0), at(560))
+    assert [(ep.start_ms, ep.resolution) for ep in eps] == [(at(100), "accepted"), (at(500), "")]
+    assert eps[0].resolved_ms == at(280)
+    assert eps[1].baseline["p50"] == pytest.approx(20, rel=0.1)
+
+
+def test_a_larger_jump_during_an_episode_escalates_it() -> None:
+    """1.6 times slower from minute 100, then 4 times from 150: one finding, with one escalation
+    that starts at 150 and says from which level to which."""
+    slow = {**dict.fromkeys(range(100, 150), 1.6), **dict.fromkeys(range(150, 200), 4.0)}
+    eps = LatencyDetector(LatencySettings()).detect(series(200, slow=slow), None, at(0), at(200))
+    assert len(eps) == 1
+    (rise,) = eps[0].escalations
+    assert rise["start_ms"] == at(150) and rise["detected_ms"] == at(152)
+    usual = eps[0].baseline[rise["metric"]]
+    assert rise["from_ms"] == pytest.approx(1.6 * usual, rel=0.15) and rise["to_ms"] == pytest.approx(
+        4 * usual, rel=0.15
+    )
+    assert eps[0].level_since() == at(150)
+
+
+def test_a_severe_one_minute_spike_is_reported_once_and_a_mild_one_not_at_all() -> None:
+    """One minute five times slower opens a spike episode at once; three such minutes within a
+    quarter of an hour are still that one episode (no flapping); one minute 1.5 times slower
+    (under the spike bar, and alone) opens nothing."""
+    spikes = {150: 5.0, 156: 5.0, 163: 5.0}
+    eps = LatencyDetector(LatencySettings()).detect(series(240, slow=spikes), None, at(0), at(240))
+    assert len(eps) == 1
+    ep = eps[0]
+    assert ep.spike and (ep.start_ms, ep.opened_ms) == (at(150), at(151))
+    assert ep.resolved_ms == at(164 + 15)  # three times the usual five quiet minutes
+    assert LatencyDetector(LatencySettings()).detect(series(240, slow={150: 1.5}), None, at(0), at(240)) == []
+
+
+def test_a_sharp_drop_in_latency_is_its_own_finding() -> None:
+    """p50 falls to a third (a model answering without doing its work): a latency_drop."""
+    eps = LatencyDetector(LatencySettings()).detect(
+        series(240, slow=dict.fromkeys(range(200, 230), 0.3)), None, at(0), at(240)
+    )
+    assert [(ep.kind, ep.start_ms, ep.opened_ms) for ep in eps] == [("latency_drop", at(200), at(202))]
+    assert ep_p50(eps[0]) == pytest.approx(3, rel=0.15)
+
+
+def ep_p50(ep) -> float:
+    return ep.observed["p50"]
+
+
+def _traffic(calls: np.ndarray, minutes: int | None = None) -> Series:
+    """The pooled traffic series (all versions, silent minutes as zeros) of per-minute ``calls``,
+    where a zero drops the minute from the version series as the rollup would."""
+    s = series(len(calls))
+    s.calls = np.asarray(calls, dtype=float)
+    keep = s.calls > 0
+    version = Series(s.model, s.version, s.operation, s.minute_ms[keep], s.calls[keep], s.errors[keep], s.q[keep])
+    (pooled,) = pooled_traffic({("m", "1", "predict"): version}, at(minutes or len(calls))).values()
+    return pooled
+
+
+def test_traffic_that_falls_away_is_a_traffic_drop() -> None:
+    """24 calls a minute, then 3 a minute from minute 200; and then none at all (no rows)."""
+    rng = np.random.default_rng(1)
+    calls = rng.poisson(24, 260).astype(float)
+    calls[200:230] = 3
+    calls[230:] = 0
+    pooled = _traffic(calls)
+    assert len(pooled.minute_ms) == 260 and pooled.calls[240] == 0
+    eps = LatencyDetector(LatencySettings()).detect(pooled, None, at(0), at(260), kinds=POOLED_KINDS)
+    assert [(ep.kind, ep.start_ms, ep.opened_ms, ep.resolved_ms) for ep in eps] == [
+        ("traffic_drop", at(200), at(202), None)
+    ]
+    assert eps[0].baseline["calls_per_minute"] == pytest.approx(24, abs=3)
+
+
+def test_steady_bursty_or_slowly_falling_traffic_is_no_drop() -> None:
+    """Poisson noise at 24 a minute; a batch job busy one minute in ten (silent minutes are its
+    normal); traffic halving over six hours (each half hour looks like the one before)."""
+    rng = np.random.default_rng(2)
+    steady = rng.poisson(24, 600).astype(float)
+    bursty = np.where(np.arange(600) % 10 == 0, 200.0, 0.0)
+    falling = rng.poisson(np.linspace(60, 30, 600)).astype(float)
+    for calls in (steady, bursty, falling):
+        eps = LatencyDetector(LatencySettings()).detect(_traffic(calls), None, at(0), at(600), kinds=POOLED_KINDS)
+        assert eps == []

@@ -98,13 +98,18 @@ def test_slow_host_is_found_explained_and_announced(tmp_path, webhook):
             check=True,
         ).stdout
         assert finding["id"] in table and "node-3" in table
-        # long after the fault ended, the finding resolves
+        # long after the fault ended (and the traffic with it), the finding resolves; the
+        # silence itself is a traffic drop
         later = collector.post(f"/api/analysis/run?model=scorer&at={(sc.end_ns + 30 * MINUTE_NS) // 1_000_000}")
         assert [f["id"] for f in later["resolved"]] == [finding["id"]]
-        collector.wait_until(lambda: len(Hook.received) >= 2, timeout=30, what="two webhook deliveries")
+        (silence,) = later["opened"]
+        assert (silence["kind"], silence["version"], silence["severity"]) == ("traffic_drop", "", "critical")
+        assert silence["evidence"]["summary"].startswith("0 calls/min vs usually 1")  # about 16 a minute
+        collector.wait_until(lambda: len(Hook.received) >= 3, timeout=30, what="three webhook deliveries")
         assert [(e["event"], e["finding"]["id"]) for e in Hook.received] == [
             ("opened", finding["id"]),
             ("resolved", finding["id"]),
+            ("opened", silence["id"]),
         ]
         # unknown models and bad input get clear errors
         assert collector.get("/api/drift?model=nope")[0] == 404

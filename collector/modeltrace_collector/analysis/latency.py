@@ -17,6 +17,23 @@ walks each series minute by minute:
   and over five times as many (a weak burst);
 * hysteresis: an episode opens after ``open_after`` anomalous minutes in a row and resolves
   after ``close_after`` normal minutes in a row, so one incident is one finding.
+
+What else a series can do, and what it gets:
+
+* a spike: one minute at least ``spike_z`` out and ``spike_min_ratio`` times its baseline opens
+  a latency episode at once, marked as a spike (a lower severity); it closes after three times
+  the usual quiet minutes, so a burst of spikes is one finding, not a flapping one. If it goes
+  on, it is an ordinary episode;
+* a level shift: an episode (latency, latency drop, traffic drop) whose level holds for
+  ``accept_after`` is resolved as "new level accepted" and its minutes become the baseline;
+* a further rise during a latency episode (``z_open`` above the episode's own level for
+  ``open_after`` minutes) is recorded on it as an escalation: the finding's severity rises and
+  its causes are sought again in the rise's first minutes;
+* a drop: p50 ``z_open`` below its baseline for ``open_after`` minutes is a latency_drop (a
+  model that answers too fast may be skipping its work);
+* traffic: the model's calls per minute (all versions pooled, silent minutes counted as zero)
+  falling below ``traffic_drop`` of the last half hour's usual, far beyond Poisson noise, for
+  ``open_after`` minutes is a traffic_drop.
 """
 
 from __future__ import annotations
@@ -58,6 +75,10 @@ class LatencySettings:
     error_p: float = 1e-6
     error_min_rate: float = 0.02
     error_window: int = _DEFAULTS.error_window_minutes
+    accept_after: int = round(_DEFAULTS.accept_after_seconds / 60)
+    spike_z: float = _DEFAULTS.spike_z
+    spike_min_ratio: float = _DEFAULTS.spike_min_ratio
+    traffic_drop: float = _DEFAULTS.traffic_drop
 
     @classmethod
     def of(cls, config: AnomalyConfig) -> LatencySettings:
@@ -73,6 +94,10 @@ class LatencySettings:
             close_after=config.close_after_minutes,
             min_relative=config.min_relative,
             error_window=config.error_window_minutes,
+            accept_after=max(1, round(config.accept_after_seconds / 60)),
+            spike_z=config.spike_z,
+            spike_min_ratio=config.spike_min_ratio,
+            traffic_drop=config.traffic_drop,
         )
 
 
@@ -99,10 +124,27 @@ class Episode:
     baseline: dict[str, float] = field(default_factory=dict)
     observed: dict[str, float] = field(default_factory=dict)
     metric: str = ""
+    resolution: str = ""  # how it ended: "" (back to normal) | accepted (a new level)
+    spike: bool = False  # opened by one severe minute, and no more than that so far
+    level_metric: str = ""  # the metric it opened on, whose level rises are judged on
+    levels: list[float] = field(default_factory=list)  # log values of its first minutes (its level)
+    rise: list[tuple[int, float]] = field(default_factory=list)  # the current run above that level
+    escalations: list[dict[str, Any]] = field(default_factory=list)
+
+    def level_since(self) -> int:
+        """When its current level began: its start, or its latest rise."""
+        return int(self.escalations[-1]["start_ms"]) if self.escalations else self.start_ms
 
 
 METRICS = ("p50", "p95", "p99")
-KINDS = ("latency", "error_rate")
+VERSION_KINDS = ("latency", "latency_drop", "error_rate")  # judged per model version
+POOLED_KINDS = ("traffic_drop",)  # judged on a model's whole traffic
+KINDS = VERSION_KINDS + POOLED_KINDS
+ACCEPTED = ("latency", "latency_drop", "traffic_drop")  # a level that holds becomes the new normal
+LEVEL_MINUTES = 5  # an episode's level: the median of its first minutes
+SPIKE_QUIET = 3  # a spike closes after this many times close_after normal minutes
+TRAFFIC_MIN_EXPECTED = 10.0  # fewer calls a minute than this: a drop cannot be told from chance
+TRAFFIC_P = 1e-3  # the Poisson tail a drop must be beyond
 MAX_CHECKPOINTS = 10_000
 LONG_ERROR_WINDOWS = 5  # the long error window, in short ones
 SEASON_MIN_DAYS = 3  # earlier days needed before the baseline follows the time of day
@@ -140,6 +182,27 @@ def load_series(
     return out
 
 
+def pooled_traffic(series: dict[tuple[str, str, str], Series], end_ms: int) -> dict[tuple[str, str, str], Series]:
+    """Calls per minute per (model, operation), all versions summed, with every minute from the
+    first call to ``end_ms`` (exclusive) present: a silent minute is a zero."""
+    grouped: dict[tuple[str, str], list[Series]] = {}
+    for (model, _, operation), ser in series.items():
+        grouped.setdefault((model, operation), []).append(ser)
+    out = {}
+    for (model, operation), parts in grouped.items():
+        first = min(int(p.minute_ms[0]) for p in parts if len(p.minute_ms))
+        minutes = np.arange(first, max(end_ms, first), MINUTE_MS, dtype=np.int64)
+        calls = np.zeros(len(minutes))
+        errors = np.zeros(len(minutes))
+        for p in parts:
+            idx = (p.minute_ms - first) // MINUTE_MS
+            keep = idx < len(minutes)
+            np.add.at(calls, idx[keep], p.calls[keep])
+            np.add.at(errors, idx[keep], p.errors[keep])
+        out[(model, "", operation)] = Series(model, "", operation, minutes, calls, errors, np.ones((len(minutes), 3)))
+    return out
+
+
 def load_pool(store: StoreView, start_ms: int, end_ms: int, model: str, operation: str, exclude: str) -> Series | None:
     """The model's traffic for ``operation`` with every version but ``exclude`` pooled."""
     return load_series(store, start_ms, end_ms, model, operation, pool_without=exclude).get((model, "", operation))
@@ -148,43 +211,58 @@ def load_pool(store: StoreView, start_ms: int, end_ms: int, model: str, operatio
 class LatencyDetector:
     def __init__(self, settings: LatencySettings) -> None:
         self.s = settings
-        self._checkpoints: dict[tuple[str, str, str], _Checkpoint] = {}
+        self._checkpoints: dict[tuple[str, str, str, tuple[str, ...]], _Checkpoint] = {}
         self._lock = threading.Lock()  # the scheduler and API requests walk series at once
 
-    def _baseline_idx(self, walk: _Walk, t: int) -> np.ndarray:
-        """Indices of the normal minutes before ``t`` that form its baseline."""
+    def _baseline_idx(self, walk: _Walk, t: int, since: int = 0, recent_only: bool = False) -> np.ndarray:
+        """Indices of the normal minutes before ``t`` (and from ``since``, when a new level was
+        accepted) that form its baseline; ``recent_only``: the last ``min_history`` of them."""
         minutes = walk.minutes
         if not len(minutes):
             return np.array([], dtype=np.int64)
+        first = max(int(minutes[0]), since)
+        usable = walk.usable
+        if recent_only:
+            lo, hi = np.searchsorted(minutes, [since, t])
+            last: np.ndarray[Any, np.dtype[Any]] = lo + np.flatnonzero(usable[lo:hi])[-self.s.min_history :]
+            return last
         half_hour = 30 * MINUTE_MS
-        if self.s.season_days >= SEASON_MIN_DAYS and t - minutes[0] >= SEASON_MIN_DAYS * DAY_MS:
+        if self.s.season_days >= SEASON_MIN_DAYS and t - first >= SEASON_MIN_DAYS * DAY_MS:
             # The same time of day (within half an hour) on each of the earlier days. These
             # minutes count whatever they were flagged: a slow hour that comes back every day
             # is flagged on the first days, and is the pattern to learn; a one-off incident on
             # one of three or more days moves the median little.
             centres = t - DAY_MS * np.arange(1, self.s.season_days + 1)
-            lo = np.searchsorted(minutes, centres - half_hour, side="right")
+            lo = np.searchsorted(minutes, np.maximum(centres - half_hour, since - 1), side="right")
             hi = np.searchsorted(minutes, centres + half_hour, side="left")
             seasonal = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)])
             kept: np.ndarray[Any, np.dtype[Any]] = seasonal[walk.ok[seasonal]]
             if len(kept) >= self.s.min_history:
                 return kept
-        lo, hi = np.searchsorted(minutes, [t - self.s.baseline_seconds * 1000, t])
-        usable = walk.usable
+        lo, hi = np.searchsorted(minutes, [max(t - self.s.baseline_seconds * 1000, since), t])
         recent = np.arange(lo, hi)
         recent = recent[usable[recent]]
         if len(recent) < self.s.min_history:
             # an incident longer than the baseline span: the normal minutes before it still count
-            recent = np.flatnonzero(usable[:hi])[-self.s.min_history :]
+            start = int(np.searchsorted(minutes, since))
+            recent = start + np.flatnonzero(usable[start:hi])[-self.s.min_history :]
         return recent
 
     def detect(
-        self, series: Series, pool: Series | None, eval_from_ms: int, at_ms: int, resume: bool = True
+        self,
+        series: Series,
+        pool: Series | None,
+        eval_from_ms: int,
+        at_ms: int,
+        resume: bool = True,
+        kinds: tuple[str, ...] = VERSION_KINDS,
     ) -> list[Episode]:
         """Episodes of ``series`` that are ongoing at ``at_ms`` or ended after ``eval_from_ms``.
 
         ``pool`` is the model's other traffic (same operation, other versions), used as the
-        baseline while this version has fewer than ``min_history`` normal minutes.
+        baseline while this version has fewer than ``min_history`` normal minutes. ``kinds``:
+        VERSION_KINDS for one version's series, POOLED_KINDS for a model's whole traffic (from
+        ``pooled_traffic``).
 
         The walk over the history before ``eval_from_ms`` is kept (the normal flags and the
         hysteresis state), so the next run over the same series starts from there instead of
@@ -192,15 +270,16 @@ class LatencyDetector:
         between about a second and a few milliseconds per series.
         """
         s = self.s
-        key = (series.model, series.version, series.operation)
-        own = _Walk(series, s)
+        key = (series.model, series.version, series.operation, kinds)
+        traffic = kinds == POOLED_KINDS
+        own = _Walk(series, s, every_minute=traffic)
         other = _Walk(pool, s) if pool is not None else None
         with self._lock:
             cp = self._checkpoints.get(key) if resume else None
         if cp is not None and len(series.minute_ms) and series.minute_ms[0] <= cp.minute_ms <= eval_from_ms:
             st = cp.restore(own)
         else:
-            st = _State()
+            st = _State(kinds=kinds)
         n = len(series.minute_ms)
         saved = False
         for i in range(st.next_index(series), n):
@@ -208,9 +287,9 @@ class LatencyDetector:
             if not saved and t >= eval_from_ms:
                 self._save(key, _Checkpoint.take(t, own, st))
                 saved = True
-            if series.calls[i] < s.min_calls:
+            if not traffic and series.calls[i] < s.min_calls:
                 continue  # too few calls to say anything: neither counts nor breaks a run
-            base = self._baseline_idx(own, t)
+            base = self._baseline_idx(own, t, st.since_ms, recent_only=traffic)
             source = own
             if len(base) < s.min_history and other is not None:
                 idx = self._baseline_idx(other, t)
@@ -219,17 +298,29 @@ class LatencyDetector:
             if len(base) < s.min_history:
                 own.normal[i] = not st.in_episode()  # warm-up: nothing to compare with yet
                 continue
-            verdicts = {
-                "latency": self._latency(series, i, source, base),
-                "error_rate": self._errors(series, i, source, base),
-            }
             anomalous_any = False
-            for kind, (verdict, z, detail) in verdicts.items():
+            for kind, (verdict, z, detail) in self._verdicts(series, i, source, base, kinds).items():
                 anomalous_any |= st.step(kind, verdict, z, detail, t, s)
+            if st.accepted_from is not None:  # a level that held: it is the baseline from now on
+                lo = int(np.searchsorted(series.minute_ms, st.accepted_from))
+                own.normal[lo : i + 1] = True
+                st.since_ms, st.accepted_from = st.accepted_from, None
             own.normal[i] = not anomalous_any and not st.in_episode()
         if not saved and n:
             self._save(key, _Checkpoint.take(int(series.minute_ms[-1]) + MINUTE_MS, own, st))
         return self._report(series, st.episodes, eval_from_ms, at_ms)
+
+    def _verdicts(
+        self, series: Series, i: int, source: _Walk, base: np.ndarray, kinds: tuple[str, ...]
+    ) -> dict[str, tuple[str, float, dict[str, Any]]]:
+        if kinds == POOLED_KINDS:
+            return {"traffic_drop": self._traffic(series, i, source, base)}
+        levels = self._levels(series, i, source, base)
+        return {
+            "latency": self._latency(series, i, levels),
+            "latency_drop": self._drop(series, i, levels),
+            "error_rate": self._errors(series, i, source, base),
+        }
 
     def _report(self, series: Series, episodes: list[Episode], eval_from_ms: int, at_ms: int) -> list[Episode]:
         """The episodes ongoing at ``at_ms`` or ended after ``eval_from_ms``, with what was observed in them."""
@@ -240,7 +331,8 @@ class LatencyDetector:
         quiet_from = int(active[-1]) + MINUTE_MS if len(active) else 0
         out = []
         for ep in episodes:
-            if ep.resolved_ms is None and at_ms - quiet_from >= s.close_after * MINUTE_MS:
+            stopped = ep.kind != "traffic_drop" and at_ms - quiet_from >= s.close_after * MINUTE_MS
+            if ep.resolved_ms is None and stopped:
                 ep.resolved_ms = quiet_from + s.close_after * MINUTE_MS
             if ep.resolved_ms is not None and ep.resolved_ms <= eval_from_ms:
                 continue
@@ -249,47 +341,90 @@ class LatencyDetector:
             calls = series.calls[idx]
             ep.observed = {
                 "calls": float(calls.sum()),
+                "calls_per_minute": float(np.median(calls)) if len(calls) else 0.0,
                 "error_rate": float(series.errors[idx].sum() / max(calls.sum(), 1)),
                 **{m: float(np.median(series.q[idx, j])) for j, m in enumerate(METRICS)},
             }
             out.append(ep)
         return out
 
-    def _save(self, key: tuple[str, str, str], cp: _Checkpoint) -> None:
+    def _save(self, key: tuple[str, str, str, tuple[str, ...]], cp: _Checkpoint) -> None:
         with self._lock:
             self._checkpoints.pop(key, None)
             self._checkpoints[key] = cp
             while len(self._checkpoints) > MAX_CHECKPOINTS:  # the series least recently walked go first
                 self._checkpoints.pop(next(iter(self._checkpoints)))
 
-    def _latency(self, series: Series, i: int, source: _Walk, base: np.ndarray) -> tuple[str, float, dict[str, Any]]:
-        s = self.s
-        floor = math.log1p(s.min_relative) / s.z_open
-        best_z, best_metric = -math.inf, "p95"
-        all_quiet = True
-        baseline = {}
+    def _levels(self, series: Series, i: int, source: _Walk, base: np.ndarray) -> dict[str, tuple[float, float, float]]:
+        """Per metric of minute ``i``: its log value, the baseline's log centre and its scale
+        (a robust spread, with a floor so that a very steady series needs ``min_relative``)."""
+        floor = math.log1p(self.s.min_relative) / self.s.z_open
         hist = source.logq[base]
         centre = np.median(hist, axis=0)
         spread = np.median(np.abs(hist - centre), axis=0)
+        out = {}
         for j, metric in enumerate(METRICS):
             if metric == "p99" and series.calls[i] < 20:
                 continue
-            med = float(centre[j])
-            scale = max(1.4826 * float(spread[j]), floor)
-            x = series.q[i, j]
-            z = (math.log(max(x, 1e-6)) - med) / scale
-            delta = x - math.exp(med)
-            baseline[metric] = math.exp(med)
-            if delta < s.min_delta_ms:
+            out[metric] = (math.log(max(series.q[i, j], 1e-6)), float(centre[j]), max(1.4826 * float(spread[j]), floor))
+        return out
+
+    def _latency(
+        self, series: Series, i: int, levels: dict[str, tuple[float, float, float]]
+    ) -> tuple[str, float, dict[str, Any]]:
+        s = self.s
+        best_z, best_metric = -math.inf, "p95"
+        all_quiet = True
+        for metric, (x, med, scale) in levels.items():
+            z = (x - med) / scale
+            if math.exp(x) - math.exp(med) < s.min_delta_ms:
                 z = min(z, 0.0)
             if z > best_z:
                 best_z, best_metric = z, metric
             if z >= s.z_close:
                 all_quiet = False
-        detail = {"metric": best_metric, "baseline": baseline}
+        detail = {
+            "metric": best_metric,
+            "baseline": {m: math.exp(med) for m, (_, med, _) in levels.items()},
+            "levels": levels,
+            "ratio": math.exp(levels[best_metric][0] - levels[best_metric][1]),
+        }
         if best_z >= s.z_open:
             return "anomalous", best_z, detail
         return ("normal" if all_quiet else "between"), best_z, detail
+
+    def _drop(
+        self, series: Series, i: int, levels: dict[str, tuple[float, float, float]]
+    ) -> tuple[str, float, dict[str, Any]]:
+        """The typical call (p50) far faster than its baseline."""
+        x, med, scale = levels["p50"]
+        z = (med - x) / scale
+        if math.exp(med) - math.exp(x) < self.s.min_delta_ms:
+            z = min(z, 0.0)
+        detail = {"metric": "p50", "baseline": {"p50": math.exp(med)}}
+        if z >= self.s.z_open:
+            return "anomalous", z, detail
+        return ("normal" if z < self.s.z_close else "between"), z, detail
+
+    def _traffic(self, series: Series, i: int, source: _Walk, base: np.ndarray) -> tuple[str, float, dict[str, Any]]:
+        """Calls this minute against the usual of the last normal half hour: a log-scale z (with a
+        floor of the configured drop share) and the Poisson tail of so few calls."""
+        from scipy import stats
+
+        s = self.s
+        usual = source.calls[base]
+        expected = float(np.median(usual))
+        detail = {"metric": "calls_per_minute", "baseline": {"calls_per_minute": expected}}
+        if expected < TRAFFIC_MIN_EXPECTED:
+            return "normal", 0.0, detail
+        logs = np.log1p(usual)
+        centre = float(np.median(logs))
+        floor = -math.log1p(-min(s.traffic_drop, 0.999)) / s.z_open
+        scale = max(1.4826 * float(np.median(np.abs(logs - centre))), floor)
+        z = (centre - math.log1p(series.calls[i])) / scale
+        if z >= s.z_open and float(stats.poisson.cdf(series.calls[i], expected)) < TRAFFIC_P:
+            return "anomalous", z, detail
+        return ("normal" if z < s.z_close else "between"), z, detail
 
     def _errors(self, series: Series, i: int, source: _Walk, base: np.ndarray) -> tuple[str, float, dict[str, Any]]:
         """Errors of the last ``error_window`` minutes, and of five times as many: at low traffic
@@ -323,12 +458,13 @@ class LatencyDetector:
 class _Walk:
     """A series with its per-minute "normal" flags, filled in as the detector walks it."""
 
-    def __init__(self, series: Series, s: LatencySettings) -> None:
+    def __init__(self, series: Series, s: LatencySettings, every_minute: bool = False) -> None:
         self.minutes = series.minute_ms
         self.calls = series.calls
         self.errors = series.errors
         self.logq = np.log(np.maximum(series.q, 1e-6))
-        self.ok = series.calls >= s.min_calls
+        # every_minute: a traffic series, where a quiet minute is as much a sample as a busy one
+        self.ok = np.ones(len(series.calls), dtype=bool) if every_minute else series.calls >= s.min_calls
         # a pooled series is taken as it is: its minutes count as normal unless its own walk says otherwise
         self.normal = np.ones(len(series.minute_ms), dtype=bool)
 
@@ -341,11 +477,14 @@ class _Walk:
 class _State:
     """Hysteresis state of a walk: the open episode and the current runs per kind."""
 
+    kinds: tuple[str, ...] = VERSION_KINDS
     episodes: list[Episode] = field(default_factory=list)
     open: dict[str, Episode | None] = field(default_factory=lambda: dict.fromkeys(KINDS))
     run: dict[str, list[int]] = field(default_factory=lambda: {k: [] for k in KINDS})
     quiet: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     resume_ms: int = 0  # the first minute not yet walked
+    since_ms: int = 0  # the baseline starts here: when the latest accepted level began
+    accepted_from: int | None = None  # set by step when a level is accepted, for the walk to apply
 
     def next_index(self, series: Series) -> int:
         return int(np.searchsorted(series.minute_ms, self.resume_ms, side="left"))
@@ -362,37 +501,100 @@ class _State:
             self.quiet[kind] = 0
             return True
         if verdict == "anomalous":
-            self.quiet[kind] = 0
-            if ep is None:
-                self.run[kind].append(t)
-                if len(self.run[kind]) >= s.open_after:
-                    ep = Episode(
-                        kind,
-                        self.run[kind][0],
-                        t + MINUTE_MS,
-                        opened_ms=t + MINUTE_MS,
-                        minutes=list(self.run[kind]),
-                        baseline=detail["baseline"],
-                    )
-                    self.open[kind] = ep
-                    self.episodes.append(ep)
-            else:
-                ep.end_ms = t + MINUTE_MS
-                ep.minutes.append(t)
-            if ep is not None and z > ep.peak:
-                ep.peak, ep.metric = z, detail["metric"]
+            self._anomalous(kind, ep, z, detail, t, s)
             return True
         self.run[kind] = []
+        if ep is not None and kind == "latency":
+            ep.rise = []
         if verdict == "normal":
             if ep is not None:
                 self.quiet[kind] += 1
-                if self.quiet[kind] >= s.close_after:
+                if self.quiet[kind] >= s.close_after * (SPIKE_QUIET if ep.spike else 1):
                     ep.resolved_ms = t + MINUTE_MS
                     self.open[kind] = None
                     self.quiet[kind] = 0
         elif ep is not None:  # in between: keeps an open episode open, does not start one
             self.quiet[kind] = 0
+            self._accept_if_held(kind, ep, t, s)
         return False
+
+    def _anomalous(
+        self, kind: str, ep: Episode | None, z: float, detail: dict[str, Any], t: int, s: LatencySettings
+    ) -> None:
+        self.quiet[kind] = 0
+        if ep is None:
+            self.run[kind].append(t)
+            spike = kind == "latency" and z >= s.spike_z and detail.get("ratio", 0.0) >= s.spike_min_ratio
+            if len(self.run[kind]) < s.open_after and not spike:
+                return
+            ep = self._open(kind, t, detail, spike=len(self.run[kind]) < s.open_after)
+        else:
+            ep.end_ms = t + MINUTE_MS
+            ep.minutes.append(t)
+            # a spike that lasts (open_after minutes in a row) is an ordinary episode
+            run = ep.minutes[-s.open_after :]
+            ep.spike = ep.spike and not (
+                len(run) == s.open_after and run[-1] - run[0] == (s.open_after - 1) * MINUTE_MS
+            )
+            if kind == "latency":
+                _follow_level(ep, t, detail, s)
+        if z > ep.peak:
+            ep.peak, ep.metric = z, detail["metric"]
+        self._accept_if_held(kind, ep, t, s)
+
+    def _open(self, kind: str, t: int, detail: dict[str, Any], spike: bool) -> Episode:
+        ep = Episode(
+            kind,
+            self.run[kind][0],
+            t + MINUTE_MS,
+            opened_ms=t + MINUTE_MS,
+            minutes=list(self.run[kind]),
+            baseline=detail["baseline"],
+            spike=spike,
+            level_metric=detail["metric"],
+        )
+        self.open[kind] = ep
+        self.episodes.append(ep)
+        return ep
+
+    def _accept_if_held(self, kind: str, ep: Episode, t: int, s: LatencySettings) -> None:
+        """A level that has held for ``accept_after`` minutes is the new normal."""
+        if kind in ACCEPTED and t + MINUTE_MS - ep.level_since() >= s.accept_after * MINUTE_MS:
+            ep.resolved_ms = t + MINUTE_MS
+            ep.resolution = "accepted"
+            self.open[kind] = None
+            self.run[kind] = []
+            self.quiet[kind] = 0
+            self.accepted_from = ep.level_since()
+
+
+def _follow_level(ep: Episode, t: int, detail: dict[str, Any], s: LatencySettings) -> None:
+    """An open latency episode's own level (its first minutes), and a rise ``z_open`` above it for
+    ``open_after`` minutes: an escalation, after which the rise is the level."""
+    levels = detail.get("levels", {})
+    if ep.level_metric not in levels:
+        return
+    x, _, scale = levels[ep.level_metric]
+    if len(ep.levels) < LEVEL_MINUTES:
+        ep.levels.append(x)
+        return
+    level = float(np.median(ep.levels))
+    if (x - level) / scale < s.z_open:
+        ep.rise = []
+        return
+    ep.rise.append((t, x))
+    if len(ep.rise) >= s.open_after:
+        ep.escalations.append(
+            {
+                "start_ms": ep.rise[0][0],
+                "detected_ms": t + MINUTE_MS,
+                "metric": ep.level_metric,
+                "from_ms": math.exp(level),
+                "to_ms": math.exp(float(np.median([v for _, v in ep.rise]))),
+            }
+        )
+        ep.levels = [v for _, v in ep.rise]
+        ep.rise = []
 
 
 @dataclass(frozen=True)

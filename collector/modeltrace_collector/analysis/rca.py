@@ -42,6 +42,7 @@ RANKING = (
 @dataclass(frozen=True)
 class RcaSettings:
     baseline_seconds: float = AnomalyConfig().rca_baseline_seconds
+    window_seconds: float = AnomalyConfig().rca_window_seconds  # an episode's first minutes
     min_target: int = 3
     max_p: float = 1e-3
     min_score: float = 0.15

@@ -13,7 +13,16 @@ from ..config import Config
 from ..storage.store import StoreView
 from .drift import DriftAnalyzer, DriftSettings
 from .findings import Finding, FindingStore, Webhook
-from .latency import MINUTE_MS, LatencyDetector, LatencySettings, load_pool, load_series
+from .latency import (
+    MINUTE_MS,
+    POOLED_KINDS,
+    Episode,
+    LatencyDetector,
+    LatencySettings,
+    load_pool,
+    load_series,
+    pooled_traffic,
+)
 from .performance import Performance
 from .rca import RcaSettings, RootCause
 from .sqlfiles import sql
@@ -21,12 +30,14 @@ from .sqlfiles import sql
 log = logging.getLogger("modeltrace.analysis")
 
 DRIFT_KINDS = ("drift", "dataset_drift", "data_quality")
-ANOMALY_KINDS = ("latency", "error_rate")
+ANOMALY_KINDS = ("latency", "latency_drop", "error_rate", "traffic_drop")
+EXPLAINED = ("latency", "error_rate")  # the kinds the root-cause contrast explains
+SUBJECTS = {"latency": "duration", "latency_drop": "duration", "error_rate": "errors", "traffic_drop": "calls"}
 
 
 def settings_from_config(config: Config) -> tuple[DriftSettings, LatencySettings, RcaSettings]:
     anomaly = config.anomaly
-    rca = RcaSettings(baseline_seconds=anomaly.rca_baseline_seconds)
+    rca = RcaSettings(baseline_seconds=anomaly.rca_baseline_seconds, window_seconds=anomaly.rca_window_seconds)
     return DriftSettings.of(config.drift), LatencySettings.of(anomaly), rca
 
 
@@ -53,8 +64,8 @@ class Analyzer:
     # -- latency and errors -------------------------------------------------------------
 
     def anomalies(self, at_ms: int | None = None, model: str = "") -> list[Finding]:
-        """Latency and error-rate episodes ongoing at ``at_ms`` or resolved within the
-        evaluation span before it, as findings (not yet stored)."""
+        """Latency, latency-drop, error-rate and traffic-drop episodes ongoing at ``at_ms`` or
+        resolved within the evaluation span before it, as findings (not yet stored)."""
         s = self.latency_settings
         at_ms = at_ms if at_ms is not None else int(time.time() * 1000)
         at_ms -= at_ms % MINUTE_MS  # whole minutes only: the current one is still filling
@@ -69,63 +80,79 @@ class Analyzer:
             pool = None
             if (ser.calls >= s.min_calls).sum() < s.min_history + s.open_after:
                 pool = load_pool(self.store, start, at_ms, m, operation, version)
-            for ep in self.detector.detect(ser, pool, eval_from, at_ms):
-                change = (
-                    (ep.observed.get(ep.metric, 0.0) / ep.baseline[ep.metric]) if ep.baseline.get(ep.metric) else 0.0
-                )
-                severity = (
-                    "critical" if (ep.kind == "latency" and change >= 2) or ep.peak >= 3 * s.z_open else "warning"
-                )
-                evidence = {
-                    "metric": ep.metric,
-                    "baseline": ep.baseline,
-                    "observed": ep.observed,
-                    "anomalous_minutes": len(ep.minutes),
-                    "detected_at_ms": ep.opened_ms,
-                }
-                if ep.kind == "latency":
-                    shown = [m for m in ("p50", "p95", "p99") if m in ep.baseline]
-                    evidence["summary"] = (
-                        "/".join(shown)
-                        + " "
-                        + " / ".join(f"{ep.observed.get(m, 0):.3g}" for m in shown)
-                        + " ms vs baseline "
-                        + " / ".join(f"{ep.baseline[m]:.3g}" for m in shown)
-                        + " ms"
-                    )
-                else:
-                    evidence["summary"] = (
-                        f"error rate {ep.observed['error_rate']:.1%} vs baseline {ep.baseline['error_rate']:.1%}"
-                    )
-                out.append(
-                    Finding(
-                        kind=ep.kind,
-                        model=m,
-                        version=version,
-                        operation=operation,
-                        subject="duration" if ep.kind == "latency" else "errors",
-                        score=round(ep.peak, 3),
-                        threshold=s.z_open if ep.kind == "latency" else s.error_p,
-                        severity=severity,
-                        window_start_ms=ep.start_ms,
-                        window_end_ms=ep.end_ms,
-                        evidence=evidence,
-                        opened_ms=ep.opened_ms,
-                        resolved_ms=ep.resolved_ms,
-                    )
-                )
+            episodes = self.detector.detect(ser, pool, eval_from, at_ms)
+            out += [self._finding(ep, m, version, operation) for ep in episodes]
+        # traffic, all versions together; the last minute may still be arriving, so it waits
+        for (m, _, operation), ser in pooled_traffic(series, at_ms - MINUTE_MS).items():
+            episodes = self.detector.detect(ser, None, eval_from, at_ms, kinds=POOLED_KINDS)
+            out += [self._finding(ep, m, "", operation) for ep in episodes]
         return out
 
-    def explain(self, finding: Finding) -> dict[str, Any]:
-        """Root causes of an anomaly finding."""
-        return self.rca.analyze(
-            finding.model,
-            finding.operation,
-            finding.window_start_ms,
-            finding.window_end_ms,
-            kind=finding.kind,
-            version=finding.version,
+    def _finding(self, ep: Episode, model: str, version: str, operation: str) -> Finding:
+        s = self.latency_settings
+        evidence: dict[str, Any] = {
+            "metric": ep.metric,
+            "baseline": ep.baseline,
+            "observed": ep.observed,
+            "anomalous_minutes": len(ep.minutes),
+            "detected_at_ms": ep.opened_ms,
+            "summary": _anomaly_summary(ep),
+        }
+        if ep.spike:
+            evidence["spike"] = True
+        if ep.escalations:
+            evidence["escalations"] = ep.escalations
+        if ep.resolution == "accepted":
+            evidence["resolution"] = "new level accepted"
+        return Finding(
+            kind=ep.kind,
+            model=model,
+            version=version,
+            operation=operation,
+            subject=SUBJECTS[ep.kind],
+            score=round(ep.peak, 3),
+            threshold=s.error_p if ep.kind == "error_rate" else s.z_open,
+            severity=_severity(ep, s),
+            window_start_ms=ep.start_ms,
+            window_end_ms=ep.end_ms,
+            evidence=evidence,
+            opened_ms=ep.opened_ms,
+            resolved_ms=ep.resolved_ms,
         )
+
+    def rca_window(self, finding: Finding) -> tuple[int, int]:
+        """Where the causes of an anomaly are sought: its first minutes, or its latest rise's."""
+        rises = finding.evidence.get("escalations") or []
+        start = int(rises[-1]["start_ms"]) if rises else finding.window_start_ms
+        return start, min(finding.window_end_ms, start + int(self.rca.s.window_seconds * 1000))
+
+    def explain(self, finding: Finding) -> dict[str, Any]:
+        """Root causes of an anomaly finding, in its root-cause window."""
+        start, end = self.rca_window(finding)
+        return self.rca.analyze(
+            finding.model, finding.operation, start, end, kind=finding.kind, version=finding.version
+        )
+
+    def _explain_once(self, f: Finding, old: Finding | None) -> None:
+        """Root causes for a new anomaly, or while its root-cause window (its first minutes, or
+        its latest rise's) still grows; after that the stored ones are kept."""
+        window = list(self.rca_window(f))
+        if old is not None and "root_causes" in old.evidence and old.evidence.get("rca_window") == window:
+            for key in RCA_KEYS:
+                if key in old.evidence:
+                    f.evidence[key] = old.evidence[key]
+            return
+        try:
+            result = self.explain(f)
+        except Exception:
+            log.exception("root-cause analysis failed for %s %s", f.kind, f.model)
+            return
+        f.evidence["root_causes"] = result["causes"]
+        f.evidence["target_calls"] = result["target_calls"]
+        # what the causes were ranked against: shown with them (the UI, the CLI)
+        f.evidence["rca_baseline"] = result["baseline"]
+        f.evidence["rca_ranking"] = result.get("ranking", "")
+        f.evidence["rca_window"] = window
 
     # -- drift ----------------------------------------------------------------------------
 
@@ -283,21 +310,8 @@ class Analyzer:
             anomalies = self.anomalies(now_ms, model)
             known = {f.key(): f for f in self.findings.open_findings(ANOMALY_KINDS)}
             for f in anomalies:
-                old = known.get(f.key())
-                if old is None or old.window_end_ms != f.window_end_ms or "root_causes" not in old.evidence:
-                    try:
-                        result = self.explain(f)
-                        f.evidence["root_causes"] = result["causes"]
-                        f.evidence["target_calls"] = result["target_calls"]
-                        # what the causes were ranked against: shown with them (the UI, the CLI)
-                        f.evidence["rca_baseline"] = result["baseline"]
-                        f.evidence["rca_ranking"] = result.get("ranking", "")
-                    except Exception:
-                        log.exception("root-cause analysis failed for %s %s", f.kind, f.model)
-                else:
-                    for key in ("root_causes", "target_calls", "rca_baseline", "rca_ranking"):
-                        if key in old.evidence:
-                            f.evidence[key] = old.evidence[key]
+                if f.kind in EXPLAINED:
+                    self._explain_once(f, known.get(f.key()))
             # with a model filter, only that model's open findings may be resolved
             scope = None if not model else {(f.model, f.version) for f in known.values() if f.model == model}
             events = self.findings.reconcile(ANOMALY_KINDS, anomalies, now_ms, scope, existing=list(known.values()))
@@ -311,6 +325,54 @@ class Analyzer:
                 "resolved": [f.as_dict() for e, f in events if e == "resolved"],
             }
             return self.last_run
+
+
+RCA_KEYS = ("root_causes", "target_calls", "rca_baseline", "rca_ranking", "rca_window")
+
+
+def _severity(ep: Episode, s: LatencySettings) -> str:
+    if ep.kind == "latency":
+        if ep.spike:
+            return "info"  # one severe minute, so far
+        change = ep.observed.get(ep.metric, 0.0) / ep.baseline[ep.metric] if ep.baseline.get(ep.metric) else 0.0
+        return "critical" if change >= 2 or ep.peak >= 3 * s.z_open or ep.escalations else "warning"
+    if ep.kind == "traffic_drop":
+        usual = ep.baseline.get("calls_per_minute", 0.0)
+        return "critical" if ep.observed.get("calls_per_minute", 0.0) <= 0.1 * usual else "warning"
+    return "critical" if ep.peak >= 3 * s.z_open else "warning"
+
+
+def _anomaly_summary(ep: Episode) -> str:
+    if ep.kind == "latency":
+        shown = [m for m in ("p50", "p95", "p99") if m in ep.baseline]
+        text = (
+            "/".join(shown)
+            + " "
+            + " / ".join(f"{ep.observed.get(m, 0):.3g}" for m in shown)
+            + " ms vs baseline "
+            + " / ".join(f"{ep.baseline[m]:.3g}" for m in shown)
+            + " ms"
+        )
+        if ep.spike:
+            text = "spike: " + text
+        for rise in ep.escalations:
+            at = dt.datetime.fromtimestamp(rise["start_ms"] / 1000, dt.timezone.utc).strftime("%H:%M")
+            text += f"; rose again at {at} UTC: {rise['metric']} {rise['from_ms']:.3g} -> {rise['to_ms']:.3g} ms"
+    elif ep.kind == "latency_drop":
+        text = (
+            f"p50 {ep.observed.get('p50', 0):.3g} ms vs baseline {ep.baseline.get('p50', 0):.3g} ms: calls are "
+            "much faster than usual (a model that skips its work, a cache or a fallback answering?)"
+        )
+    elif ep.kind == "traffic_drop":
+        text = (
+            f"{ep.observed.get('calls_per_minute', 0):.3g} calls/min vs usually "
+            f"{ep.baseline.get('calls_per_minute', 0):.3g} calls/min"
+        )
+    else:
+        text = f"error rate {ep.observed['error_rate']:.1%} vs baseline {ep.baseline['error_rate']:.1%}"
+    if ep.resolution == "accepted":
+        text += "; held long enough: new level accepted"
+    return text
 
 
 SCORE_COLUMNS = (

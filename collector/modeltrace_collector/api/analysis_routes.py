@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..analysis.runner import ANOMALY_KINDS
 from ..query.catalog import Catalog
 from .context import ApiError, Backend
 from .params import (
@@ -82,7 +83,7 @@ def _anomalies(r: _Request) -> tuple[int, Any]:
         found = r.analyzer.anomalies(at, r.model)
         r.known_model(bool(found))
         return 200, {"anomalies": [f.as_dict() for f in found], "live": True}
-    found = [f for kind in ("latency", "error_rate") for f in r.analyzer.findings.list(r.model, kind, status)]
+    found = [f for kind in ANOMALY_KINDS for f in r.analyzer.findings.list(r.model, kind, status)]
     found.sort(key=lambda f: -f.opened_ms)
     r.known_model(bool(found))
     return 200, {"anomalies": [f.as_dict() for f in found]}

@@ -157,7 +157,18 @@ SCHEMAS: dict[str, Any] = {
     "Finding": _object(
         {
             "id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
-            "kind": {"enum": ["latency", "error_rate", "drift", "dataset_drift", "data_quality", "performance"]},
+            "kind": {
+                "enum": [
+                    "latency",
+                    "latency_drop",
+                    "error_rate",
+                    "traffic_drop",
+                    "drift",
+                    "dataset_drift",
+                    "data_quality",
+                    "performance",
+                ]
+            },
             "model": STRING,
             "version": STRING,
             "operation": STRING,
@@ -539,10 +550,11 @@ def _paths() -> dict[str, Any]:
             },
         },
         "/api/findings": get(
-            "Findings (latency, error_rate, drift, performance), newest first.",
+            "Findings (latency, latency_drop, error_rate, traffic_drop, drift, dataset_drift, data_quality, "
+            "performance), newest first.",
             findings,
             MODEL,
-            _param("kind", "latency, error_rate, drift or performance"),
+            _param("kind", "a finding kind: latency, latency_drop, error_rate, traffic_drop, drift, ..."),
             _param("status", "open or resolved", {"enum": ["", "open", "resolved"]}),
             WINDOW,
             LIMIT,
@@ -551,7 +563,7 @@ def _paths() -> dict[str, Any]:
             "One finding.", _ref("Finding"), _param("finding_id", "16 hex characters", where="path")
         ),
         "/api/anomalies": get(
-            "Latency and error-rate findings; live=true runs the detector now instead.",
+            "Latency, latency-drop, error-rate and traffic-drop findings; live=true runs the detector now instead.",
             _object({"anomalies": {"type": "array", "items": _ref("Finding")}}, {"live": {"type": "boolean"}}),
             MODEL,
             AT,

@@ -6,7 +6,7 @@ import {
 } from "./lib.js";
 
 const MAX_VERSIONS = 8;
-const KIND_CLASS = { latency: "warn", error_rate: "bad", drift: "info", performance: "warn" };
+const KIND_CLASS = { latency: "warn", latency_drop: "warn", error_rate: "bad", traffic_drop: "bad", drift: "info", performance: "warn" };
 
 // -- models -------------------------------------------------------------------------------
 
@@ -192,7 +192,7 @@ export function renderModel(root, route, ctx) {
     const column = (version, key, scale = 1) => valuesOf(version, (p) => p[key] * scale);
     const x = xs.map((t) => t / 1000);
     const bands = findings
-      .filter((f) => f.kind === "latency" || f.kind === "error_rate")
+      .filter((f) => ["latency", "latency_drop", "error_rate", "traffic_drop"].includes(f.kind))
       .map((f) => ({ from: parseIsoMs(f.window_start) / 1000, to: (parseIsoMs(f.resolved_at) || range.end) / 1000 }));
     const marks = series.deploys
       .filter((d) => versions.includes(d.version) && d.first_seen_ms >= range.start && d.first_seen_ms <= range.end)
