@@ -111,6 +111,11 @@ def test_slow_host_is_found_explained_and_announced(tmp_path, webhook):
             ("resolved", finding["id"]),
             ("opened", silence["id"]),
         ]
+        # an alert says why: the summary and the top three causes with their evidence
+        alert = Hook.received[0]
+        assert alert["summary"] == finding["evidence"]["summary"]
+        assert alert["causes"] == [{k: c[k] for k in alert["causes"][0]} for c in causes[:3]]
+        assert alert["causes"][0]["value"] == "node-3" and "node-3" in alert["causes"][0]["evidence"]
         # unknown models and bad input get clear errors
         assert collector.get("/api/drift?model=nope")[0] == 404
         assert collector.get("/api/rca/ffffffffffffffff")[0] == 404

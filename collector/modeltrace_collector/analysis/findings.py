@@ -224,6 +224,8 @@ class FindingStore:
                     and f.severity == old.severity
                 ):
                     continue  # nothing new
+                if f.resolved_ms is None and _escalated(old, f):
+                    events.append(("escalated", f))
             else:
                 f.id = f.id or finding_id(*f.key(), f.window_start_ms)
                 if f.resolved_ms is not None:
@@ -246,9 +248,31 @@ class FindingStore:
         return events
 
 
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+TOP_CAUSES = 3  # the causes an alert carries
+
+
+def _escalated(old: Finding, new: Finding) -> bool:
+    """An open finding got worse: a higher severity, or a further rise recorded on it."""
+    rises = len(new.evidence.get("escalations") or []) > len(old.evidence.get("escalations") or [])
+    return rises or SEVERITY_RANK.get(new.severity, 1) > SEVERITY_RANK.get(old.severity, 1)
+
+
+def alert_payload(event: str, finding: Finding) -> dict[str, Any]:
+    """What a webhook receives: the event, a one-line summary, the top causes with their
+    evidence (for latency and error-rate findings) and the whole finding."""
+    ev = finding.evidence or {}
+    causes = [
+        {k: c[k] for k in ("dimension", "value", "evidence", "score", "mechanism", "change") if k in c}
+        for c in (ev.get("root_causes") or [])[:TOP_CAUSES]
+    ]
+    return {"event": event, "summary": ev.get("summary", ""), "causes": causes, "finding": finding.as_dict()}
+
+
 class Webhook:
-    """POSTs ``{"event": "opened"|"resolved", "finding": {...}}`` as JSON, with retries, off the
-    analysis thread. Deliveries that still fail after the retries are logged and dropped."""
+    """POSTs ``{"event": "opened"|"escalated"|"resolved", "summary": ..., "causes": [...],
+    "finding": {...}}`` as JSON (``alert_payload``), with retries, off the analysis thread.
+    Deliveries that still fail after the retries are logged and dropped."""
 
     def __init__(self, url: str, timeout: float = 5.0, retries: int = 4, backoff: float = 0.5) -> None:
         self.url = url
@@ -263,7 +287,7 @@ class Webhook:
 
     def send(self, event: str, finding: Finding) -> None:
         try:
-            self._queue.put_nowait({"event": event, "finding": finding.as_dict()})
+            self._queue.put_nowait(alert_payload(event, finding))
         except queue.Full:
             self.failed += 1
             log.warning("webhook queue is full; dropping a %s event", event)

@@ -1,0 +1,45 @@
+"""Findings' life in ml_findings: an open finding that gets worse is announced again."""
+
+from __future__ import annotations
+
+from modeltrace_collector.analysis.findings import Finding, FindingStore, alert_payload
+
+T = 1_790_000_000_000
+
+
+def _latency(severity: str, end_ms: int, escalations: int = 0) -> Finding:
+    rises = [
+        {"start_ms": T + k, "detected_ms": T + k, "metric": "p95", "from_ms": 1.0, "to_ms": 2.0}
+        for k in range(escalations)
+    ]
+    return Finding(
+        kind="latency", model="m", version="1", operation="predict", subject="duration", score=7.0, threshold=5.0,
+        severity=severity, window_start_ms=T, window_end_ms=end_ms,
+        evidence={"summary": "p95 20 ms vs baseline 10 ms", "escalations": rises,
+                  "root_causes": [{"dimension": "host.name", "value": f"node-{i}", "evidence": "...", "score": 0.5,
+                                   "p_value": 1e-9} for i in range(5)]},
+    )  # fmt: skip
+
+
+def test_an_open_finding_that_gets_worse_is_announced_as_escalated(store):
+    findings = FindingStore(store)
+    events = findings.reconcile(("latency",), [_latency("info", T + 60_000)], T + 60_000)
+    assert [e for e, _ in events] == ["opened"]
+    # longer, same severity: stored, not announced
+    assert findings.reconcile(("latency",), [_latency("info", T + 120_000)], T + 120_000) == []
+    # a higher severity, then a further rise: each announced once
+    (event,) = findings.reconcile(("latency",), [_latency("critical", T + 180_000)], T + 180_000)
+    assert event[0] == "escalated" and event[1].id == events[0][1].id
+    (event,) = findings.reconcile(("latency",), [_latency("critical", T + 240_000, escalations=1)], T + 240_000)
+    assert event[0] == "escalated"
+    assert findings.reconcile(("latency",), [_latency("critical", T + 300_000, escalations=1)], T + 300_000) == []
+    (stored,) = findings.open_findings(("latency",))
+    assert stored.severity == "critical" and len(stored.evidence["escalations"]) == 1
+
+
+def test_an_alert_carries_the_summary_and_the_top_three_causes():
+    payload = alert_payload("opened", _latency("warning", T + 60_000))
+    assert payload["summary"] == "p95 20 ms vs baseline 10 ms"
+    assert [c["value"] for c in payload["causes"]] == ["node-0", "node-1", "node-2"]
+    assert set(payload["causes"][0]) == {"dimension", "value", "evidence", "score"}
+    assert payload["finding"]["evidence"]["root_causes"][4]["value"] == "node-4"
