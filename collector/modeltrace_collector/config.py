@@ -297,6 +297,22 @@ class AnomalyConfig:
 
 
 @dataclass(frozen=True)
+class PerformanceConfig:
+    """[performance]"""
+
+    # predictions of the last window_seconds (those with ground truth) against the
+    # reference_seconds before them
+    window_seconds: float = setting(_positive(float), 3600.0)
+    reference_seconds: float = setting(_positive(float), 86400.0)
+    min_calls: int = setting(_positive(int), 50)
+    # a drop worth a finding: accuracy down this much (absolute), or the mean absolute error up
+    # by this share, and beyond chance at this significance
+    min_drop: float = setting(_fraction, 0.05)
+    min_relative: float = setting(_positive(float), 0.2)
+    significance: float = setting(_fraction, 1e-4)
+
+
+@dataclass(frozen=True)
 class JaegerSettings(_TlsListener):
     """[jaeger]"""
 
@@ -365,6 +381,7 @@ SECTIONS: dict[str, type] = {
     "analysis": AnalysisSettings,
     "drift": DriftConfig,
     "anomaly": AnomalyConfig,
+    "performance": PerformanceConfig,
     "jaeger": JaegerSettings,
     "forward": ForwardSettings,
     "auth": AuthSettings,
@@ -397,6 +414,7 @@ class Config:
     analysis: AnalysisSettings = field(init=False)
     drift: DriftConfig = field(init=False)
     anomaly: AnomalyConfig = field(init=False)
+    performance: PerformanceConfig = field(init=False)
     jaeger: JaegerSettings = field(init=False)
     forward: ForwardSettings = field(init=False)
     auth: AuthSettings = field(init=False)

@@ -120,12 +120,12 @@ class Collector:
         self.auth: Authenticator | None = None
         self.receivers: list[Any] = []
         self.api: ApiServer | None = None
-        drift, latency, rca = settings_from_config(config)
+        drift, latency, rca, performance = settings_from_config(config)
         analysis = config.analysis
         self.webhook = (
             Webhook(analysis.webhook_url, timeout=analysis.webhook_timeout_seconds) if analysis.webhook_url else None
         )
-        self.analyzer = Analyzer(self.store.on("analysis"), drift, latency, rca, self.webhook)
+        self.analyzer = Analyzer(self.store.on("analysis"), drift, latency, rca, self.webhook, performance)
         self.catalog = Catalog(self.store.on("api"))
         self.trace_reader = TraceReader(self.store.on("api"), max_trace_spans=config.jaeger.max_trace_spans)
         self.jaeger: JaegerStorageServer | None = None

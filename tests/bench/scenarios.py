@@ -20,7 +20,16 @@ three child steps: ``fetch_features``, ``predict`` and ``postprocess``. Faults:
   mechanism);
 * noop_deploy: every call scores a batch of 4-24 rows whose inputs cluster by call (the rows of
   a batch share a region and a channel, and their numbers lie near the batch's own centre), and
-  version 1.1 replaces 1.0 with nothing else changed: any drift finding is a false alarm.
+  version 1.1 replaces 1.0 with nothing else changed: any drift finding is a false alarm;
+* spike: for one minute every call is 5x slower (at strength 1), then nothing;
+* traffic_drop: node-2, node-3 and node-4 stop sending (three quarters of the traffic lost);
+* second_jump: predict becomes 1.8x slower everywhere, and 8 minutes later node-3 becomes 3x
+  slower on top: the episode's rise has its own cause, the host;
+* concept_drift, input_drift_errors: a classifier with ground truth (every call's label
+  arrives a minute later as an ml.actual span). The truth is 1 when f0 + 0.5 f1 > 0 and the
+  model predicts 1 when f0 > 0 (about 85% right). concept_drift: from the fault on, the truth
+  flips for the partner channel (same inputs, new relation). input_drift_errors: f1 spreads
+  four times wider (the relation holds, but calls move to where the model was always weak).
 """
 
 from __future__ import annotations
@@ -37,7 +46,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 # (new kinds go at the end: a scenario's seed comes from its index)
 FAULTS = (
     "version_regression", "slow_host", "drifted_feature", "slow_step", "batch_surge", "error_burst", "control",
-    "slow_channel", "slow_host_step", "noop_deploy",
+    "slow_channel", "slow_host_step", "noop_deploy", "spike", "traffic_drop", "second_jump", "concept_drift",
+    "input_drift_errors",
 )  # fmt: skip
 HOSTS = ("node-1", "node-2", "node-3", "node-4")
 FEATURES = ("f0", "f1", "f2", "f3", "f4", "f5")
@@ -56,7 +66,15 @@ TRUTH = {
     "slow_channel": ("input.channel", "partner"),
     # one host slow at one step: the host is the cause, the step its mechanism
     "slow_host_step": ("host.name", "node-2"),
+    # the cause of the episode's latest rise (the causes are sought again in its first minutes)
+    "second_jump": ("host.name", "node-3"),
+    # where the wrong predictions are
+    "concept_drift": ("input.channel", "partner"),
+    "input_drift_errors": ("input.f1", ""),
 }
+LABELLED = {"concept_drift": "concept drift", "input_drift_errors": "input drift"}  # and the verdict due
+# What a fault opens when it has no cause to name: judged on detection only.
+DETECT_ONLY = {"spike": "latency", "traffic_drop": "traffic_drop"}
 
 
 @dataclass
@@ -70,6 +88,7 @@ class Scenario:
     calls_per_minute: int = 24
     drift_shift: float = 2.0
     strength: float = 1.0  # 1: the faults described above; smaller: milder versions of them
+    calls_sent: int = 0  # set by requests()
 
     @property
     def fault_start_ns(self) -> int:
@@ -93,6 +112,7 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
     """The scenario's spans as encoded ExportTraceServiceRequests."""
     rng = np.random.default_rng(sc.seed)
     by_host: dict[str, list[Span]] = {h: [] for h in HOSTS}
+    sc.calls_sent = 0
     minutes = sc.baseline_minutes + sc.fault_minutes
     n = minutes * sc.calls_per_minute
     offsets = np.sort(rng.uniform(0, minutes * MINUTE_NS, n)).astype(np.int64)
@@ -104,6 +124,8 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
         x = rng.normal(0, 1, len(FEATURES))
         if faulty and sc.fault in ("drifted_feature", "drift_only"):
             x[2] += sc.drift_shift
+        if faulty and sc.fault == "input_drift_errors":
+            x[1] *= 1 + 3 * sc.strength
         rows = 1
         if faulty and sc.fault == "batch_surge" and rng.random() < 1 / 3:
             rows = int(rng.integers(64, 257))
@@ -122,10 +144,19 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
             predict *= 1 + 2 * k
         post = 1.0 * noise
         scale = 1 + 2 * k if faulty and sc.fault == "slow_host" and host == "node-3" else 1.0
+        if faulty and sc.fault == "spike" and t0 < sc.fault_start_ns + MINUTE_NS:
+            scale = 1 + 4 * k
+        if faulty and sc.fault == "second_jump":
+            predict *= 1 + 0.8 * k
+            if host == "node-3" and t0 >= sc.fault_start_ns + 8 * MINUTE_NS:
+                scale = 1 + 2 * k
         fetch, predict, post = fetch * scale, predict * scale, post * scale
         failed = faulty and sc.fault == "error_burst" and host == "node-2" and rng.random() < 0.4 * k
         trace_id = rng.bytes(16)
         root_id = rng.bytes(8)
+        if faulty and sc.fault == "traffic_drop" and host != "node-1":
+            continue  # these hosts send nothing any more
+        sc.calls_sent += 1
         total_ms = fetch + predict + post + 0.2
         end = t0 + int(total_ms * 1e6)
         sample: dict[str, list[float | str]] = {f: [round(float(v), 6)] for f, v in zip(FEATURES, x)}
@@ -171,6 +202,10 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
                 )
             )
             cursor += int(ms * 1e6)
+        if sc.fault in LABELLED:
+            (out,) = [a for a in spans[0].attributes if a.key == "ml.output.sample"]
+            out.CopyFrom(labelled_output(x))
+            spans.append(actual_span(sc, i, x, channel, faulty, t0 + MINUTE_NS))
         by_host[host].extend(spans)
     out = []
     for host, spans in by_host.items():
@@ -185,6 +220,37 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
             )
             out.append(req.SerializeToString())
     return out
+
+
+def _truth(x: np.ndarray, channel: str, flipped: bool) -> int:
+    y = int(x[0] + 0.5 * x[1] > 0)
+    return 1 - y if flipped and channel == "partner" else y
+
+
+def labelled_output(x: np.ndarray) -> KeyValue:
+    """The classifier's output sample: its label (1 when f0 > 0) and its score."""
+    score = round(float(1 / (1 + np.exp(-3 * x[0]))), 4)
+    return kv("ml.output.sample", json.dumps({"label": [int(x[0] > 0)], "score": [max(score, 1 - score)]}))
+
+
+def actual_span(sc: Scenario, i: int, x: np.ndarray, channel: str, faulty: bool, at_ns: int) -> Span:
+    """The ground truth of call ``i``, sent a minute after it (modeltrace.log_actual's span)."""
+    # at strength k the truth flips for that share of the partner channel's calls
+    flipped = faulty and sc.fault == "concept_drift" and i % 10 < round(10 * sc.strength)
+    truth = _truth(x, channel, flipped)
+    return Span(
+        trace_id=i.to_bytes(8, "big") + sc.seed.to_bytes(8, "big"),
+        span_id=(i + 1).to_bytes(8, "big"),
+        name="modeltrace.actual",
+        kind=Span.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=at_ns,
+        end_time_unix_nano=at_ns + 1000,
+        attributes=[
+            kv("ml.model.name", sc.model),
+            kv("ml.prediction.id", f"{sc.model}-{sc.seed}-{i}"),
+            kv("ml.actual", json.dumps(truth)),
+        ],
+    )
 
 
 def batch_sample(rng: np.random.Generator, centre: np.ndarray, rows: int) -> dict[str, list[float | str]]:

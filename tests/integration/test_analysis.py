@@ -50,8 +50,7 @@ def webhook():
 
 def send(collector: CollectorProcess, sc: Scenario) -> None:
     export(collector.grpc_endpoint, requests(sc))
-    n = (sc.baseline_minutes + sc.fault_minutes) * sc.calls_per_minute
-    collector.wait_stored("ml_predictions", n, f"ModelName = '{sc.model}'", timeout=120)
+    collector.wait_stored("ml_predictions", sc.calls_sent, f"ModelName = '{sc.model}'", timeout=120)
     collector.wait_stored("ml_latency_minutes", 1, f"ModelName = '{sc.model}'", timeout=30)
 
 
@@ -292,5 +291,33 @@ def test_a_deploy_that_changes_nothing_opens_no_drift_finding(tmp_path):
                     tested.add(f["feature"])
             # not vacuous: the new version's inputs, numbers and categories, were tested
             assert {"f0", "f5", "channel", "region"} <= tested, tested
+    finally:
+        collector.stop()
+
+
+@pytest.mark.slow
+def test_an_accuracy_drop_is_explained_as_concept_drift_or_input_drift(tmp_path):
+    """A classifier with ground truth (labels arrive a minute after each call). In one model the
+    truth flips for the partner channel (the same inputs, a new relation): the drop opens a
+    performance finding whose first cause is channel=partner, read as concept drift. In the
+    other, input f1 spreads four times wider (the relation holds; calls move to where the model
+    was always weak): the first cause is f1's range, read as input drift."""
+    collector = CollectorProcess(str(tmp_path), "analysis.enabled=false", "performance.window_seconds=1200").start()
+    try:
+        start = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp() * 1e9)
+        for fault, verdict in (("concept_drift", "concept drift"), ("input_drift_errors", "input drift")):
+            sc = Scenario(fault, 31, f"clf-{fault}", start, baseline_minutes=120, fault_minutes=20)
+            send(collector, sc)
+            collector.wait_stored("ml_actuals", sc.calls_sent - 30, f"ModelName = '{sc.model}'", timeout=60)
+            before = collector.post(f"/api/analysis/run?model={sc.model}&at={sc.fault_start_ns // 1_000_000}")
+            assert [f for f in before["opened"] if f["kind"] == "performance"] == []
+            at = (sc.fault_start_ns + 12 * MINUTE_NS) // 1_000_000
+            result = collector.post(f"/api/analysis/run?model={sc.model}&at={at}")
+            (perf,) = [f for f in result["opened"] if f["kind"] == "performance"]
+            evidence = perf["evidence"]
+            assert perf["subject"] == "accuracy" and perf["score"] < perf["threshold"] - 0.05
+            assert matches(evidence["root_causes"][0], fault), evidence["root_causes"][:3]
+            assert evidence["concept"]["verdict"] == verdict, evidence["concept"]
+            assert evidence["concept"]["summary"].startswith(verdict + ":")
     finally:
         collector.stop()

@@ -126,9 +126,9 @@ class Episode:
     metric: str = ""
     resolution: str = ""  # how it ended: "" (back to normal) | accepted (a new level)
     spike: bool = False  # opened by one severe minute, and no more than that so far
-    level_metric: str = ""  # the metric it opened on, whose level rises are judged on
-    levels: list[float] = field(default_factory=list)  # log values of its first minutes (its level)
-    rise: list[tuple[int, float]] = field(default_factory=list)  # the current run above that level
+    # per metric, the log values of its first minutes (its level), and the current run above it
+    levels: dict[str, list[float]] = field(default_factory=dict)
+    rise: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     escalations: list[dict[str, Any]] = field(default_factory=list)
 
     def level_since(self) -> int:
@@ -551,7 +551,6 @@ class _State:
             minutes=list(self.run[kind]),
             baseline=detail["baseline"],
             spike=spike,
-            level_metric=detail["metric"],
         )
         self.open[kind] = ep
         self.episodes.append(ep)
@@ -569,32 +568,34 @@ class _State:
 
 
 def _follow_level(ep: Episode, t: int, detail: dict[str, Any], s: LatencySettings) -> None:
-    """An open latency episode's own level (its first minutes), and a rise ``z_open`` above it for
-    ``open_after`` minutes: an escalation, after which the rise is the level."""
-    levels = detail.get("levels", {})
-    if ep.level_metric not in levels:
+    """An open latency episode's own level (per metric, the median of its first minutes), and a
+    rise of any metric ``z_open`` above its level for ``open_after`` minutes in a row: an
+    escalation, after which the rise is the level."""
+    now = {m: x for m, (x, _, _) in detail.get("levels", {}).items()}
+    if not ep.levels or len(next(iter(ep.levels.values()))) < LEVEL_MINUTES:
+        for m, x in now.items():
+            ep.levels.setdefault(m, []).append(x)
         return
-    x, _, scale = levels[ep.level_metric]
-    if len(ep.levels) < LEVEL_MINUTES:
-        ep.levels.append(x)
-        return
-    level = float(np.median(ep.levels))
-    if (x - level) / scale < s.z_open:
+    scales = {m: scale for m, (_, _, scale) in detail["levels"].items()}
+    z = {m: (x - float(np.median(ep.levels[m]))) / scales[m] for m, x in now.items() if ep.levels.get(m)}
+    if not z or max(z.values()) < s.z_open:
         ep.rise = []
         return
-    ep.rise.append((t, x))
-    if len(ep.rise) >= s.open_after:
-        ep.escalations.append(
-            {
-                "start_ms": ep.rise[0][0],
-                "detected_ms": t + MINUTE_MS,
-                "metric": ep.level_metric,
-                "from_ms": math.exp(level),
-                "to_ms": math.exp(float(np.median([v for _, v in ep.rise]))),
-            }
-        )
-        ep.levels = [v for _, v in ep.rise]
-        ep.rise = []
+    ep.rise.append((t, now))
+    if len(ep.rise) < s.open_after:
+        return
+    metric = max(z, key=lambda m: z[m])
+    ep.escalations.append(
+        {
+            "start_ms": ep.rise[0][0],
+            "detected_ms": t + MINUTE_MS,
+            "metric": metric,
+            "from_ms": math.exp(float(np.median(ep.levels[metric]))),
+            "to_ms": math.exp(float(np.median([v[metric] for _, v in ep.rise if metric in v]))),
+        }
+    )
+    ep.levels = {m: [v[m] for _, v in ep.rise if m in v] for m in now}
+    ep.rise = []
 
 
 @dataclass(frozen=True)

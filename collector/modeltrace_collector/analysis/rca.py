@@ -49,6 +49,11 @@ class RcaSettings:
     top: int = 5
 
 
+def _what(kind: str) -> str:
+    """The target calls, in words."""
+    return {"error_rate": "failed", "performance": "wrongly predicted"}.get(kind, "slow")
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
@@ -139,9 +144,22 @@ class RootCause:
         self.store = store
         self.s = settings or RcaSettings()
 
+    def _calls(self, params: dict[str, Any]) -> str:
+        """rca_calls for the analysis at hand: its target condition, and for a performance drop
+        only the calls with ground truth."""
+        db = self.store.database
+        kind = params["kind"]
+        if kind != "performance":
+            failed = "StatusCode IN ('Error', 'STATUS_CODE_ERROR')"
+            target = failed if kind == "error_rate" else "Duration > {slow_ns:UInt64}"
+            return sql("rca_calls", db, target=target, labelled="")
+        labelled = sql("performance_calls", db, pairs=sql("performance_pairs", db))
+        target = "w.wrong = 1" if params["task"] == "classification" else "w.abs_error > {residual_limit:Float64}"
+        return sql("rca_calls", db, target=target, labelled=f"INNER JOIN ({labelled}) AS w ON w.span = SpanId")
+
     def _q(self, name: str, params: dict[str, Any], **tokens: str) -> list[dict[str, Any]]:
-        calls = sql("rca_calls", self.store.database)
-        return list(self.store.query(sql(name, self.store.database, calls=calls, **tokens), params).named_results())
+        query = sql(name, self.store.database, calls=self._calls(params), **tokens)
+        return list(self.store.query(query, params).named_results())
 
     def analyze(
         self,
@@ -152,14 +170,20 @@ class RootCause:
         kind: str = "latency",
         version: str = "",
         baseline_seconds: float | None = None,
+        labels: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Causes of slow (latency), failed (error_rate) or, with ``labels`` (pred_field,
+        score_field, task and for a regressor residual_limit), wrongly predicted (performance)
+        calls of the window against the rest of the window and the baseline before it."""
         base_start = win_start_ms - int((baseline_seconds or self.s.baseline_seconds) * 1000)
         db = self.store.database
-        slow = self.store.query(
-            sql("rca_baseline_p95", db),
-            {"model": model, "operation": operation, "s": base_start, "e": win_start_ms},
-        ).result_rows[0]
-        slow_ns = int(slow[0] or 0) if slow[1] else 0
+        slow_ns = 0
+        if kind == "latency":
+            slow = self.store.query(
+                sql("rca_baseline_p95", db),
+                {"model": model, "operation": operation, "s": base_start, "e": win_start_ms},
+            ).result_rows[0]
+            slow_ns = int(slow[0] or 0) if slow[1] else 0
         params = {
             "model": model,
             "operation": operation,
@@ -167,8 +191,17 @@ class RootCause:
             "win_start": win_start_ms,
             "win_end": win_end_ms,
             "base_start": base_start,
-            "errors": 1 if kind == "error_rate" else 0,
+            "kind": kind,
             "slow_ns": slow_ns,
+            # the ground-truth pairs of a performance drop, over the baseline and the window
+            "start": base_start,
+            "end": win_end_ms,
+            "bucket_ms": 60_000,
+            "pred_field": "",
+            "score_field": "",
+            "task": "",
+            "residual_limit": 0.0,
+            **(labels or {}),
         }
         dims = self._q("rca_dimensions", params)
         totals = self._totals(dims)
@@ -181,7 +214,7 @@ class RootCause:
             "target_calls": totals["target"],
         }
         if totals["target"] < self.s.min_target:
-            return {**result, "causes": [], "note": "too few slow or failed calls in the window to compare"}
+            return {**result, "causes": [], "note": f"too few {_what(kind)} calls in the window to compare"}
         first_seen = self._first_seen(model)
         candidates = self._attributes(dims, totals, first_seen, base_start, win_start_ms, kind)
         candidates += self._pairs(candidates, params, totals, kind)
@@ -221,7 +254,7 @@ class RootCause:
         win_start: int,
         kind: str,
     ) -> list[dict[str, Any]]:
-        what = "failed" if kind == "error_rate" else "slow"
+        what = _what(kind)
         out = []
         for d in dims:
             t, n = int(d["target_calls"]), int(d["normal_calls"])
@@ -273,7 +306,7 @@ class RootCause:
                 pair = sql(
                     "rca_pair",
                     self.store.database,
-                    calls=sql("rca_calls", self.store.database),
+                    calls=self._calls(params),
                     match_a=self._match("a"),
                     match_b=self._match("b"),
                 )
@@ -293,7 +326,7 @@ class RootCause:
                 stats = _contrast(t, totals["target"], n, totals["normal"], base, totals["baseline"])
                 if stats["score"] <= max(a["score"], b["score"]) + 0.05:
                     continue  # the pair adds nothing over its parts
-                what = "failed" if kind == "error_rate" else "slow"
+                what = _what(kind)
                 out.append(
                     {
                         "type": "change" if (a["change"] or b["change"]) else "attribute",
@@ -318,7 +351,7 @@ class RootCause:
         )
 
     def _features(self, params: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-        what = "failed" if kind == "error_rate" else "slow"
+        what = _what(kind)
         out = []
         for r in self._q("rca_features", params):
             tt, nn = int(r["target_calls"]), int(r["normal_calls"])
@@ -345,7 +378,7 @@ class RootCause:
     def _categories(self, params: dict[str, Any], kind: str) -> list[dict[str, Any]]:
         """Categorical inputs as causes: a value (region=eu, channel=partner) held by far more
         slow or failed calls than normal ones."""
-        what = "failed" if kind == "error_rate" else "slow"
+        what = _what(kind)
         out = []
         for r in self._q("rca_categories", {**params, "min_target": self.s.min_target}):
             tt, nn, bb = int(r["target_calls"]), int(r["normal_calls"]), int(r["baseline_calls"])

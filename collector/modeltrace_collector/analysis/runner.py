@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config import Config
 from ..storage.store import StoreView
+from .concept import PerformanceMonitor, PerformanceSettings
 from .drift import DriftAnalyzer, DriftSettings
 from .findings import Finding, FindingStore, Webhook
 from .latency import (
@@ -35,10 +36,17 @@ EXPLAINED = ("latency", "error_rate")  # the kinds the root-cause contrast expla
 SUBJECTS = {"latency": "duration", "latency_drop": "duration", "error_rate": "errors", "traffic_drop": "calls"}
 
 
-def settings_from_config(config: Config) -> tuple[DriftSettings, LatencySettings, RcaSettings]:
+def settings_from_config(
+    config: Config,
+) -> tuple[DriftSettings, LatencySettings, RcaSettings, PerformanceSettings]:
     anomaly = config.anomaly
     rca = RcaSettings(baseline_seconds=anomaly.rca_baseline_seconds, window_seconds=anomaly.rca_window_seconds)
-    return DriftSettings.of(config.drift), LatencySettings.of(anomaly), rca
+    return (
+        DriftSettings.of(config.drift),
+        LatencySettings.of(anomaly),
+        rca,
+        PerformanceSettings.of(config.performance),
+    )
 
 
 class Analyzer:
@@ -49,6 +57,7 @@ class Analyzer:
         latency: LatencySettings | None = None,
         rca: RcaSettings | None = None,
         webhook: Webhook | None = None,
+        performance: PerformanceSettings | None = None,
     ) -> None:
         self.store = store
         self.drift = DriftAnalyzer(store, drift or DriftSettings())
@@ -56,6 +65,7 @@ class Analyzer:
         self.detector = LatencyDetector(self.latency_settings)
         self.rca = RootCause(store, rca)
         self.performance = Performance(store)
+        self.monitor = PerformanceMonitor(store, self.rca, performance)
         self.findings = FindingStore(store, webhook)
         self.webhook = webhook
         self._lock = threading.Lock()
@@ -153,6 +163,47 @@ class Analyzer:
         f.evidence["rca_baseline"] = result["baseline"]
         f.evidence["rca_ranking"] = result.get("ranking", "")
         f.evidence["rca_window"] = window
+
+    # -- performance with ground truth -----------------------------------------------------
+
+    def performance_findings(
+        self, at_ms: int, model: str, open_now: list[Finding]
+    ) -> tuple[list[Finding], set[tuple[str, str]]]:
+        """Performance drops of the models with ground truth, each explained once when it opens
+        (where the errors are, and input drift or concept drift); an open one stays while the
+        metric is still clearly down."""
+        held = {f.model: f for f in open_now if not model or f.model == model}
+        models = self.monitor.models(at_ms, model)
+        scope = {(m, "") for m in [*models, *held]}
+        out = []
+        for m in models:
+            try:
+                check = self.monitor.check(m, at_ms)
+            except Exception:
+                log.exception("performance check failed for %s", m)
+                continue
+            old = held.get(m)
+            if not (check["dropped"] or (old is not None and check["holding"])):
+                continue
+            f = _performance_finding(check, self.monitor.s.min_drop)
+            if old is not None and "root_causes" in old.evidence:
+                for key in (*RCA_KEYS, "concept"):
+                    if key in old.evidence:
+                        f.evidence[key] = old.evidence[key]
+            else:
+                try:
+                    result = self.monitor.explain(check)
+                    f.evidence.update(
+                        root_causes=result["causes"],
+                        target_calls=result["target_calls"],
+                        rca_baseline=result["baseline"],
+                        rca_ranking=result.get("ranking", ""),
+                        concept=result["concept"],
+                    )
+                except Exception:
+                    log.exception("performance root cause failed for %s", m)
+            out.append(f)
+        return out, scope
 
     # -- drift ----------------------------------------------------------------------------
 
@@ -318,6 +369,9 @@ class Analyzer:
             open_drift = self.findings.open_findings(DRIFT_KINDS)
             drift, scope = self.drift_findings(now_ms, model, open_drift)
             events += self.findings.reconcile(DRIFT_KINDS, drift, now_ms, scope, existing=open_drift)
+            open_perf = self.findings.open_findings(("performance",))
+            perf, scope = self.performance_findings(now_ms, model, open_perf)
+            events += self.findings.reconcile(("performance",), perf, now_ms, scope, existing=open_perf)
             self.last_run = {
                 "at_ms": now_ms,
                 "seconds": round(time.perf_counter() - started, 3),
@@ -328,6 +382,35 @@ class Analyzer:
 
 
 RCA_KEYS = ("root_causes", "target_calls", "rca_baseline", "rca_ranking", "rca_window")
+
+
+def _performance_finding(check: dict[str, Any], min_drop: float) -> Finding:
+    params = check["params"]
+    if check["metric"] == "accuracy":
+        severe = check["reference"] - check["window"] >= 3 * min_drop
+    else:
+        severe = check["window"] >= 2 * check["reference"]
+    return Finding(
+        kind="performance",
+        model=check["model"],
+        version="",
+        operation="",
+        subject=check["metric"],
+        score=round(float(check["window"]), 6),
+        threshold=round(float(check["reference"]), 6),
+        severity="critical" if severe else "warning",
+        window_start_ms=params["win_start"],
+        window_end_ms=params["end"],
+        evidence={
+            "summary": check["summary"],
+            "task": check["task"],
+            "reference": check["reference"],
+            "window": check["window"],
+            "p_value": check["p_value"],
+            "calls": check["calls"],
+            "held": not check["dropped"],
+        },
+    )
 
 
 def _severity(ep: Episode, s: LatencySettings) -> str:

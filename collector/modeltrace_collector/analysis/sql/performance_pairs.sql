@@ -6,6 +6,8 @@
 SELECT
     version,
     bucket_ms,
+    span,
+    ts_ms,
     row.1 AS predicted,
     row.2 AS actual,
     toFloat64OrNull(row.1) AS predicted_num,
@@ -14,6 +16,8 @@ SELECT
 FROM (
     SELECT
         p.ModelVersion AS version,
+        p.SpanId AS span,
+        toUnixTimestamp64Milli(p.Timestamp) AS ts_ms,
         intDiv(toUnixTimestamp64Milli(p.Timestamp), {bucket_ms:Int64}) * {bucket_ms:Int64} AS bucket_ms,
         arrayFilter((v, f) -> f = {pred_field:String}, o.NumValue, o.NumFeature) AS pred_num,
         arrayFilter((v, f) -> f = {pred_field:String}, o.CatValue, o.CatFeature) AS pred_cat,

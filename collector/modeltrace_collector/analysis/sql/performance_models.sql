@@ -1,0 +1,5 @@
+-- The models with ground truth for predictions since {start}.
+SELECT DISTINCT ModelName
+FROM {db}.ml_actuals
+WHERE Timestamp >= fromUnixTimestamp64Milli({start:Int64}) AND ({model:String} = '' OR ModelName = {model:String})
+ORDER BY ModelName
