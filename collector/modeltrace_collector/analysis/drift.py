@@ -29,6 +29,7 @@ import numpy as np
 
 from ..config import DriftConfig
 from ..storage.store import StoreView
+from .quality import column_issues, outliers
 from .sqlfiles import sql
 
 _DEFAULTS = DriftConfig()
@@ -206,7 +207,7 @@ class DriftAnalyzer:
 
     # -- the computation ------------------------------------------------------------------
 
-    def _source(self, kind: str, ref: Reference) -> str:
+    def source(self, kind: str, ref: Reference) -> str:
         db = self.store.database
         cur = sql("values_window", db, tag="1", kind=kind)
         if ref.kind == "upload":
@@ -215,7 +216,7 @@ class DriftAnalyzer:
             base = sql("values_window", db, tag="0", kind=kind)
         return f"{base}\nUNION ALL\n{cur}"
 
-    def _params(
+    def params(
         self, model: str, version: str, side: str, start_ms: int, end_ms: int, ref: Reference
     ) -> dict[str, Any]:
         return {
@@ -235,8 +236,8 @@ class DriftAnalyzer:
     ) -> list[dict[str, Any]]:
         """Per-feature drift and quality between ``ref`` and the window [start, end)."""
         db = self.store.database
-        params = self._params(model, version, side, start_ms, end_ms, ref)
-        num_source = self._source("Num", ref)
+        params = self.params(model, version, side, start_ms, end_ms, ref)
+        num_source = self.source("Num", ref)
         profile = list(self.store.query(sql("drift_numeric_profile", db, source=num_source), params).named_results())
         out: list[dict[str, Any]] = []
         both = [p for p in profile if p["n_ref"] > 0 and p["n_cur"] > 0]
@@ -280,7 +281,7 @@ class DriftAnalyzer:
                     "if(isNaN(value), NULL, toString(value))",
                 )
             )
-        out.extend(self._categorical(model, self._source("Cat", ref), params, None, "value"))
+        out.extend(self._categorical(model, self.source("Cat", ref), params, None, "value"))
         for item in out:
             item["side"] = side
         return out
@@ -475,6 +476,7 @@ class DriftAnalyzer:
         # model's features. A p-value test decides on it; a distance test needs both the distance
         # over its threshold and significance, so sampling noise in a small current window (a
         # normalised Wasserstein of 0.1 is common by chance with a few hundred values) is not drift.
+        columns = column_issues(features)
         gates = [f["metrics"].get("ks_pvalue", f["metrics"].get("chisquare_pvalue", 1.0)) for f in tested]
         for f, adjusted in zip(tested, holm([float(p) for p in gates])):
             f["adjusted_p"] = adjusted
@@ -491,6 +493,9 @@ class DriftAnalyzer:
                     f["score"] >= HOLD_SCORE_SHARE * f["threshold"] and f["adjusted_p"] < HOLD_P_FACTOR * alpha
                 )
             f["quality"] = quality_issues(f)
+        for f in features:  # a column missing, new, retyped or all null: said once per column
+            issues = columns.pop((f["side"], f["feature"]), [])
+            f["quality"] = issues + f["quality"]
         inputs = [f for f in tested if f["side"] == "input"]
         share = sum(f["drifted"] for f in inputs) / len(inputs) if inputs else 0.0
         return {
@@ -502,6 +507,7 @@ class DriftAnalyzer:
             "drift_share": share,
             "dataset_drift": bool(inputs) and share >= self.settings.drift_share,
             "drift_share_threshold": self.settings.drift_share,
+            "outliers": outliers(self, model, version, start_ms, end_ms, ref),
             "seconds": time.perf_counter() - started,
         }
 
@@ -524,7 +530,7 @@ class DriftAnalyzer:
         end_ms = end_ms if end_ms is not None else int(time.time() * 1000)
         start_ms = end_ms - int((window or self.settings.window) * 1000)
         ref = self.pick_reference(model, version, start_ms, reference)
-        params = {**self._params(model, version, side, start_ms, end_ms, ref), "feature": feature}
+        params = {**self.params(model, version, side, start_ms, end_ms, ref), "feature": feature}
         out: dict[str, Any] = {
             "model": model,
             "version": version,
@@ -534,7 +540,7 @@ class DriftAnalyzer:
             "reference": ref.describe(),
         }
         db = self.store.database
-        num_source = self._source("Num", ref)
+        num_source = self.source("Num", ref)
         lo, hi, distinct, n = self.store.query(sql("distribution_range", db, source=num_source), params).result_rows[0]
         if n and distinct > 20:
             lo, hi = float(lo), float(hi)
@@ -561,7 +567,7 @@ class DriftAnalyzer:
         if n:
             source, category = num_source, "if(isNaN(value), NULL, toString(value))"
         else:
-            source, category = self._source("Cat", ref), "value"
+            source, category = self.source("Cat", ref), "value"
         rows = self.store.query(
             sql("distribution_categorical", db, source=source, category=category), params
         ).result_rows

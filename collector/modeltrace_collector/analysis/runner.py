@@ -25,6 +25,7 @@ from .latency import (
     pooled_traffic,
 )
 from .performance import Performance
+from .quality import outlier_summary
 from .rca import RcaSettings, RootCause
 from .sqlfiles import sql
 
@@ -326,6 +327,23 @@ class Analyzer:
                             evidence={"issues": f["quality"], "summary": "; ".join(f["quality"])},
                         )
                     )
+            if report["outliers"]["flagged"]:
+                found = report["outliers"]
+                out.append(
+                    Finding(
+                        kind="data_quality",
+                        model=m,
+                        version=version,
+                        operation="",
+                        subject="input.outliers",
+                        score=found["share"],
+                        threshold=found["expected_share"],
+                        severity="warning",
+                        window_start_ms=win["start_ms"],
+                        window_end_ms=win["end_ms"],
+                        evidence={**found, "summary": outlier_summary(found)},
+                    )
+                )
             if report["dataset_drift"]:
                 out.append(
                     Finding(

@@ -1,6 +1,6 @@
 -- Sampled values of one model's features in a time window (tag 0: reference, 1: current), with
 -- the call each came from (the rows of one call's sample are not independent observations).
-SELECT feature, value, toUInt8({tag}) AS tag, cityHash64(SpanId) AS call
+SELECT feature, value, toUInt8({tag}) AS tag, cityHash64(SpanId) AS call, SpanId AS span
 FROM {db}.ml_features
 ARRAY JOIN {kind}Feature AS feature, {kind}Value AS value
 WHERE ModelName = {model:String}
