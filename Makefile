@@ -13,7 +13,8 @@ VENV_CH248 := .venv-ch248
 PY_CH248 := $(VENV_CH248)/bin/python
 TESTS_CH248 := tests/collector/test_storage_client.py tests/collector/test_migrations.py \
 	tests/collector/test_writer.py tests/collector/test_replay.py tests/collector/test_poison.py \
-	tests/collector/test_drift.py \
+	tests/collector/test_drift.py tests/collector/test_multivariate.py tests/collector/test_quality.py \
+	tests/collector/test_findings.py \
 	tests/collector/test_latency.py tests/collector/test_performance.py tests/collector/test_feature_view.py \
 	tests/collector/test_attribute_types.py tests/integration/test_attribute_types.py \
 	tests/integration/test_durability.py tests/integration/test_analysis.py

@@ -264,6 +264,8 @@ class DriftConfig:
     reference_window_seconds: float = setting(_positive(float), 86400.0)
     min_samples: int = setting(_positive(int), 30)
     min_calls: int = setting(_positive(int), 30)
+    # how the inputs move together (PCA reconstruction error), checked at most this often per version
+    multivariate_every_seconds: float = setting(_positive(float), 600.0)
     drift_share: float = setting(_fraction, 0.5)
     significance: float = setting(_fraction, 0.01)
     thresholds: Mapping[str, Any] = setting(_thresholds, factory=dict)

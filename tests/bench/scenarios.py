@@ -29,12 +29,15 @@ three child steps: ``fetch_features``, ``predict`` and ``postprocess``. Faults:
   arrives a minute later as an ml.actual span). The truth is 1 when f0 + 0.5 f1 > 0 and the
   model predicts 1 when f0 > 0 (about 85% right). concept_drift: from the fault on, the truth
   flips for the partner channel (same inputs, new relation). input_drift_errors: f1 spreads
-  four times wider (the relation holds, but calls move to where the model was always weak).
+  four times wider (the relation holds, but calls move to where the model was always weak);
+* correlation_flip: f0 and f1 are correlated +0.9, then -0.9 from the fault on; each keeps its
+  own distribution (only a multivariate test can see it).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +50,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 FAULTS = (
     "version_regression", "slow_host", "drifted_feature", "slow_step", "batch_surge", "error_burst", "control",
     "slow_channel", "slow_host_step", "noop_deploy", "spike", "traffic_drop", "second_jump", "concept_drift",
-    "input_drift_errors",
+    "input_drift_errors", "correlation_flip",
 )  # fmt: skip
 HOSTS = ("node-1", "node-2", "node-3", "node-4")
 FEATURES = ("f0", "f1", "f2", "f3", "f4", "f5")
@@ -124,6 +127,8 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
         x = rng.normal(0, 1, len(FEATURES))
         if faulty and sc.fault in ("drifted_feature", "drift_only"):
             x[2] += sc.drift_shift
+        if sc.fault == "correlation_flip":
+            x[1] = (-0.9 if faulty else 0.9) * x[0] + math.sqrt(1 - 0.81) * x[1]
         if faulty and sc.fault == "input_drift_errors":
             x[1] *= 1 + 3 * sc.strength
         rows = 1

@@ -321,3 +321,53 @@ def test_an_accuracy_drop_is_explained_as_concept_drift_or_input_drift(tmp_path)
             assert evidence["concept"]["summary"].startswith(verdict + ":")
     finally:
         collector.stop()
+
+
+@pytest.mark.slow
+def test_drifted_features_are_ranked_by_what_they_do(tmp_path):
+    """f2 shifts in two models; in one, calls with high f2 are slow. There the drift goes with
+    latency (a rank correlation named in its finding's summary); in the other it goes with
+    nothing, and says nothing of latency."""
+    collector = CollectorProcess(str(tmp_path), "analysis.enabled=false", "drift.window_seconds=1200").start()
+    try:
+        start = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp() * 1e9)
+        impact = {}
+        for fault in ("drifted_feature", "drift_only"):
+            sc = Scenario(fault, 41, f"imp-{fault}", start, baseline_minutes=120, fault_minutes=20)
+            send(collector, sc)
+            at = sc.end_ns // 1_000_000
+            status, drift = collector.get(f"/api/drift?model={sc.model}&at={at}")
+            assert status == 200
+            (report,) = drift["reports"]
+            assert report["ranked_by_impact"][0] == "f2", report["ranked_by_impact"]
+            (f2,) = [f for f in report["features"] if f["feature"] == "f2" and f["side"] == "input"]
+            impact[fault] = f2["impact"]
+            result = collector.post(f"/api/analysis/run?model={sc.model}&at={at}")
+            (finding,) = [f for f in result["opened"] if f["kind"] == "drift" and f["subject"] == "input.f2"]
+            assert finding["evidence"]["impact_rank"] == 1
+            impact[fault + " summary"] = finding["evidence"]["summary"]
+        assert impact["drifted_feature"]["latency"] > 0.3 and impact["drifted_feature"]["calls"] > 400
+        assert "goes with latency (+0." in impact["drifted_feature summary"]
+        assert abs(impact["drift_only"]["latency"]) < 0.2 and "goes with" not in impact["drift_only summary"]
+    finally:
+        collector.stop()
+
+
+@pytest.mark.slow
+def test_a_change_in_how_inputs_move_together_is_multivariate_drift(tmp_path):
+    """f0 and f1 go from correlated +0.9 to -0.9, each keeping its own distribution: no
+    per-feature drift finding opens, a multivariate_drift one does, naming f0 and f1."""
+    collector = CollectorProcess(str(tmp_path), "analysis.enabled=false", "drift.window_seconds=1200").start()
+    try:
+        start = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp() * 1e9)
+        sc = Scenario("correlation_flip", 51, "joint", start, baseline_minutes=120, fault_minutes=20)
+        send(collector, sc)
+        result = collector.post(f"/api/analysis/run?model=joint&at={sc.end_ns // 1_000_000}")
+        kinds = {(f["kind"], f["subject"]) for f in result["opened"]}
+        assert ("multivariate_drift", "input") in kinds, kinds
+        assert not {k for k in kinds if k[0] == "drift"}, kinds
+        (joint,) = [f for f in result["opened"] if f["kind"] == "multivariate_drift"]
+        assert {c["feature"] for c in joint["evidence"]["contributions"][:2]} == {"f0", "f1"}
+        assert joint["evidence"]["summary"].startswith("how the inputs move together changed")
+    finally:
+        collector.stop()

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..config import DriftConfig
 from ..storage.store import StoreView
+from .impact import impacts
 from .quality import column_issues, outliers
 from .sqlfiles import sql
 
@@ -61,6 +62,7 @@ class DriftSettings:
     reference_window: float = _DEFAULTS.reference_window_seconds
     min_samples: int = _DEFAULTS.min_samples
     min_calls: int = _DEFAULTS.min_calls
+    multivariate_every: float = _DEFAULTS.multivariate_every_seconds
     drift_share: float = _DEFAULTS.drift_share
     significance: float = _DEFAULTS.significance
     thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -73,6 +75,7 @@ class DriftSettings:
             reference_window=config.reference_window_seconds,
             min_samples=config.min_samples,
             min_calls=config.min_calls,
+            multivariate_every=config.multivariate_every_seconds,
             drift_share=config.drift_share,
             significance=config.significance,
             thresholds=dict(config.thresholds),
@@ -93,6 +96,11 @@ class Reference:
     version: str = ""
     start_ms: int = 0
     end_ms: int = 0
+
+    @classmethod
+    def of(cls, described: dict[str, Any]) -> Reference:
+        """The reference a report describes (``describe``'s inverse)."""
+        return cls(**described)
 
     def describe(self) -> dict[str, Any]:
         if self.kind == "upload":
@@ -216,9 +224,7 @@ class DriftAnalyzer:
             base = sql("values_window", db, tag="0", kind=kind)
         return f"{base}\nUNION ALL\n{cur}"
 
-    def params(
-        self, model: str, version: str, side: str, start_ms: int, end_ms: int, ref: Reference
-    ) -> dict[str, Any]:
+    def params(self, model: str, version: str, side: str, start_ms: int, end_ms: int, ref: Reference) -> dict[str, Any]:
         return {
             "model": model,
             "side": side,
@@ -498,6 +504,12 @@ class DriftAnalyzer:
             f["quality"] = issues + f["quality"]
         inputs = [f for f in tested if f["side"] == "input"]
         share = sum(f["drifted"] for f in inputs) / len(inputs) if inputs else 0.0
+        moved = [f for f in inputs if f["drifted"] or f["holding"]]
+        if moved:  # ranked by what they do: latency, failures, wrong predictions
+            found = impacts(self, model, version, start_ms, end_ms, moved)
+            for f in moved:
+                f["impact"] = found.get(f["feature"], {"calls": 0, "impact": 0.0})
+            moved.sort(key=lambda f: -f["impact"]["impact"])
         return {
             "model": model,
             "version": version,
@@ -505,6 +517,7 @@ class DriftAnalyzer:
             "reference": ref.describe(),
             "features": features,
             "drift_share": share,
+            "ranked_by_impact": [f["feature"] for f in moved],
             "dataset_drift": bool(inputs) and share >= self.settings.drift_share,
             "drift_share_threshold": self.settings.drift_share,
             "outliers": outliers(self, model, version, start_ms, end_ms, ref),

@@ -12,8 +12,9 @@ from typing import Any
 from ..config import Config
 from ..storage.store import StoreView
 from .concept import PerformanceMonitor, PerformanceSettings
-from .drift import DriftAnalyzer, DriftSettings
+from .drift import DriftAnalyzer, DriftSettings, Reference
 from .findings import Finding, FindingStore, Webhook
+from .impact import describe
 from .latency import (
     MINUTE_MS,
     POOLED_KINDS,
@@ -24,6 +25,7 @@ from .latency import (
     load_series,
     pooled_traffic,
 )
+from .multivariate import MultivariateDrift, MultivariateSettings
 from .performance import Performance
 from .quality import outlier_summary
 from .rca import RcaSettings, RootCause
@@ -31,7 +33,7 @@ from .sqlfiles import sql
 
 log = logging.getLogger("modeltrace.analysis")
 
-DRIFT_KINDS = ("drift", "dataset_drift", "data_quality")
+DRIFT_KINDS = ("drift", "dataset_drift", "multivariate_drift", "data_quality")
 ANOMALY_KINDS = ("latency", "latency_drop", "error_rate", "traffic_drop")
 EXPLAINED = ("latency", "error_rate")  # the kinds the root-cause contrast explains
 SUBJECTS = {"latency": "duration", "latency_drop": "duration", "error_rate": "errors", "traffic_drop": "calls"}
@@ -67,6 +69,8 @@ class Analyzer:
         self.rca = RootCause(store, rca)
         self.performance = Performance(store)
         self.monitor = PerformanceMonitor(store, self.rca, performance)
+        self.multivariate = MultivariateDrift(store, MultivariateSettings.of(self.drift.settings))
+        self._multivariate_last: dict[tuple[str, str], dict[str, Any]] = {}
         self.findings = FindingStore(store, webhook)
         self.webhook = webhook
         self._lock = threading.Lock()
@@ -164,6 +168,27 @@ class Analyzer:
         f.evidence["rca_baseline"] = result["baseline"]
         f.evidence["rca_ranking"] = result.get("ranking", "")
         f.evidence["rca_window"] = window
+
+    def _joint(self, model: str, version: str, at_ms: int, report: dict[str, Any]) -> dict[str, Any]:
+        """Multivariate drift of a version, recomputed at most every ``multivariate_every``
+        seconds (it pulls rows); in between, the last result stands."""
+        key = (model, version)
+        last = self._multivariate_last.get(key)
+        every = int(self.drift.settings.multivariate_every * 1000)
+        if last is not None and 0 <= at_ms - last["at_ms"] < every:
+            return last
+        try:
+            result = self.multivariate.analyze(
+                model, version, at_ms, self.drift.settings.window, Reference.of(report["reference"])
+            )
+        except Exception:
+            log.exception("multivariate drift failed for %s %s", model, version)
+            result = {"tested": False}
+        result["at_ms"] = at_ms
+        if len(self._multivariate_last) >= 10_000:
+            self._multivariate_last.pop(next(iter(self._multivariate_last)))
+        self._multivariate_last[key] = result
+        return result
 
     # -- performance with ground truth -----------------------------------------------------
 
@@ -277,6 +302,8 @@ class Analyzer:
                     score = float(f["score"])
                     far = (score < f["threshold"] / 100) if f["p_value_test"] else (score >= 2 * f["threshold"])
                     summary = _drift_summary(f)
+                    said = describe(f["impact"]) if f.get("impact") else ""
+                    summary += f"; {said}" if said else ""
                     before = held.get(("drift", m, version, "", subject))
                     # the score that opened the finding, kept while it stays open
                     opened_score = float(before.evidence.get("opened_score", before.score)) if before else score
@@ -306,6 +333,10 @@ class Analyzer:
                                 "summary": summary,
                                 "held": not f["drifted"],
                                 "opened_score": opened_score,
+                                "impact": f.get("impact"),
+                                "impact_rank": report["ranked_by_impact"].index(f["feature"]) + 1
+                                if f["side"] == "input" and f["feature"] in report["ranked_by_impact"]
+                                else None,
                             },
                         )
                     )
@@ -327,6 +358,9 @@ class Analyzer:
                             evidence={"issues": f["quality"], "summary": "; ".join(f["quality"])},
                         )
                     )
+            joint = self._joint(m, version, at_ms, report)
+            if joint.get("drifted"):
+                out.append(_multivariate_finding(m, version, joint))
             if report["outliers"]["flagged"]:
                 found = report["outliers"]
                 out.append(
@@ -400,6 +434,36 @@ class Analyzer:
 
 
 RCA_KEYS = ("root_causes", "target_calls", "rca_baseline", "rca_ranking", "rca_window")
+
+
+def _multivariate_finding(model: str, version: str, joint: dict[str, Any]) -> Finding:
+    ref = joint["reference_error"]
+    moved = [c["feature"] for c in joint.get("contributions", [])[:3]]
+    window = joint["window"]
+    return Finding(
+        kind="multivariate_drift",
+        model=model,
+        version=version,
+        operation="",
+        subject="input",
+        score=round(float(joint["score"] or 0.0), 3),
+        threshold=float(joint.get("sigmas", 3.0)),
+        severity="warning",
+        window_start_ms=window["start_ms"],
+        window_end_ms=window["end_ms"],
+        evidence={
+            "summary": (
+                f"how the inputs move together changed: reconstruction error {joint['current_error']:.3g} vs "
+                f"{ref['mean']:.3g} in the reference (bounds {joint['bounds'][0]:.3g} to {joint['bounds'][1]:.3g}, "
+                f"{len(joint['features'])} features, {joint['components']} components); most changed: "
+                + ", ".join(moved)
+            ),
+            **{k: joint[k] for k in ("features", "components", "explained_variance", "current_error", "bounds")},
+            "reference_error": ref,
+            "calls": joint["calls"],
+            "contributions": joint.get("contributions", [])[:10],
+        },
+    )
 
 
 def _performance_finding(check: dict[str, Any], min_drop: float) -> Finding:
