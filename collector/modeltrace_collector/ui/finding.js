@@ -11,17 +11,19 @@ export function renderFinding(root, route, ctx) {
     const finding = await api("/api/findings/" + encodeURIComponent(id));
     if (!ctx.alive()) return;
     const anomaly = finding.kind === "latency" || finding.kind === "error_rate";
+    // a performance drop comes with its causes too (where the wrong predictions are)
+    const explained = anomaly || finding.kind === "performance";
     const start = parseIsoMs(finding.window_start);
     const end = parseIsoMs(finding.window_end);
     const span = Math.max(end - start, 5 * 60000);
-    const causes = h("div", { id: "causes" }, anomaly ? h("p", { class: "muted" }, "ranking causes …") : null);
+    const causes = h("div", { id: "causes" }, explained ? h("p", { class: "muted" }, "ranking causes …") : null);
     const chart = chartBox();
     const examples = h("div", { id: "examples" });
     clear(root,
       h("div", { class: "page-head" },
         h("h1", {}, h("a", { href: hashFor("model", finding.model, carry(params)) }, finding.model), " / finding ", h("code", {}, finding.id))),
       section("Summary", summary(finding, params)),
-      anomaly ? h("section", { class: "card" }, h("h2", {}, "Ranked causes"), causes) : null,
+      explained ? h("section", { class: "card" }, h("h2", {}, "Ranked causes"), causes) : null,
       section(anomaly ? "The window against its baseline" : "Latency around the window",
         h("p", { class: "legend-note" }, anomaly ? "red band: the anomalous window; the hours before it are the baseline" : "red band: the window the finding was computed on"), chart),
       anomaly ? section(finding.kind === "error_rate" ? "Failed calls in the window" : "Slowest calls in the window", examples) : null);
@@ -37,7 +39,7 @@ export function renderFinding(root, route, ctx) {
     // the causes the analysis stored when it opened (or last grew) the finding; recomputed on
     // request, or here when none were stored
     const ev = finding.evidence || {};
-    const stored = anomaly && Array.isArray(ev.root_causes)
+    const stored = explained && Array.isArray(ev.root_causes)
       ? {
         causes: ev.root_causes, kind: finding.kind, target_calls: ev.target_calls,
         baseline: ev.rca_baseline || {}, ranking: ev.rca_ranking || "by score", stored: true,
@@ -50,6 +52,7 @@ export function renderFinding(root, route, ctx) {
     if (callsP) drawExamples(examples, await callsP, finding);
     if (stored) drawCauses(causes, stored);
     else if (rcaP) await recompute(rcaP);
+    else if (explained) clear(causes, h("p", { class: "muted" }, "No causes were stored with this finding."));
   }
 
   async function recompute(pending) {
@@ -84,18 +87,19 @@ export function renderFinding(root, route, ctx) {
       clear(box, h("p", { class: "muted" }, rca.note || "No cause stands out: the slow calls look like the baseline's on every dimension."));
       return;
     }
-    const again = h("a", { href: "#", id: "recompute", onclick: (e) => {
+    const what = { error_rate: "failed", performance: "wrongly predicted" }[rca.kind] || "slow";
+    const again = rca.kind === "performance" ? null : h("a", { href: "#", id: "recompute", onclick: (e) => {
       e.preventDefault();
       clear(box, h("p", { class: "muted" }, "ranking causes …"));
       recompute(api("/api/rca/" + encodeURIComponent(id)));
     } }, "recompute now");
     const counts = rca.target_calls !== undefined && rca.baseline.calls !== undefined
-      ? `${fmtNum(rca.target_calls)} ${rca.kind === "error_rate" ? "failed" : "slow"} calls against ${fmtNum(rca.baseline.calls)} baseline calls` +
+      ? `${fmtNum(rca.target_calls)} ${what} calls against ${fmtNum(rca.baseline.calls)} baseline calls` +
         (rca.baseline.slow_threshold_ms ? ` (slow: over ${fmtMs(rca.baseline.slow_threshold_ms)}, the baseline's p95)` : "") + "; "
       : "";
     clear(box,
       h("p", { class: "muted" }, counts + `ranked ${rca.ranking}`,
-        rca.stored ? [" · as the analysis found them when the finding opened or last grew · ", again] : " · just computed"),
+        rca.stored ? [" · as the analysis found them when the finding opened or last grew", again ? [" · ", again] : null] : " · just computed"),
       h("ol", { class: "causes" }, rca.causes.map((c, i) =>
         h("li", { class: i === 0 ? "top-cause" : "", "data-dimension": c.dimension, "data-value": c.value },
           h("div", { class: "cause-head" }, h("strong", {}, `${c.dimension} = ${c.value}`), " ",
@@ -121,7 +125,7 @@ export function renderFinding(root, route, ctx) {
 
 function summary(f, params) {
   const ev = f.evidence || {};
-  const shownElsewhere = new Set(["summary", "root_causes", "rca_baseline", "rca_ranking"]);
+  const shownElsewhere = new Set(["summary", "root_causes", "rca_baseline", "rca_ranking", "concept"]);
   const rest = Object.fromEntries(Object.entries(ev).filter(([k]) => !shownElsewhere.has(k)));
   const drift = (f.kind === "drift" || f.kind === "data_quality") && /^(input|output)\./.test(f.subject || "");
   const [side, ...name] = (f.subject || "").split(".");
@@ -135,6 +139,7 @@ function summary(f, params) {
     h("dt", {}, "window"), h("dd", {}, `${fmtTime(parseIsoMs(f.window_start))} – ${fmtTime(parseIsoMs(f.window_end))}`),
     h("dt", {}, "opened"), h("dd", {}, fmtTime(parseIsoMs(f.opened_at))),
     h("dt", {}, "score"), h("dd", {}, `${fmtNum(f.score)} (threshold ${fmtNum(f.threshold)})`),
+    ev.concept && ev.concept.summary ? [h("dt", {}, "why"), h("dd", { id: "finding-why" }, ev.concept.summary)] : null,
     h("dt", {}, "evidence"), h("dd", { class: "evidence", id: "finding-summary" }, ev.summary || "–",
       drift ? h("div", {}, h("a", { href: hashFor("model", f.model, { ...carry(params), feature, fversion: f.version, fside: side }), class: "feature-link" }, "see the distributions of " + feature + " →")) : null,
       Object.keys(rest).length ? h("details", {}, h("summary", {}, "details"), h("pre", {}, JSON.stringify(rest, null, 2))) : null));
