@@ -31,7 +31,9 @@ three child steps: ``fetch_features``, ``predict`` and ``postprocess``. Faults:
   flips for the partner channel (same inputs, new relation). input_drift_errors: f1 spreads
   four times wider (the relation holds, but calls move to where the model was always weak);
 * correlation_flip: f0 and f1 are correlated +0.9, then -0.9 from the fault on; each keeps its
-  own distribution (only a multivariate test can see it).
+  own distribution (only a multivariate test can see it);
+* slow_pair: predict is 3x slower for the partner channel on node-2 only (neither alone: the
+  cause is the pair).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 FAULTS = (
     "version_regression", "slow_host", "drifted_feature", "slow_step", "batch_surge", "error_burst", "control",
     "slow_channel", "slow_host_step", "noop_deploy", "spike", "traffic_drop", "second_jump", "concept_drift",
-    "input_drift_errors", "correlation_flip",
+    "input_drift_errors", "correlation_flip", "slow_pair",
 )  # fmt: skip
 HOSTS = ("node-1", "node-2", "node-3", "node-4")
 FEATURES = ("f0", "f1", "f2", "f3", "f4", "f5")
@@ -74,6 +76,8 @@ TRUTH = {
     # where the wrong predictions are
     "concept_drift": ("input.channel", "partner"),
     "input_drift_errors": ("input.f1", ""),
+    # both at once, in either order
+    "slow_pair": ("host.name + input.channel", "node-2 + partner"),
 }
 LABELLED = {"concept_drift": "concept drift", "input_drift_errors": "input drift"}  # and the verdict due
 # What a fault opens when it has no cause to name: judged on detection only.
@@ -146,6 +150,8 @@ def requests(sc: Scenario, spans_per_request: int = 4000) -> list[bytes]:
             predict *= 1 + 1.5 * k * (x[2] - 1.5)
         channel = CHANNELS[(i * 7) % len(CHANNELS)]  # not from rng: the other scenarios draw as before
         if faulty and sc.fault == "slow_channel" and channel == "partner":
+            predict *= 1 + 2 * k
+        if faulty and sc.fault == "slow_pair" and channel == "partner" and host == "node-2":
             predict *= 1 + 2 * k
         post = 1.0 * noise
         scale = 1 + 2 * k if faulty and sc.fault == "slow_host" and host == "node-3" else 1.0
@@ -285,4 +291,7 @@ def matches(cause: dict, fault: str) -> bool:
     dim, value = TRUTH[fault]
     dims = [d.strip() for d in str(cause.get("dimension", "")).split("+")]
     values = [v.strip() for v in str(cause.get("value", "")).split("+")]
+    if "+" in dim:  # a pair is named only by the same pair
+        wanted = set(zip((d.strip() for d in dim.split("+")), (v.strip() for v in value.split("+"))))
+        return set(zip(dims, values)) == wanted
     return any(d == dim and (not value or v == value) for d, v in zip(dims, values))

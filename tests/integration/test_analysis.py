@@ -371,3 +371,16 @@ def test_a_change_in_how_inputs_move_together_is_multivariate_drift(tmp_path):
         assert joint["evidence"]["summary"].startswith("how the inputs move together changed")
     finally:
         collector.stop()
+
+
+@pytest.mark.slow
+def test_a_host_and_a_categorical_value_together_are_named_as_a_pair(tmp_path):
+    """Only partner-channel calls on node-2 are slow (a twelfth of the traffic): neither the host
+    nor the channel alone explains them, the pair does and is named first."""
+    collector = CollectorProcess(str(tmp_path), "analysis.enabled=false").start()
+    try:
+        causes = _first_latency_causes(collector, "slow_pair", 61, "pairs")
+        assert matches(causes[0], "slow_pair"), causes[:3]
+        assert " on " in causes[0]["evidence"] and causes[0]["target_share"] > 0.5 > 0.1 > causes[0]["normal_share"]
+    finally:
+        collector.stop()

@@ -217,9 +217,9 @@ class RootCause:
             return {**result, "causes": [], "note": f"too few {_what(kind)} calls in the window to compare"}
         first_seen = self._first_seen(model)
         candidates = self._attributes(dims, totals, first_seen, base_start, win_start_ms, kind)
-        candidates += self._pairs(candidates, params, totals, kind)
-        candidates += self._features(params, kind)
         candidates += self._categories(params, kind)
+        candidates += self._pairs(candidates, params, totals, kind)  # attributes and categories, two at a time
+        candidates += self._features(params, kind)
         if kind == "latency":
             candidates += self._steps(params)
             candidates += self._hotspots(params)
@@ -307,8 +307,10 @@ class RootCause:
                     "rca_pair",
                     self.store.database,
                     calls=self._calls(params),
-                    match_a=self._match("a"),
-                    match_b=self._match("b"),
+                    match_a=self._match("a", a),
+                    match_b=self._match("b", b),
+                    input_a=self._input_join("a", a),
+                    input_b=self._input_join("b", b),
                 )
                 row = self.store.query(
                     pair,
@@ -318,6 +320,8 @@ class RootCause:
                         "val_a": a["value"],
                         "dim_b": b["dimension"],
                         "val_b": b["value"],
+                        "feature_a": a["dimension"].removeprefix("input."),
+                        "feature_b": b["dimension"].removeprefix("input."),
                     },
                 ).result_rows[0]
                 t, n, base = int(row[0]), int(row[1]), int(row[2])
@@ -341,8 +345,14 @@ class RootCause:
                 )
         return out
 
+    def _input_join(self, side: str, cause: dict[str, Any]) -> str:
+        """The join that brings a categorical input's value per call, for a pair with one."""
+        return sql("rca_input_value", self.store.database, side=side) if cause["type"] == "input" else ""
+
     @staticmethod
-    def _match(side: str) -> str:
+    def _match(side: str, cause: dict[str, Any]) -> str:
+        if cause["type"] == "input":
+            return f"i{side}.v = {{val_{side}:String}}"
         return (
             f"multiIf({{dim_{side}:String}} = 'model.version', ModelVersion, "
             f"{{dim_{side}:String}} = 'host.name', HostName, "
