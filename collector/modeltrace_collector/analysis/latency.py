@@ -20,14 +20,14 @@ walks each series minute by minute:
 
 What else a series can do, and what it gets:
 
-* a spike: one minute at least ``spike_z`` out and ``spike_min_ratio`` times its baseline opens
+* a spike: one minute (of 20 calls or more) at least ``spike_z`` out and ``spike_min_ratio`` times its baseline opens
   a latency episode at once, marked as a spike (a lower severity); it closes after three times
   the usual quiet minutes, so a burst of spikes is one finding, not a flapping one. If it goes
   on, it is an ordinary episode;
 * a level shift: an episode (latency, latency drop, traffic drop) whose level holds for
   ``accept_after`` is resolved as "new level accepted" and its minutes become the baseline;
-* a further rise during a latency episode (``z_open`` above the episode's own level for
-  ``open_after`` minutes) is recorded on it as an escalation: the finding's severity rises and
+* a further rise during a latency episode (p95 or p99 ``z_open`` above the episode's own level
+  for ``open_after`` minutes) is recorded on it as an escalation: the finding's severity rises and
   its causes are sought again in the rise's first minutes;
 * a drop: p50 ``z_open`` below its baseline for ``open_after`` minutes is a latency_drop (a
   model that answers too fast may be skipping its work);
@@ -142,7 +142,9 @@ POOLED_KINDS = ("traffic_drop",)  # judged on a model's whole traffic
 KINDS = VERSION_KINDS + POOLED_KINDS
 ACCEPTED = ("latency", "latency_drop", "traffic_drop")  # a level that holds becomes the new normal
 LEVEL_MINUTES = 5  # an episode's level: the median of its first minutes
+RISE_METRICS = ("p95", "p99")  # a further rise is judged on these
 SPIKE_QUIET = 3  # a spike closes after this many times close_after normal minutes
+SPIKE_MIN_CALLS = 20  # one minute alone says something only with this many calls
 TRAFFIC_MIN_EXPECTED = 10.0  # fewer calls a minute than this: a drop cannot be told from chance
 TRAFFIC_P = 1e-3  # the Poisson tail a drop must be beyond
 MAX_CHECKPOINTS = 10_000
@@ -388,6 +390,7 @@ class LatencyDetector:
             "baseline": {m: math.exp(med) for m, (_, med, _) in levels.items()},
             "levels": levels,
             "ratio": math.exp(levels[best_metric][0] - levels[best_metric][1]),
+            "calls": float(series.calls[i]),
         }
         if best_z >= s.z_open:
             return "anomalous", best_z, detail
@@ -524,7 +527,12 @@ class _State:
         self.quiet[kind] = 0
         if ep is None:
             self.run[kind].append(t)
-            spike = kind == "latency" and z >= s.spike_z and detail.get("ratio", 0.0) >= s.spike_min_ratio
+            spike = (
+                kind == "latency"
+                and z >= s.spike_z
+                and detail.get("ratio", 0.0) >= s.spike_min_ratio
+                and detail.get("calls", 0) >= SPIKE_MIN_CALLS
+            )
             if len(self.run[kind]) < s.open_after and not spike:
                 return
             ep = self._open(kind, t, detail, spike=len(self.run[kind]) < s.open_after)
@@ -569,7 +577,7 @@ class _State:
 
 def _follow_level(ep: Episode, t: int, detail: dict[str, Any], s: LatencySettings) -> None:
     """An open latency episode's own level (per metric, the median of its first minutes), and a
-    rise of any metric ``z_open`` above its level for ``open_after`` minutes in a row: an
+    rise of p95 or p99 ``z_open`` above its level for ``open_after`` minutes in a row: an
     escalation, after which the rise is the level."""
     now = {m: x for m, (x, _, _) in detail.get("levels", {}).items()}
     if not ep.levels or len(next(iter(ep.levels.values()))) < LEVEL_MINUTES:
@@ -577,7 +585,13 @@ def _follow_level(ep: Episode, t: int, detail: dict[str, Any], s: LatencySetting
             ep.levels.setdefault(m, []).append(x)
         return
     scales = {m: scale for m, (_, _, scale) in detail["levels"].items()}
-    z = {m: (x - float(np.median(ep.levels[m]))) / scales[m] for m, x in now.items() if ep.levels.get(m)}
+    # judged on the tail: the median of a mix of fast and slow calls (half of the traffic slow)
+    # flips between the two from minute to minute without anything changing
+    z = {
+        m: (x - float(np.median(ep.levels[m]))) / scales[m]
+        for m, x in now.items()
+        if m in RISE_METRICS and ep.levels.get(m)
+    }
     if not z or max(z.values()) < s.z_open:
         ep.rise = []
         return

@@ -81,8 +81,18 @@ def column_issues(features: list[dict[str, Any]]) -> dict[tuple[str, str], list[
     by_name: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for f in features:
         by_name.setdefault((f["side"], f["feature"]), []).append(f)
+    # a side the reference does not cover at all (an upload of inputs only has no outputs), or
+    # the window does not sample at all, has nothing missing or new
+    covered = {
+        (f["side"], which)
+        for f in features
+        for which in ("reference", "current")
+        if f[f"n_{which}"] + _nulls(f, which) > 0
+    }
     out: dict[tuple[str, str], list[str]] = {}
     for key, entries in by_name.items():
+        if not {(key[0], "reference"), (key[0], "current")} <= covered:
+            continue
         ref = [f for f in entries if f["n_reference"] + _nulls(f, "reference") > 0]
         cur = [f for f in entries if f["n_current"] + _nulls(f, "current") > 0]
         # the type of the values themselves (an all-null column reads as numeric)
