@@ -224,7 +224,9 @@ class DriftAnalyzer:
             base = sql("values_window", db, tag="0", kind=kind)
         return f"{base}\nUNION ALL\n{cur}"
 
-    def params(self, model: str, version: str, side: str, start_ms: int, end_ms: int, ref: Reference) -> dict[str, Any]:
+    @staticmethod
+    def params(model: str, version: str, side: str, start_ms: int, end_ms: int, ref: Reference) -> dict[str, Any]:
+        """The parameters of values_window / values_reference: the window (1) and the reference (0)."""
         return {
             "model": model,
             "side": side,

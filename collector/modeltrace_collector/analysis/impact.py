@@ -61,10 +61,18 @@ def impacts(
 
 
 def _fragments(db: str, labelled: bool, numeric: bool) -> dict[str, str]:
+    outcomes = sql("impact_outcomes", db)
     if not labelled:
-        return {"labelled": "", "wrong_column": "", "wrong": "nan" if numeric else "0", "labelled_calls": "0"}
+        return {
+            "outcomes": outcomes,
+            "labelled": "",
+            "wrong_column": "",
+            "wrong": "nan" if numeric else "0",
+            "labelled_calls": "0",
+        }
     calls = sql("performance_calls", db, pairs=sql("performance_pairs", db))
     return {
+        "outcomes": outcomes,
         "labelled": f"LEFT JOIN ({calls}) AS w ON w.span = c.span",
         "wrong_column": ", w.span != '' AS has_label, toUInt64(w.wrong) AS wrong",
         "wrong": "corrIf(rv, toFloat64(wrong), has_label)" if numeric else "sumIf(wrong, has_label)",

@@ -286,19 +286,9 @@ class MultivariateDrift:
 
     @staticmethod
     def _params(model: str, version: str, start_ms: int, end_ms: int, ref: Reference) -> dict[str, Any]:
-        return {
-            "model": model,
-            "side": SIDE,
-            "version_1": version,
-            "start_1": start_ms,
-            "end_1": end_ms,
-            "version_0": ref.version,
-            "start_0": ref.start_ms,
-            "end_0": ref.end_ms,
-            "reference_id": ref.reference_id,
-            "keep_0": PER_MILLION,
-            "keep_1": PER_MILLION,
-        }
+        """The drift analysis's window and reference parameters, every call kept (per million)."""
+        params = DriftAnalyzer.params(model, version, SIDE, start_ms, end_ms, ref)
+        return {**params, "keep_0": PER_MILLION, "keep_1": PER_MILLION}
 
     def _profile(self, params: dict[str, Any], ref: Reference) -> list[dict[str, dict[str, Any]]]:
         """Per side (0: reference, 1: current), each numeric feature's counts and spread."""

@@ -281,9 +281,10 @@ class Analyzer:
     def drift_findings(
         self, at_ms: int, model: str = "", open_now: list[Finding] | None = None
     ) -> tuple[list[Finding], set[tuple[str, str]]]:
-        """Drift, dataset drift and data-quality findings of the versions active before ``at_ms``.
-        A drift among ``open_now`` stays while it holds (``holding``), even below the bar
-        that opens one: one shift is one finding, not one per crossing of the threshold."""
+        """Drift, dataset drift, multivariate drift and data-quality findings of the versions
+        active before ``at_ms``. A drift among ``open_now`` stays while it holds (``holding``),
+        even below the bar that opens one: one shift is one finding, not one per crossing of
+        the threshold."""
         held = {f.key(): f for f in open_now or [] if f.kind == "drift"}
         out: list[Finding] = []
         scope = set()
@@ -295,110 +296,36 @@ class Analyzer:
                 continue
             scope.add((m, version))
             reports.append(report)
-            win = report["window"]
+            found = _VersionFindings(m, version, report)
             for f in report["features"]:
                 subject = f"{f['side']}.{f['feature']}"
                 if f["drifted"] or (f["holding"] and ("drift", m, version, "", subject) in held):
-                    score = float(f["score"])
-                    far = (score < f["threshold"] / 100) if f["p_value_test"] else (score >= 2 * f["threshold"])
-                    summary = _drift_summary(f)
-                    said = describe(f["impact"]) if f.get("impact") else ""
-                    summary += f"; {said}" if said else ""
-                    before = held.get(("drift", m, version, "", subject))
-                    # the score that opened the finding, kept while it stays open
-                    opened_score = float(before.evidence.get("opened_score", before.score)) if before else score
-                    if not f["drifted"]:  # held open by hysteresis: say so, and what opened it
-                        summary = (
-                            f"held open: {f['test']} {score:.4g} is back within its threshold {f['threshold']:g} "
-                            f"but not yet clear of it (opened at {opened_score:.4g}); {summary}"
-                        )
-                    out.append(
-                        Finding(
-                            kind="drift",
-                            model=m,
-                            version=version,
-                            operation="",
-                            subject=subject,
-                            score=score,
-                            threshold=f["threshold"],
-                            severity="critical" if far else "warning",
-                            window_start_ms=win["start_ms"],
-                            window_end_ms=win["end_ms"],
-                            evidence={
-                                "test": f["test"],
-                                "metrics": f["metrics"],
-                                "reference": report["reference"],
-                                "n_reference": f["n_reference"],
-                                "n_current": f["n_current"],
-                                "summary": summary,
-                                "held": not f["drifted"],
-                                "opened_score": opened_score,
-                                "impact": f.get("impact"),
-                                "impact_rank": report["ranked_by_impact"].index(f["feature"]) + 1
-                                if f["side"] == "input" and f["feature"] in report["ranked_by_impact"]
-                                else None,
-                            },
-                        )
-                    )
+                    found.drift(f, held.get(("drift", m, version, "", subject)))
                 if f["quality"]:
-                    out.append(
-                        Finding(
-                            kind="data_quality",
-                            model=m,
-                            version=version,
-                            operation="",
-                            subject=subject,
-                            score=max(
-                                f["null_rate_current"], f.get("out_of_range_rate", 0.0), f.get("new_category_rate", 0.0)
-                            ),
-                            threshold=0.05,
-                            severity="warning",
-                            window_start_ms=win["start_ms"],
-                            window_end_ms=win["end_ms"],
-                            evidence={"issues": f["quality"], "summary": "; ".join(f["quality"])},
-                        )
+                    score = max(
+                        f["null_rate_current"], f.get("out_of_range_rate", 0.0), f.get("new_category_rate", 0.0)
                     )
+                    evidence = {"issues": f["quality"], "summary": "; ".join(f["quality"])}
+                    found.add("data_quality", subject, score, 0.05, "warning", evidence)
             joint = self._joint(m, version, at_ms, report)
             if joint.get("drifted"):
-                out.append(_multivariate_finding(m, version, joint))
+                found.multivariate(joint)
             if report["outliers"]["flagged"]:
-                found = report["outliers"]
-                out.append(
-                    Finding(
-                        kind="data_quality",
-                        model=m,
-                        version=version,
-                        operation="",
-                        subject="input.outliers",
-                        score=found["share"],
-                        threshold=found["expected_share"],
-                        severity="warning",
-                        window_start_ms=win["start_ms"],
-                        window_end_ms=win["end_ms"],
-                        evidence={**found, "summary": outlier_summary(found)},
-                    )
-                )
+                o = report["outliers"]
+                evidence = {**o, "summary": outlier_summary(o)}
+                found.add("data_quality", "input.outliers", o["share"], o["expected_share"], "warning", evidence)
             if report["dataset_drift"]:
-                out.append(
-                    Finding(
-                        kind="dataset_drift",
-                        model=m,
-                        version=version,
-                        operation="",
-                        subject="input",
-                        score=report["drift_share"],
-                        threshold=report["drift_share_threshold"],
-                        severity="critical",
-                        window_start_ms=win["start_ms"],
-                        window_end_ms=win["end_ms"],
-                        evidence={
-                            "drifted": [
-                                f["feature"] for f in report["features"] if f["drifted"] and f["side"] == "input"
-                            ],
-                            "summary": f"{report['drift_share']:.0%} of input features drifted",
-                        },
-                    )
+                drifted = [f["feature"] for f in report["features"] if f["drifted"] and f["side"] == "input"]
+                evidence = {"drifted": drifted, "summary": f"{report['drift_share']:.0%} of input features drifted"}
+                found.add(
+                    "dataset_drift",
+                    "input",
+                    report["drift_share"],
+                    report["drift_share_threshold"],
+                    "critical",
+                    evidence,
                 )
+            out += found.findings
         self.record_scores(at_ms, reports, model)
         return out, scope
 
@@ -436,34 +363,81 @@ class Analyzer:
 RCA_KEYS = ("root_causes", "target_calls", "rca_baseline", "rca_ranking", "rca_window")
 
 
-def _multivariate_finding(model: str, version: str, joint: dict[str, Any]) -> Finding:
-    ref = joint["reference_error"]
-    moved = [c["feature"] for c in joint.get("contributions", [])[:3]]
-    window = joint["window"]
-    return Finding(
-        kind="multivariate_drift",
-        model=model,
-        version=version,
-        operation="",
-        subject="input",
-        score=round(float(joint["score"] or 0.0), 3),
-        threshold=float(joint.get("sigmas", 3.0)),
-        severity="warning",
-        window_start_ms=window["start_ms"],
-        window_end_ms=window["end_ms"],
-        evidence={
-            "summary": (
-                f"how the inputs move together changed: reconstruction error {joint['current_error']:.3g} vs "
-                f"{ref['mean']:.3g} in the reference (bounds {joint['bounds'][0]:.3g} to {joint['bounds'][1]:.3g}, "
-                f"{len(joint['features'])} features, {joint['components']} components); most changed: "
-                + ", ".join(moved)
-            ),
+class _VersionFindings:
+    """The drift and data-quality findings of one version's drift report, built alike."""
+
+    def __init__(self, model: str, version: str, report: dict[str, Any]) -> None:
+        self.model, self.version, self.report = model, version, report
+        self.findings: list[Finding] = []
+
+    def add(
+        self, kind: str, subject: str, score: float, threshold: float, severity: str, evidence: dict[str, Any]
+    ) -> None:
+        win = self.report["window"]
+        self.findings.append(
+            Finding(
+                kind=kind,
+                model=self.model,
+                version=self.version,
+                operation="",
+                subject=subject,
+                score=score,
+                threshold=threshold,
+                severity=severity,
+                window_start_ms=win["start_ms"],
+                window_end_ms=win["end_ms"],
+                evidence=evidence,
+            )
+        )
+
+    def drift(self, f: dict[str, Any], before: Finding | None) -> None:
+        """One feature's drift; ``before``: the open finding it continues, if any."""
+        score = float(f["score"])
+        far = (score < f["threshold"] / 100) if f["p_value_test"] else (score >= 2 * f["threshold"])
+        summary = _drift_summary(f)
+        said = describe(f["impact"]) if f.get("impact") else ""
+        summary += f"; {said}" if said else ""
+        # the score that opened the finding, kept while it stays open
+        opened_score = float(before.evidence.get("opened_score", before.score)) if before else score
+        if not f["drifted"]:  # held open by hysteresis: say so, and what opened it
+            summary = (
+                f"held open: {f['test']} {score:.4g} is back within its threshold {f['threshold']:g} "
+                f"but not yet clear of it (opened at {opened_score:.4g}); {summary}"
+            )
+        ranked = self.report["ranked_by_impact"]
+        evidence = {
+            "test": f["test"],
+            "metrics": f["metrics"],
+            "reference": self.report["reference"],
+            "n_reference": f["n_reference"],
+            "n_current": f["n_current"],
+            "summary": summary,
+            "held": not f["drifted"],
+            "opened_score": opened_score,
+            "impact": f.get("impact"),
+            "impact_rank": ranked.index(f["feature"]) + 1 if f["side"] == "input" and f["feature"] in ranked else None,
+        }
+        self.add(
+            "drift", f"{f['side']}.{f['feature']}", score, f["threshold"], "critical" if far else "warning", evidence
+        )
+
+    def multivariate(self, joint: dict[str, Any]) -> None:
+        ref = joint["reference_error"]
+        moved = [c["feature"] for c in joint.get("contributions", [])[:3]]
+        summary = (
+            f"how the inputs move together changed: reconstruction error {joint['current_error']:.3g} vs "
+            f"{ref['mean']:.3g} in the reference (bounds {joint['bounds'][0]:.3g} to {joint['bounds'][1]:.3g}, "
+            f"{len(joint['features'])} features, {joint['components']} components); most changed: " + ", ".join(moved)
+        )
+        evidence = {
+            "summary": summary,
             **{k: joint[k] for k in ("features", "components", "explained_variance", "current_error", "bounds")},
             "reference_error": ref,
             "calls": joint["calls"],
             "contributions": joint.get("contributions", [])[:10],
-        },
-    )
+        }
+        score = round(float(joint["score"] or 0.0), 3)
+        self.add("multivariate_drift", "input", score, float(joint.get("sigmas", 3.0)), "warning", evidence)
 
 
 def _performance_finding(check: dict[str, Any], min_drop: float) -> Finding:

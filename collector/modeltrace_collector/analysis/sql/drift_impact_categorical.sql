@@ -14,12 +14,7 @@ FROM (
           AND Timestamp >= fromUnixTimestamp64Milli({start_1:Int64}) AND Timestamp < fromUnixTimestamp64Milli({end_1:Int64})
         GROUP BY span, feature
     ) AS c
-    INNER JOIN (
-        SELECT SpanId, Duration AS duration, StatusCode IN ('Error', 'STATUS_CODE_ERROR') AS failed
-        FROM {db}.ml_predictions
-        WHERE ModelName = {model:String}
-          AND Timestamp >= fromUnixTimestamp64Milli({start_1:Int64}) AND Timestamp < fromUnixTimestamp64Milli({end_1:Int64})
-    ) AS p ON p.SpanId = c.span
+    INNER JOIN ({outcomes}) AS p ON p.SpanId = c.span
     {labelled}
 )
 GROUP BY feature, category
