@@ -184,21 +184,24 @@ def load_series(
     return out
 
 
-def pooled_traffic(series: dict[tuple[str, str, str], Series], end_ms: int) -> dict[tuple[str, str, str], Series]:
+def pooled_traffic(
+    series: dict[tuple[str, str, str], Series], end_ms: int, start_ms: int = 0
+) -> dict[tuple[str, str, str], Series]:
     """Calls per minute per (model, operation), all versions summed, with every minute from the
-    first call to ``end_ms`` (exclusive) present: a silent minute is a zero."""
+    first call (or ``start_ms``) to ``end_ms`` (exclusive) present: a silent minute is a zero."""
     grouped: dict[tuple[str, str], list[Series]] = {}
     for (model, _, operation), ser in series.items():
-        grouped.setdefault((model, operation), []).append(ser)
+        if len(ser.minute_ms) and ser.minute_ms[-1] >= start_ms:
+            grouped.setdefault((model, operation), []).append(ser)
     out = {}
     for (model, operation), parts in grouped.items():
-        first = min(int(p.minute_ms[0]) for p in parts if len(p.minute_ms))
+        first = max(min(int(p.minute_ms[0]) for p in parts), start_ms - start_ms % MINUTE_MS)
         minutes = np.arange(first, max(end_ms, first), MINUTE_MS, dtype=np.int64)
         calls = np.zeros(len(minutes))
         errors = np.zeros(len(minutes))
         for p in parts:
             idx = (p.minute_ms - first) // MINUTE_MS
-            keep = idx < len(minutes)
+            keep = (idx >= 0) & (idx < len(minutes))
             np.add.at(calls, idx[keep], p.calls[keep])
             np.add.at(errors, idx[keep], p.errors[keep])
         out[(model, "", operation)] = Series(model, "", operation, minutes, calls, errors, np.ones((len(minutes), 3)))

@@ -97,8 +97,11 @@ class Analyzer:
                 pool = load_pool(self.store, start, at_ms, m, operation, version)
             episodes = self.detector.detect(ser, pool, eval_from, at_ms)
             out += [self._finding(ep, m, version, operation) for ep in episodes]
-        # traffic, all versions together; the last minute may still be arriving, so it waits
-        for (m, _, operation), ser in pooled_traffic(series, at_ms - MINUTE_MS).items():
+        # traffic, all versions together; the last minute may still be arriving, so it waits. Its
+        # baseline is the last normal half hour, so hours (not the seasonal days) are walked: the
+        # evaluation span, an accepted level's span and an hour before them
+        since = at_ms - int(s.evaluate_seconds * 1000) - (s.accept_after + 60) * MINUTE_MS
+        for (m, _, operation), ser in pooled_traffic(series, at_ms - MINUTE_MS, since).items():
             episodes = self.detector.detect(ser, None, eval_from, at_ms, kinds=POOLED_KINDS)
             out += [self._finding(ep, m, "", operation) for ep in episodes]
         return out
