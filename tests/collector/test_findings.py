@@ -43,3 +43,39 @@ def test_an_alert_carries_the_summary_and_the_top_three_causes():
     assert [c["value"] for c in payload["causes"]] == ["node-0", "node-1", "node-2"]
     assert set(payload["causes"][0]) == {"dimension", "value", "evidence", "score"}
     assert payload["finding"]["evidence"]["root_causes"][4]["value"] == "node-4"
+
+
+def _episode(start_ms: int, end_ms: int, resolved_ms: int | None) -> Finding:
+    return Finding(
+        kind="latency", model="m", version="1", operation="predict", subject="duration", score=7.0, threshold=5.0,
+        severity="warning", window_start_ms=start_ms, window_end_ms=end_ms, resolved_ms=resolved_ms,
+        evidence={"summary": "p95 20 ms vs baseline 10 ms"},
+    )  # fmt: skip
+
+
+def test_episodes_between_two_runs_are_each_announced_and_kept_apart(store):
+    """Runs far apart: the open episode ended and another of the same subject began since the
+    last run; and an episode began and ended entirely between two runs. Each is its own finding,
+    announced as it happened, not folded into the one that was open."""
+    findings = FindingStore(store)
+    minute = 60_000
+    (first,) = findings.reconcile(("latency",), [_episode(T, T + 5 * minute, None)], T + 5 * minute, episodes=True)
+    assert first[0] == "opened"
+    # an hour later: the first ended at +20 min, a second opened at +40 and is still open
+    later = [_episode(T, T + 20 * minute, T + 25 * minute), _episode(T + 40 * minute, T + 60 * minute, None)]
+    events = findings.reconcile(("latency",), later, T + 60 * minute, episodes=True)
+    assert [(e, f.window_start_ms) for e, f in events] == [("resolved", T), ("opened", T + 40 * minute)]
+    assert events[0][1].id == first[1].id != events[1][1].id
+    # two hours later: the second ended, and a third began and ended, all between the runs
+    gone = [
+        _episode(T + 40 * minute, T + 70 * minute, T + 75 * minute),
+        _episode(T + 90 * minute, T + 95 * minute, T + 100 * minute),
+    ]
+    events = findings.reconcile(("latency",), gone, T + 120 * minute, episodes=True)
+    assert [(e, f.window_start_ms) for e, f in events] == [
+        ("resolved", T + 40 * minute), ("opened", T + 90 * minute), ("resolved", T + 90 * minute),
+    ]  # fmt: skip
+    assert findings.open_findings(("latency",)) == []
+    assert len({f.id for f in findings.list(kind="latency")}) == 3
+    # the same report again announces nothing
+    assert findings.reconcile(("latency",), gone, T + 121 * minute, episodes=True) == []

@@ -199,22 +199,28 @@ class FindingStore:
         now_ms: int,
         scope: set[tuple[str, str]] | None = None,
         existing: builtins.list[Finding] | None = None,
+        episodes: bool = False,
     ) -> builtins.list[tuple[str, Finding]]:
         """Make ``ml_findings`` reflect ``current``: open new ones, update ongoing ones, resolve
         open ones no longer present. ``scope`` limits resolution to these (model, version)
         pairs (those the run looked at). A finding in ``current`` with ``resolved_ms`` set is
-        stored resolved, unless it is stored resolved already. ``existing``: the open findings
-        of these kinds, when the caller has just read them. Returns the (event, finding) pairs
-        announced."""
+        stored resolved, unless it is stored resolved already; one never stored before is
+        announced as opened and resolved (it began and ended between two runs). ``episodes``:
+        a finding continues an open one only when it starts where that one started (anomaly
+        episodes; another episode of the same subject is another finding), else by subject
+        alone (drift over a sliding window). ``existing``: the open findings of these kinds,
+        when the caller has just read them. Returns the (event, finding) pairs announced."""
         open_now = self.open_findings(kinds) if existing is None else existing
         existing_by_key = {f.key(): f for f in open_now}
         changed: builtins.list[Finding] = []
         events: builtins.list[tuple[str, Finding]] = []
-        seen = set()
+        continued: set[str] = set()
         for f in current:
             old = existing_by_key.get(f.key())
-            seen.add(f.key())
+            if old is not None and episodes and old.window_start_ms != f.window_start_ms:
+                old = None
             if old is not None:
+                continued.add(old.id)
                 f.id, f.opened_ms = old.id, old.opened_ms
                 f.window_start_ms = min(f.window_start_ms, old.window_start_ms)
                 if (
@@ -233,13 +239,12 @@ class FindingStore:
                     if stored is not None and stored.resolved_ms is not None:
                         continue  # an episode that ended and was recorded so in an earlier run
                 f.opened_ms = f.opened_ms or now_ms
-                if f.resolved_ms is None:
-                    events.append(("opened", f))
+                events.append(("opened", f))
             if f.resolved_ms is not None:
                 events.append(("resolved", f))
             changed.append(f)
-        for key, old in existing_by_key.items():
-            if key in seen or (scope is not None and (old.model, old.version) not in scope):
+        for old in open_now:
+            if old.id in continued or (scope is not None and (old.model, old.version) not in scope):
                 continue
             old.resolved_ms = now_ms
             changed.append(old)

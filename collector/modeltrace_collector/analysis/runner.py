@@ -347,7 +347,9 @@ class Analyzer:
                     self._explain_once(f, known.get(f.key()))
             # with a model filter, only that model's open findings may be resolved
             scope = None if not model else {(f.model, f.version) for f in known.values() if f.model == model}
-            events = self.findings.reconcile(ANOMALY_KINDS, anomalies, now_ms, scope, existing=list(known.values()))
+            events = self.findings.reconcile(
+                ANOMALY_KINDS, anomalies, now_ms, scope, existing=list(known.values()), episodes=True
+            )
             open_drift = self.findings.open_findings(DRIFT_KINDS)
             drift, scope = self.drift_findings(now_ms, model, open_drift)
             events += self.findings.reconcile(DRIFT_KINDS, drift, now_ms, scope, existing=open_drift)
