@@ -7,7 +7,7 @@ precision, recall and detection delay, root-cause top-1/top-3 accuracy (per stre
 on no-fault controls, drift recall (shifts with PSI >= 0.2) and false-positive rate; then the
 speed of drift over 10M feature values in chDB against pulling the same rows into numpy/scipy.
 
-    python tests/bench/eval_analysis.py [--seeds 3] [--skip-speed]
+    python tests/bench/eval_analysis.py [--seeds 3] [--skip-speed] [--skip-scenarios] [--skip-nab]
 """
 
 from __future__ import annotations
@@ -317,9 +317,15 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-scenarios", action="store_true")
+    parser.add_argument("--skip-nab", action="store_true")
     args = parser.parse_args()
     if not args.skip_scenarios:
         evaluate(args.seeds)
+    if not args.skip_nab:
+        from tests.bench.nab import nab_table
+
+        print("\n== the Numenta Anomaly Benchmark, replayed through a collector (tests/bench/nab.py)")
+        nab_table()
     if not args.skip_speed:
         speed()
     return 0

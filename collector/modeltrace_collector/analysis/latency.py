@@ -20,8 +20,10 @@ walks each series minute by minute:
 
 What else a series can do, and what it gets:
 
-* a spike: one minute (of 20 calls or more) at least ``spike_z`` out and ``spike_min_ratio`` times its baseline opens
-  a latency episode at once, marked as a spike (a lower severity); it closes after three times
+* a spike: one minute (of 20 calls or more) at least ``spike_z`` out and ``spike_min_ratio``
+  times its baseline (or ``z_open`` out and twice that ratio, in a noisy series) opens a latency
+  episode at once, unless the baseline span already had three minutes as high (a recurring blip
+  is the series' pattern), marked as a spike (a lower severity); it closes after three times
   the usual quiet minutes, so a burst of spikes is one finding, not a flapping one. If it goes
   on, it is an ordinary episode;
 * a level shift: an episode (latency, latency drop, traffic drop) whose level holds for
@@ -145,6 +147,8 @@ LEVEL_MINUTES = 5  # an episode's level: the median of its first minutes
 RISE_METRICS = ("p95", "p99")  # a further rise is judged on these
 SPIKE_QUIET = 3  # a spike closes after this many times close_after normal minutes
 SPIKE_MIN_CALLS = 20  # one minute alone says something only with this many calls
+SPIKE_RECURRING = 3  # this many minutes as high in the baseline span: a recurring blip, not a spike
+SPIKE_LIKE = math.log(1.25)  # "as high": within 25% below the minute's level
 TRAFFIC_MIN_EXPECTED = 10.0  # fewer calls a minute than this: a drop cannot be told from chance
 TRAFFIC_P = 1e-3  # the Poisson tail a drop must be beyond
 MAX_CHECKPOINTS = 10_000
@@ -304,7 +308,7 @@ class LatencyDetector:
                 own.normal[i] = not st.in_episode()  # warm-up: nothing to compare with yet
                 continue
             anomalous_any = False
-            for kind, (verdict, z, detail) in self._verdicts(series, i, source, base, kinds).items():
+            for kind, (verdict, z, detail) in self._verdicts(series, i, own, source, base, kinds).items():
                 anomalous_any |= st.step(kind, verdict, z, detail, t, s)
             if st.accepted_from is not None:  # a level that held: it is the baseline from now on
                 lo = int(np.searchsorted(series.minute_ms, st.accepted_from))
@@ -316,13 +320,13 @@ class LatencyDetector:
         return self._report(series, st.episodes, eval_from_ms, at_ms)
 
     def _verdicts(
-        self, series: Series, i: int, source: _Walk, base: np.ndarray, kinds: tuple[str, ...]
+        self, series: Series, i: int, own: _Walk, source: _Walk, base: np.ndarray, kinds: tuple[str, ...]
     ) -> dict[str, tuple[str, float, dict[str, Any]]]:
         if kinds == POOLED_KINDS:
             return {"traffic_drop": self._traffic(series, i, source, base)}
         levels = self._levels(series, i, source, base)
         return {
-            "latency": self._latency(series, i, levels),
+            "latency": self._latency(series, i, levels, self._recurring(own, i, levels)),
             "latency_drop": self._drop(series, i, levels),
             "error_rate": self._errors(series, i, source, base),
         }
@@ -374,8 +378,15 @@ class LatencyDetector:
             out[metric] = (math.log(max(series.q[i, j], 1e-6)), float(centre[j]), max(1.4826 * float(spread[j]), floor))
         return out
 
+    def _recurring(self, own: _Walk, i: int, levels: dict[str, tuple[float, float, float]]) -> dict[str, int]:
+        """Per metric: the earlier minutes of the baseline span (whatever their flags) at least
+        about as high as minute ``i``."""
+        lo = int(np.searchsorted(own.minutes, int(own.minutes[i]) - self.s.baseline_seconds * 1000))
+        span = own.logq[lo:i]
+        return {m: int((span[:, j] >= levels[m][0] - SPIKE_LIKE).sum()) for j, m in enumerate(METRICS) if m in levels}
+
     def _latency(
-        self, series: Series, i: int, levels: dict[str, tuple[float, float, float]]
+        self, series: Series, i: int, levels: dict[str, tuple[float, float, float]], recurring: dict[str, int]
     ) -> tuple[str, float, dict[str, Any]]:
         s = self.s
         best_z, best_metric = -math.inf, "p95"
@@ -394,6 +405,7 @@ class LatencyDetector:
             "levels": levels,
             "ratio": math.exp(levels[best_metric][0] - levels[best_metric][1]),
             "calls": float(series.calls[i]),
+            "recurring": recurring.get(best_metric, 0),
         }
         if best_z >= s.z_open:
             return "anomalous", best_z, detail
@@ -530,12 +542,7 @@ class _State:
         self.quiet[kind] = 0
         if ep is None:
             self.run[kind].append(t)
-            spike = (
-                kind == "latency"
-                and z >= s.spike_z
-                and detail.get("ratio", 0.0) >= s.spike_min_ratio
-                and detail.get("calls", 0) >= SPIKE_MIN_CALLS
-            )
+            spike = kind == "latency" and _spike(z, detail, s)
             if len(self.run[kind]) < s.open_after and not spike:
                 return
             ep = self._open(kind, t, detail, spike=len(self.run[kind]) < s.open_after)
@@ -576,6 +583,16 @@ class _State:
             self.run[kind] = []
             self.quiet[kind] = 0
             self.accepted_from = ep.level_since()
+
+
+def _spike(z: float, detail: dict[str, Any], s: LatencySettings) -> bool:
+    """One minute enough to report: ``spike_z`` out and ``spike_min_ratio`` times its baseline
+    (or ``z_open`` out and twice that ratio, in a noisy series), with enough calls, and not like
+    the minutes the series had anyway (a blip that recurs is its pattern, not news)."""
+    ratio = detail.get("ratio", 0.0)
+    severe = ratio >= s.spike_min_ratio and (z >= s.spike_z or ratio >= 2 * s.spike_min_ratio)
+    usual = detail.get("recurring", 0) >= SPIKE_RECURRING
+    return severe and not usual and detail.get("calls", 0) >= SPIKE_MIN_CALLS
 
 
 def _follow_level(ep: Episode, t: int, detail: dict[str, Any], s: LatencySettings) -> None:
