@@ -315,3 +315,16 @@ def test_a_huge_minute_in_a_noisy_series_is_a_spike_and_a_recurring_blip_is_not(
     blips = series(400, slow={m: 5.0 for m in range(100, 400, 20)})
     eps = LatencyDetector(LatencySettings()).detect(blips, None, at(0), at(400))
     assert [ep.start_ms for ep in eps] == [at(100), at(120), at(140)]
+
+
+def test_recurring_short_blips_are_learnt_but_a_longer_one_still_opens() -> None:
+    """Two minutes at 3x every 20 minutes (a cache refresh): the first three open findings (the
+    first two at once, as spikes, until three minutes as high are in the baseline span), then
+    the blips are the series' pattern. At minute 300 the same level lasts ten minutes: it opens
+    once it outlasts the blips (at its third minute)."""
+    slow = {m + k: 3.0 for m in range(100, 300, 20) for k in range(2)}
+    slow.update(dict.fromkeys(range(300, 310), 3.0))
+    eps = LatencyDetector(LatencySettings()).detect(series(340, slow=slow), None, at(0), at(340))
+    assert [(ep.start_ms, ep.opened_ms) for ep in eps] == [
+        (at(100), at(101)), (at(120), at(121)), (at(140), at(142)), (at(300), at(303)),
+    ]  # fmt: skip

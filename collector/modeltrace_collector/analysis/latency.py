@@ -26,6 +26,9 @@ What else a series can do, and what it gets:
   is the series' pattern), marked as a spike (a lower severity); it closes after three times
   the usual quiet minutes, so a burst of spikes is one finding, not a flapping one. If it goes
   on, it is an ordinary episode;
+* recurring blips: when the baseline span holds three or more short excursions (5 minutes or
+  less) at least as high, a new one opens a latency episode only once it lasts longer than the
+  longest of them (a cache refresh every half hour is the series' pattern, an incident is not);
 * a level shift: an episode (latency, latency drop, traffic drop) whose level holds for
   ``accept_after`` is resolved as "new level accepted" and its minutes become the baseline;
 * a further rise during a latency episode (p95 or p99 ``z_open`` above the episode's own level
@@ -149,6 +152,8 @@ SPIKE_QUIET = 3  # a spike closes after this many times close_after normal minut
 SPIKE_MIN_CALLS = 20  # one minute alone says something only with this many calls
 SPIKE_RECURRING = 3  # this many minutes as high in the baseline span: a recurring blip, not a spike
 SPIKE_LIKE = math.log(1.25)  # "as high": within 25% below the minute's level
+BLIP_MINUTES = 5  # an excursion this short is a blip
+BLIP_RECURRING = 3  # this many blips as high in the baseline span make blips the series' pattern
 TRAFFIC_MIN_EXPECTED = 10.0  # fewer calls a minute than this: a drop cannot be told from chance
 TRAFFIC_P = 1e-3  # the Poisson tail a drop must be beyond
 MAX_CHECKPOINTS = 10_000
@@ -503,6 +508,10 @@ class _State:
     resume_ms: int = 0  # the first minute not yet walked
     since_ms: int = 0  # the baseline starts here: when the latest accepted level began
     accepted_from: int | None = None  # set by step when a level is accepted, for the walk to apply
+    # latency excursions (anomalous minutes in a row), open or not: the current one's length and
+    # highest log level, and the short ones that ended as (end ms, minutes, highest log level)
+    excursion: list[float] = field(default_factory=list)
+    blips: list[tuple[int, int, float]] = field(default_factory=list)
 
     def next_index(self, series: Series) -> int:
         return int(np.searchsorted(series.minute_ms, self.resume_ms, side="left"))
@@ -512,6 +521,8 @@ class _State:
 
     def step(self, kind: str, verdict: str, z: float, detail: dict[str, Any], t: int, s: LatencySettings) -> bool:
         """One minute's verdict for one kind; True when it is anomalous."""
+        if kind == "latency":
+            self._excursion(verdict, detail, t, s)
         ep = self.open[kind]
         if verdict == "anomalous" and not detail.get("failing", True):
             # the error rate of the window is still high, but nothing failed this minute: the
@@ -543,7 +554,7 @@ class _State:
         if ep is None:
             self.run[kind].append(t)
             spike = kind == "latency" and _spike(z, detail, s)
-            if len(self.run[kind]) < s.open_after and not spike:
+            if not spike and (len(self.run[kind]) < s.open_after or self._like_recent_blips(kind, t, s)):
                 return
             ep = self._open(kind, t, detail, spike=len(self.run[kind]) < s.open_after)
         else:
@@ -559,6 +570,26 @@ class _State:
         if z > ep.peak:
             ep.peak, ep.metric = z, detail["metric"]
         self._accept_if_held(kind, ep, t, s)
+
+    def _excursion(self, verdict: str, detail: dict[str, Any], t: int, s: LatencySettings) -> None:
+        """Follows latency excursions; a short one that ends is remembered as a blip."""
+        if verdict == "anomalous":
+            self.excursion.append(detail["levels"]["p95"][0])  # one metric, so that levels compare
+            return
+        if self.excursion and len(self.excursion) <= BLIP_MINUTES:
+            self.blips.append((t, len(self.excursion), max(self.excursion)))
+        self.excursion = []
+        self.blips = [b for b in self.blips if b[0] >= t - s.baseline_seconds * 1000]
+
+    def _like_recent_blips(self, kind: str, t: int, s: LatencySettings) -> bool:
+        """A latency run no longer and no higher than the short excursions the series keeps
+        having (three or more as high in the baseline span, a cache refresh, a batch job) is
+        its pattern: it opens only once it lasts longer than they did."""
+        if kind != "latency" or not self.excursion:
+            return False
+        top = max(self.excursion)
+        like = [b for b in self.blips if b[0] >= t - s.baseline_seconds * 1000 and b[2] >= top - SPIKE_LIKE]
+        return len(like) >= BLIP_RECURRING and len(self.excursion) <= max(b[1] for b in like)
 
     def _open(self, kind: str, t: int, detail: dict[str, Any], spike: bool) -> Episode:
         ep = Episode(
