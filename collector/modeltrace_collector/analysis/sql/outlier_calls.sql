@@ -1,6 +1,6 @@
 -- Every call's outlier score: the largest robust z of its numeric input values, |x - median| /
 -- (IQR / 1.349) with the reference's median and interquartile range per feature (features with
--- at least {min_values} reference values and some spread), and the feature it comes from.
+-- at least min_values reference values and some spread), and the feature it comes from.
 WITH robust AS (
     SELECT feature, quantileExact(0.5)(value) AS centre,
            (quantileExact(0.75)(value) - quantileExact(0.25)(value)) / 1.349 AS scale

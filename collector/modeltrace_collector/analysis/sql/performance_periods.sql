@@ -1,4 +1,4 @@
--- Labelled rows before {win_start} (tag 0, the reference) and from it (tag 1, the window):
+-- Labelled rows before win_start (tag 0, the reference) and from it (tag 1, the window):
 -- how many, how many predicted wrong, the sum and sum of squares of absolute residuals and their
 -- 80th percentile, the calls they came from, and what the labels look like (to tell a
 -- classifier from a regressor).
