@@ -1,14 +1,18 @@
 -- How each numeric input feature goes with what matters in the window: Spearman's rank
 -- correlation of a call's value (the mean of its sampled rows) with its duration, with its
--- failure and ({wrong}: with ground truth) with a wrong prediction. For a 0/1 outcome that is
--- Pearson's correlation of the value's rank with the outcome itself (its mid-ranks are a linear
--- function of it), which ClickHouse's rankCorr, ranking ties in order, would not give.
+-- failure and ({wrong}: with ground truth) with a wrong prediction, as Pearson's correlation of
+-- mid-ranks (ties share their mean rank; a 0/1 outcome's mid-ranks are a linear function of it,
+-- so it is used as it is). corr gives NaN for a constant sample, where ClickHouse 24.8's
+-- rankCorr throws, and rankCorr ranks ties in order.
 SELECT feature, count() AS calls,
-       rankCorr(v, toFloat64(duration)) AS latency,
+       corr(rv, rd) AS latency,
        corr(rv, toFloat64(failed)) AS errors,
        {wrong} AS prediction_errors
 FROM (
-    SELECT c.feature AS feature, c.v AS v, rank() OVER (PARTITION BY c.feature ORDER BY c.v) AS rv,
+    SELECT c.feature AS feature, c.v AS v,
+           rank() OVER (PARTITION BY c.feature ORDER BY c.v) + (count() OVER (PARTITION BY c.feature, c.v) - 1) / 2 AS rv,
+           rank() OVER (PARTITION BY c.feature ORDER BY p.duration)
+               + (count() OVER (PARTITION BY c.feature, p.duration) - 1) / 2 AS rd,
            p.duration AS duration, p.failed AS failed{wrong_column}
     FROM (
         SELECT SpanId AS span, feature, avg(value) AS v
