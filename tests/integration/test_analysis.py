@@ -266,21 +266,23 @@ def test_a_slow_step_on_one_host_names_the_host_with_the_step_as_its_mechanism(t
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # thirty analysis passes; the legacy ClickHouse 24.8 engine is slower
 def test_a_deploy_that_changes_nothing_opens_no_drift_finding(tmp_path):
     """Every call scores a batch whose rows cluster by call (one region and channel per batch,
     numbers near the batch's centre); version 1.1 replaces 1.0 and nothing else changes. Counted
     as rows, a few dozen calls look like thousands of independent values and the tests see drift
     by chance; counted as what they are (the effective sample size), nothing opens, minute after
-    minute through the first twenty minutes of the new version, on three seeds."""
+    minute through the first ten minutes of the new version (chance drift came 1 to 4 minutes
+    after a deploy), on three seeds."""
     collector = CollectorProcess(str(tmp_path), "analysis.enabled=false", "drift.window_seconds=1200").start()
     try:
         start = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp() * 1e9)
         for seed in (1, 2, 3):
             model = f"batcher-{seed}"
-            sc = Scenario("noop_deploy", seed, model, start, baseline_minutes=120, fault_minutes=20)
+            sc = Scenario("noop_deploy", seed, model, start, baseline_minutes=120, fault_minutes=10)
             send(collector, sc)
             tested = set()
-            for k in range(1, sc.fault_minutes + 1):
+            for k in range(1, 11):
                 at = (sc.fault_start_ns + k * MINUTE_NS) // 1_000_000
                 result = collector.post(f"/api/analysis/run?model={model}&at={at}")
                 assert [f["subject"] for f in result["opened"]] == [], (k, result["opened"])
