@@ -81,7 +81,7 @@ TRUTH = {
 }
 LABELLED = {"concept_drift": "concept drift", "input_drift_errors": "input drift"}  # and the verdict due
 # What a fault opens when it has no cause to name: judged on detection only.
-DETECT_ONLY = {"spike": "latency", "traffic_drop": "traffic_drop"}
+DETECT_ONLY = {"spike": "latency", "traffic_drop": "traffic_drop", "correlation_flip": "multivariate_drift"}
 
 
 @dataclass

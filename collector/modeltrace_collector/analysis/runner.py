@@ -215,7 +215,7 @@ class Analyzer:
             if not (check["dropped"] or (old is not None and check["holding"])):
                 continue
             f = _performance_finding(check, self.monitor.s.min_drop)
-            if old is not None and "root_causes" in old.evidence:
+            if old is not None and old.evidence.get("root_causes"):  # none found yet: sought again
                 for key in (*RCA_KEYS, "concept"):
                     if key in old.evidence:
                         f.evidence[key] = old.evidence[key]
