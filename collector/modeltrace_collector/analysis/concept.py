@@ -31,7 +31,7 @@ from typing import Any
 
 from ..config import PerformanceConfig
 from ..storage.store import StoreView
-from .performance import Performance, _prediction_field
+from .performance import Performance, task_of
 from .rca import RootCause
 from .sqlfiles import sql
 
@@ -85,7 +85,7 @@ class PerformanceMonitor:
             "bucket_ms": int(self.s.window * 1000),
             "score_field": "score",
         }
-        params["pred_field"] = _prediction_field(Performance(self.store)._output_fields(params), "score")
+        params["pred_field"] = Performance(self.store).prediction_field(params)
         db = self.store.database
         periods = {
             int(r["tag"]): r
@@ -102,9 +102,7 @@ class PerformanceMonitor:
             return {**out, "note": f"too few labelled calls (min_calls {self.s.min_calls})"}
         numeric = not (ref["non_numeric"] or cur["non_numeric"])
         whole = not (ref["fractional"] or cur["fractional"])
-        out["task"] = (
-            "classification" if not numeric or (whole and max(ref["labels"], cur["labels"]) <= 20) else "regression"
-        )
+        out["task"] = task_of(numeric, whole, max(ref["labels"], cur["labels"]))
         if out["task"] == "classification":
             return {**out, **self._accuracy(ref, cur)}
         return {**out, **self._error(ref, cur)}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from .performance import Performance, _prediction_field
+from .performance import Performance
 from .sqlfiles import sql
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def impacts(
     }
     labelled = bool(drift.store.query(sql("actuals_any", db), params).result_rows[0][0])
     if labelled:
-        params["pred_field"] = _prediction_field(Performance(drift.store)._output_fields(params), "score")
+        params["pred_field"] = Performance(drift.store).prediction_field(params)
     out: dict[str, dict[str, Any]] = {}
     numeric = [f["feature"] for f in features if f["type"] == "numeric"]
     categorical = [f["feature"] for f in features if f["type"] == "categorical"]

@@ -92,6 +92,10 @@ class Performance:
             "sample: check the prediction ids passed to log_actual"
         )
 
+    def prediction_field(self, params: dict[str, Any], score_field: str = "score") -> str:
+        """The output field holding the model's prediction in the window of ``params``."""
+        return _prediction_field(self._output_fields(params), score_field)
+
     def _output_fields(self, params: dict[str, Any]) -> list[str]:
         return [r[0] for r in self.store.query(sql("output_fields", self.store.database), params).result_rows]
 
@@ -142,6 +146,14 @@ class Performance:
         return out
 
 
+MAX_CLASSES = 20  # whole-number labels with more distinct values than this are a regression's
+
+
+def task_of(numeric: bool, whole: bool, classes: int) -> str:
+    """Classification when the labels are strings, or whole numbers of few distinct values."""
+    return "classification" if not numeric or (whole and classes <= MAX_CLASSES) else "regression"
+
+
 def _task(confusion: list[tuple[Any, ...]]) -> str:
     if not confusion:
         return "unknown"
@@ -152,9 +164,7 @@ def _task(confusion: list[tuple[Any, ...]]) -> str:
             numeric.append(float(label))
         except ValueError:
             return "classification"
-    if all(v.is_integer() for v in numeric) and len({r[3] for r in confusion}) <= 20:
-        return "classification"
-    return "regression"
+    return task_of(True, all(v.is_integer() for v in numeric), len({r[3] for r in confusion}))
 
 
 def _classification(confusion: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
