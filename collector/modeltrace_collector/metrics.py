@@ -28,6 +28,10 @@ _HELP = {
         "counter",
         "Spans stored in otel_traces that a materialized view refused (it has no rows for them), by cause",
     ),
+    "spans_restored_after_crash": (
+        "counter",
+        "Spans of a batch a crash interrupted that ClickHouse's deduplication log would have dropped",
+    ),
     "dead_letters_dropped": ("counter", "Dead letters dropped because the store was over its size bound"),
     "dead_letters_replayed": ("counter", "Dead letters sent through the pipeline again"),
     "spool_errors": ("counter", "Spool reads or cursor writes that failed and were retried"),

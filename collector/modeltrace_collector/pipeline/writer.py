@@ -58,6 +58,8 @@ class PendingBatch:
     """The deduplication token: a hash of the records' bytes."""
     origins: list[tuple[Position, int]] = field(default_factory=list)
     """Each record that gave rows: where it starts in the spool, and how many rows."""
+    after_crash: bool = False
+    """The batch a crash interrupted, stored again at the next start."""
 
 
 class _Hasher:
@@ -173,7 +175,9 @@ class Writer:
             position = self.spool.committed
             if self.spool.intent is not None:
                 start, end = self.spool.intent
-                self._queue.put(self._batch_between(start, end))
+                interrupted = self._batch_between(start, end)
+                interrupted.after_crash = True
+                self._queue.put(interrupted)
                 position = end
             while True:
                 try:
@@ -296,7 +300,10 @@ class Writer:
             n = batch.rows(table)
             if not n:
                 continue
-            outcome = self._insert_rows(pending, table, names, 0, n, set())
+            if pending.after_crash and table == "otel_traces":
+                outcome = self._insert_after_crash(pending, table, names)
+            else:
+                outcome = self._insert_rows(pending, table, names, 0, n, set())
             if outcome is None:
                 return False  # shutting down while storage fails: the batch stays in the spool
             if table == "otel_traces":
@@ -364,6 +371,64 @@ class Writer:
         self._dead_letter(pending, table, names, lo, failure)
         return 0
 
+    def _insert_after_crash(self, pending: PendingBatch, table: str, names: tuple[str, ...]) -> int | None:
+        """Store the batch a crash interrupted, whatever part of it reached the table.
+
+        The same token normally makes the replay exact. But when the process that died held the
+        embedded engine, ClickHouse may have written the block to its deduplication log and not
+        yet renamed the part holding its rows into place: under the same token those rows would
+        be dropped as duplicates, for good. So the rows are looked up first. Those stored go again
+        under the batch's token: the table keeps one copy, and each view, which commits after the
+        table, fills if it missed them. Those missing go under a new token no log has seen.
+        """
+        n = pending.batch.rows(table)
+        stored = self._stored_pairs(pending, table, names, 0, n)
+        keys = self._row_keys(pending, table, names, 0, n)
+        missing = [i for i, key in enumerate(keys) if stored is not None and key not in stored]
+        if not missing:
+            return self._insert_rows(pending, table, names, 0, n, set())
+        self._count("spans_restored_after_crash", len(missing))
+        log.warning(
+            "%d of %d span(s) of the batch a crash interrupted are not in %s though its token may be "
+            "known to ClickHouse; they are stored under a new token",
+            len(missing),
+            n,
+            table,
+        )
+        if len(missing) == n:
+            pending.token += ":after-crash"
+            return self._insert_rows(pending, table, names, 0, n, set())
+        present = sorted(set(range(n)) - set(missing))
+        total = 0
+        for rows, token in ((present, pending.token), (missing, pending.token + ":after-crash")):
+            columns = pending.batch.columns[table]
+            part = PendingBatch(Batch(), pending.start, pending.end, pending.records, token)
+            part.batch.columns[table] = [[column[i] for i in rows] for column in columns]
+            outcome = self._insert_rows(part, table, names, 0, len(rows), set())
+            if outcome is None:
+                return None
+            total += outcome
+        return total
+
+    @staticmethod
+    def _row_keys(pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int) -> list[tuple[str, str]]:
+        columns = pending.batch.columns[table]
+        return list(zip(columns[names.index("TraceId")][lo:hi], columns[names.index("SpanId")][lo:hi]))
+
+    def _stored_pairs(
+        self, pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int
+    ) -> set[tuple[str, str]] | None:
+        """Which rows ``[lo, hi)`` the table holds, by (trace id, span id); None: cannot tell."""
+        check = getattr(self.store, "spans_stored", None)
+        if table != "otel_traces" or check is None:
+            return None
+        times = pending.batch.columns[table][names.index("Timestamp")][lo:hi]
+        try:
+            return set(check(self._row_keys(pending, table, names, lo, hi), min(times), max(times)))
+        except StorageError as exc:
+            log.warning("cannot tell which rows of a batch reached %s (%s)", table, exc)
+            return None
+
     def _gives_up(self, failure: Failure, unsure: int, rows: int, refused: set[str], since: float) -> bool:
         """Whether to stop retrying rows and bisect them (or dead-letter a single row)."""
         if failure.kind == REFUSED:
@@ -380,18 +445,7 @@ class Writer:
     def _rows_reached_the_table(
         self, pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int
     ) -> bool:
-        check = getattr(self.store, "spans_present", None)
-        if table != "otel_traces" or check is None:
-            return False
-        columns = pending.batch.columns[table]
-        trace_ids = columns[names.index("TraceId")][lo:hi]
-        span_ids = columns[names.index("SpanId")][lo:hi]
-        times = columns[names.index("Timestamp")][lo:hi]
-        try:
-            return bool(check(list(zip(trace_ids, span_ids)), min(times), max(times)) > 0)
-        except StorageError as exc:
-            log.warning("cannot tell whether a refused block reached otel_traces (%s); splitting it", exc)
-            return False
+        return bool(self._stored_pairs(pending, table, names, lo, hi))
 
     def _insert_ignoring_views(
         self, pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int, token: str, failure: Failure
