@@ -67,5 +67,5 @@ FRAGMENTS = {
     "db", "on_cluster", "engine", "dedup_window", "ROWS_BUCKET", "PSI", "JS", "calls", "category", "kind",
     "ks_exact", "pairs", "source", "tag", "version", "columns", "where", "match_a", "match_b", "conditions",
     "span_columns", "time_filter", "order", "target", "labelled", "bad", "outcomes", "wrong", "wrong_column",
-    "labelled_calls", "input_a", "input_b", "side", "rank",
+    "labelled_calls", "input_a", "input_b", "side", "rank", "sides", "feature",
 }  # fmt: skip

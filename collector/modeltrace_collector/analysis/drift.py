@@ -215,13 +215,21 @@ class DriftAnalyzer:
 
     # -- the computation ------------------------------------------------------------------
 
-    def source(self, kind: str, ref: Reference) -> str:
+    def source(self, kind: str, ref: Reference, both_sides: bool = False) -> str:
+        """The reference's and the window's values of the ``{kind}`` features, of the side the
+        ``side`` parameter names or, with ``both_sides``, of inputs and outputs, each feature
+        then named "side:name" (see ``split_side``)."""
         db = self.store.database
-        cur = sql("values_window", db, tag="1", kind=kind)
-        if ref.kind == "upload":
-            base = sql("values_reference", db, kind=kind)
+        if both_sides:
+            sides = "Side IN ('input', 'output')"
+            window, upload = "concat(Side, ':', name)", "concat(Side, ':', Feature)"
         else:
-            base = sql("values_window", db, tag="0", kind=kind)
+            sides, window, upload = "Side = {side:String}", "name", "Feature"
+        cur = sql("values_window", db, tag="1", kind=kind, sides=sides, feature=window)
+        if ref.kind == "upload":
+            base = sql("values_reference", db, kind=kind, sides=sides, feature=upload)
+        else:
+            base = sql("values_window", db, tag="0", kind=kind, sides=sides, feature=window)
         return f"{base}\nUNION ALL\n{cur}"
 
     @staticmethod
@@ -239,13 +247,13 @@ class DriftAnalyzer:
             "reference_id": ref.reference_id,
         }
 
-    def compare(
-        self, model: str, version: str, side: str, start_ms: int, end_ms: int, ref: Reference
-    ) -> list[dict[str, Any]]:
-        """Per-feature drift and quality between ``ref`` and the window [start, end)."""
+    def compare(self, model: str, version: str, start_ms: int, end_ms: int, ref: Reference) -> list[dict[str, Any]]:
+        """Per-feature drift and quality between ``ref`` and the window [start, end), inputs then
+        outputs. One set of queries serves both sides (features named "side:name" in them)."""
         db = self.store.database
-        params = self.params(model, version, side, start_ms, end_ms, ref)
-        num_source = self.source("Num", ref)
+        params = self.params(model, version, "", start_ms, end_ms, ref)
+        del params["side"]
+        num_source = self.source("Num", ref, both_sides=True)
         profile = list(self.store.query(sql("drift_numeric_profile", db, source=num_source), params).named_results())
         out: list[dict[str, Any]] = []
         both = [p for p in profile if p["n_ref"] > 0 and p["n_cur"] > 0]
@@ -276,7 +284,8 @@ class DriftAnalyzer:
                 "if(isNaN(value), NULL, arraySum(x -> x < value, arraySlice({edges:Array(Float64)}, "
                 "9 * (indexOf({features:Array(String)}, feature) - 1) + 1, 9)))"
             )
-            designs = self._designs(num_source, feature_params, bin_of, ranked=True)
+            repeated = any(p["repeated"] for p in continuous)
+            designs = self._designs(num_source, feature_params, bin_of, ranked=True) if repeated else {}
             for row in rows:
                 out.append(self._numeric_result(model, by_name[row["feature"]], row, designs))
         if few_values:
@@ -287,28 +296,38 @@ class DriftAnalyzer:
                     params,
                     [p["feature"] for p in few_values],
                     "if(isNaN(value), NULL, toString(value))",
+                    any(p["repeated"] for p in few_values),
                 )
             )
-        out.extend(self._categorical(model, self.source("Cat", ref), params, None, "value"))
+        out.extend(self._categorical(model, self.source("Cat", ref, both_sides=True), params, None, "value"))
         for item in out:
-            item["side"] = side
-        return out
+            item["side"], _, item["feature"] = item["feature"].partition(":")
+        return sorted(out, key=lambda item: item["side"] != "input")  # stable: the kinds' order kept
 
     def _categorical(
-        self, model: str, source: str, params: dict[str, Any], features: list[str] | None, category: str
+        self,
+        model: str,
+        source: str,
+        params: dict[str, Any],
+        features: list[str] | None,
+        category: str,
+        repeated: bool = False,
     ) -> list[dict[str, Any]]:
+        """``features`` None: every feature of ``source``. ``repeated``: some call gives one of
+        them more than one row (the design effect is measured only then)."""
         db = self.store.database
         if features is None:
             names = self.store.query(
                 sql("distinct_features", db, source=source), {**params, "features": []}
             ).result_rows
             features = [r[0] for r in names]
+            repeated = any(bool(r[1]) for r in names)
         if not features:
             return []
         rows = self.store.query(
             sql("drift_categorical", db, source=source, category=category), {**params, "features": features}
         ).named_results()
-        designs = self._designs(source, {**params, "features": features}, category, ranked=False)
+        designs = self._designs(source, {**params, "features": features}, category, ranked=False) if repeated else {}
         return [
             self._categorical_result(model, row, designs)
             if row["n_ref"] and row["n_cur"]
@@ -436,7 +455,7 @@ class DriftAnalyzer:
         }
 
     def _decide(self, model: str, result: dict[str, Any], test: str) -> dict[str, Any]:
-        rule = self.settings.rule(model, result["feature"])
+        rule = self.settings.rule(model, result["feature"].partition(":")[2])  # "side:name" here
         test = rule.get("test", test)
         if test == "chisquare" and result["type"] == "numeric":
             test = "ks"  # a continuous feature has no categories to count
@@ -476,9 +495,7 @@ class DriftAnalyzer:
         end_ms = end_ms if end_ms is not None else int(time.time() * 1000)
         start_ms = end_ms - int((window or self.settings.window) * 1000)
         ref = self.pick_reference(model, version, start_ms, reference)
-        features: list[dict[str, Any]] = []
-        for side in ("input", "output"):
-            features.extend(self.compare(model, version, side, start_ms, end_ms, ref))
+        features = self.compare(model, version, start_ms, end_ms, ref)
         tested = [f for f in features if f["tested"]]
         # Every feature also gets a significance test (KS or chi-square), Holm-adjusted across the
         # model's features. A p-value test decides on it; a distance test needs both the distance

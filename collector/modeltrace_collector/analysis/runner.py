@@ -7,10 +7,11 @@ import datetime as dt
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..config import Config
-from ..storage.store import StoreView
+from ..storage.store import DEFAULT_LANES, StoreView
 from .concept import PerformanceMonitor, PerformanceSettings
 from .drift import DriftAnalyzer, DriftSettings, Reference
 from .findings import Finding, FindingStore, Webhook
@@ -36,6 +37,7 @@ log = logging.getLogger("modeltrace.analysis")
 DRIFT_KINDS = ("drift", "dataset_drift", "multivariate_drift", "data_quality")
 ANOMALY_KINDS = ("latency", "latency_drop", "error_rate", "traffic_drop")
 EXPLAINED = ("latency", "error_rate")  # the kinds the root-cause contrast explains
+DRIFT_THREADS = DEFAULT_LANES["analysis"]  # one per connection of the analysis lane
 SUBJECTS = {"latency": "duration", "latency_drop": "duration", "error_rate": "errors", "traffic_drop": "calls"}
 
 
@@ -281,6 +283,23 @@ class Analyzer:
         except Exception as exc:  # the findings matter more than their history
             log.warning("could not record drift scores: %s", exc)
 
+    def _drift_reports(self, at_ms: int, model: str) -> list[tuple[str, str, dict[str, Any] | None]]:
+        """The drift report of every active version (None: nothing to compare with), computed
+        by as many threads as the analysis lane has connections: each waits on ClickHouse most
+        of its time, and the reports come back in the versions' order."""
+
+        def one(key: tuple[str, str]) -> tuple[str, str, dict[str, Any] | None]:
+            try:
+                return (*key, self.drift.analyze(key[0], key[1], end_ms=at_ms))
+            except LookupError:
+                return (*key, None)
+
+        versions = self.active_versions(at_ms, self.drift.settings.window, model)
+        if len(versions) < 2:
+            return [one(v) for v in versions]
+        with ThreadPoolExecutor(DRIFT_THREADS, thread_name_prefix="drift") as pool:
+            return list(pool.map(one, versions))
+
     def drift_findings(
         self, at_ms: int, model: str = "", open_now: list[Finding] | None = None
     ) -> tuple[list[Finding], set[tuple[str, str]]]:
@@ -292,10 +311,8 @@ class Analyzer:
         out: list[Finding] = []
         scope = set()
         reports: list[dict[str, Any]] = []
-        for m, version in self.active_versions(at_ms, self.drift.settings.window, model):
-            try:
-                report = self.drift.analyze(m, version, end_ms=at_ms)
-            except LookupError:
+        for m, version, report in self._drift_reports(at_ms, model):
+            if report is None:
                 continue
             scope.add((m, version))
             reports.append(report)
