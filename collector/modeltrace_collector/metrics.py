@@ -28,9 +28,9 @@ _HELP = {
         "counter",
         "Spans stored in otel_traces that a materialized view refused (it has no rows for them), by cause",
     ),
-    "spans_restored_after_crash": (
+    "spans_replayed_after_crash": (
         "counter",
-        "Spans of a batch a crash interrupted that ClickHouse's deduplication log would have dropped",
+        "Spans of a batch a crash interrupted that were not stored at the next start (stored under a new token)",
     ),
     "dead_letters_dropped": ("counter", "Dead letters dropped because the store was over its size bound"),
     "dead_letters_replayed": ("counter", "Dead letters sent through the pipeline again"),

@@ -91,6 +91,9 @@ class CrashingStore:
         self.inner.insert(table, *args, **kw)
         raise Crash()
 
+    def __getattr__(self, name):  # its reads are the store's
+        return getattr(self.inner, name)
+
 
 def test_replay_after_a_crash_mid_batch_stores_each_span_once(tmp_path, store):
     path = str(tmp_path / "spool")

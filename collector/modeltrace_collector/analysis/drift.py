@@ -218,7 +218,7 @@ class DriftAnalyzer:
     def source(self, kind: str, ref: Reference, both_sides: bool = False) -> str:
         """The reference's and the window's values of the ``{kind}`` features, of the side the
         ``side`` parameter names or, with ``both_sides``, of inputs and outputs, each feature
-        then named "side:name" (see ``split_side``)."""
+        then named "side:name" (``compare`` splits them back)."""
         db = self.store.database
         if both_sides:
             sides = "Side IN ('input', 'output')"
@@ -262,32 +262,12 @@ class DriftAnalyzer:
                 out.append(self._one_sided("numeric", p["feature"], p))
         continuous = [p for p in both if p["distinct_values"] > 5]
         few_values = [p for p in both if p["distinct_values"] <= 5]
-        by_name = {p["feature"]: p for p in profile}
-        if continuous:
-            # ClickHouse's exact KS p-value (as scipy's 'auto' mode) where the samples are small
-            exact = all(max(p["n_ref"], p["n_cur"]) <= KS_EXACT_MAX for p in continuous)
-            feature_params = {
-                **params,
-                "features": [p["feature"] for p in continuous],
-                "n_ref": [float(p["n_ref"]) for p in continuous],
-                "n_cur": [float(p["n_cur"]) for p in continuous],
-                "ref_min": [_finite(p["ref_min"]) for p in continuous],
-                "ref_max": [_finite(p["ref_max"]) for p in continuous],
-                "edges": [e for p in continuous for e in list(p["edges"]) + [math.inf] * (9 - len(p["edges"]))],
-                "bins": [len(p["edges"]) + 1 for p in continuous],
-            }
-            ks_exact = "kolmogorovSmirnovTest('two-sided', 'exact')(value, tag).2" if exact else "nan"
-            rows = self.store.query(
-                sql("drift_numeric", db, source=num_source, ks_exact=ks_exact), feature_params
-            ).named_results()
-            bin_of = (
-                "if(isNaN(value), NULL, arraySum(x -> x < value, arraySlice({edges:Array(Float64)}, "
-                "9 * (indexOf({features:Array(String)}, feature) - 1) + 1, 9)))"
-            )
-            repeated = any(p["repeated"] for p in continuous)
-            designs = self._designs(num_source, feature_params, bin_of, ranked=True) if repeated else {}
-            for row in rows:
-                out.append(self._numeric_result(model, by_name[row["feature"]], row, designs))
+        # ClickHouse's exact KS p-value (as scipy's 'auto' mode) where a feature's samples are small
+        small = [p for p in continuous if max(p["n_ref"], p["n_cur"]) <= KS_EXACT_MAX]
+        large = [p for p in continuous if p not in small]
+        for group, exact in ((small, True), (large, False)):
+            if group:
+                out.extend(self._continuous(model, num_source, params, group, exact))
         if few_values:
             out.extend(
                 self._categorical(
@@ -303,6 +283,32 @@ class DriftAnalyzer:
         for item in out:
             item["side"], _, item["feature"] = item["feature"].partition(":")
         return sorted(out, key=lambda item: item["side"] != "input")  # stable: the kinds' order kept
+
+    def _continuous(
+        self, model: str, source: str, params: dict[str, Any], profile: list[dict[str, Any]], exact: bool
+    ) -> list[dict[str, Any]]:
+        """KS, Wasserstein, PSI and JS of continuous features, with their profiles (pass 1)."""
+        feature_params = {
+            **params,
+            "features": [p["feature"] for p in profile],
+            "n_ref": [float(p["n_ref"]) for p in profile],
+            "n_cur": [float(p["n_cur"]) for p in profile],
+            "ref_min": [_finite(p["ref_min"]) for p in profile],
+            "ref_max": [_finite(p["ref_max"]) for p in profile],
+            "edges": [e for p in profile for e in list(p["edges"]) + [math.inf] * (9 - len(p["edges"]))],
+            "bins": [len(p["edges"]) + 1 for p in profile],
+        }
+        ks_exact = "kolmogorovSmirnovTest('two-sided', 'exact')(value, tag).2" if exact else "nan"
+        db = self.store.database
+        rows = self.store.query(sql("drift_numeric", db, source=source, ks_exact=ks_exact), feature_params)
+        bin_of = (
+            "if(isNaN(value), NULL, arraySum(x -> x < value, arraySlice({edges:Array(Float64)}, "
+            "9 * (indexOf({features:Array(String)}, feature) - 1) + 1, 9)))"
+        )
+        repeated = any(p["repeated"] for p in profile)
+        designs = self._designs(source, feature_params, bin_of, ranked=True) if repeated else {}
+        by_name = {p["feature"]: p for p in profile}
+        return [self._numeric_result(model, by_name[row["feature"]], row, designs) for row in rows.named_results()]
 
     def _categorical(
         self,

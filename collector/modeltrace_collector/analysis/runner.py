@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..config import Config
-from ..storage.store import DEFAULT_LANES, StoreView
+from ..storage.errors import StorageError
+from ..storage.store import StoreView
 from .concept import PerformanceMonitor, PerformanceSettings
 from .drift import DriftAnalyzer, DriftSettings, Reference
 from .findings import Finding, FindingStore, Webhook
@@ -37,7 +38,6 @@ log = logging.getLogger("modeltrace.analysis")
 DRIFT_KINDS = ("drift", "dataset_drift", "multivariate_drift", "data_quality")
 ANOMALY_KINDS = ("latency", "latency_drop", "error_rate", "traffic_drop")
 EXPLAINED = ("latency", "error_rate")  # the kinds the root-cause contrast explains
-DRIFT_THREADS = DEFAULT_LANES["analysis"]  # one per connection of the analysis lane
 SUBJECTS = {"latency": "duration", "latency_drop": "duration", "error_rate": "errors", "traffic_drop": "calls"}
 
 
@@ -293,11 +293,17 @@ class Analyzer:
                 return (*key, self.drift.analyze(key[0], key[1], end_ms=at_ms))
             except LookupError:
                 return (*key, None)
+            except StorageError:
+                raise  # storage is away: the pass fails as a whole, and says so
+            except Exception:  # one version's failure leaves the others' findings standing
+                log.exception("drift analysis failed for %s %s", *key)
+                return (*key, None)
 
         versions = self.active_versions(at_ms, self.drift.settings.window, model)
-        if len(versions) < 2:
+        threads = min(len(versions), self.store.lane_size())
+        if threads < 2:
             return [one(v) for v in versions]
-        with ThreadPoolExecutor(DRIFT_THREADS, thread_name_prefix="drift") as pool:
+        with ThreadPoolExecutor(threads, thread_name_prefix="drift") as pool:
             return list(pool.map(one, versions))
 
     def drift_findings(

@@ -78,7 +78,7 @@ class Spool:
         self._appended = threading.Condition(self._lock)
         self._segments = sorted(int(n.split(".")[0]) for n in os.listdir(directory) if n.endswith(".seg"))
         self._cursor_path = os.path.join(directory, "cursor.json")
-        self.committed, self.intent = self._load_cursor()
+        self.committed, self.intent, self.attempt = self._load_cursor()
         self._next_seq = 0
         self._bytes = 0
         self.corrupt = 0
@@ -226,15 +226,19 @@ class Spool:
 
     # -- progress -----------------------------------------------------------------------
 
-    def begin(self, start: Position, end: Position) -> None:
-        """Record that the batch ``[start, end)`` is about to be written to storage."""
+    def begin(self, start: Position, end: Position, attempt: int = 0) -> None:
+        """Record that the batch ``[start, end)`` is about to be written to storage, under the
+        token of its ``attempt`` (0: its first token; the writer counts a new token up after a
+        crash, and a later replay must use the same one)."""
         self.intent = (start, end)
+        self.attempt = attempt
         self._save_cursor()
 
     def commit(self, end: Position, records: int) -> None:
         """Storage holds the ``records`` before ``end``: drop fully consumed segments."""
         self.committed = end
         self.intent = None
+        self.attempt = 0
         self._save_cursor()
         with self._lock:
             self._pending = max(0, self._pending - records)
@@ -282,20 +286,23 @@ class Spool:
     def _path(self, n: int) -> str:
         return os.path.join(self.directory, _segment_name(n))
 
-    def _load_cursor(self) -> tuple[Position, tuple[Position, Position] | None]:
+    def _load_cursor(self) -> tuple[Position, tuple[Position, Position] | None, int]:
         try:
             with open(self._cursor_path, encoding="utf-8") as f:
                 data = json.load(f)
         except FileNotFoundError:
-            return Position(self._segments[0] if self._segments else 0, 0), None
+            return Position(self._segments[0] if self._segments else 0, 0), None, 0
         committed = Position(*data["committed"])
         intent = data.get("intent")
-        return committed, (Position(*intent[0]), Position(*intent[1])) if intent else None
+        bounds = (Position(*intent[0]), Position(*intent[1])) if intent else None
+        return committed, bounds, int(data.get("attempt", 0))
 
     def _save_cursor(self) -> None:
         data: dict[str, Any] = {"committed": self.committed.as_list()}
         if self.intent:
             data["intent"] = [self.intent[0].as_list(), self.intent[1].as_list()]
+            if self.attempt:
+                data["attempt"] = self.attempt
         tmp = self._cursor_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f)

@@ -60,6 +60,10 @@ class PendingBatch:
     """Each record that gave rows: where it starts in the spool, and how many rows."""
     after_crash: bool = False
     """The batch a crash interrupted, stored again at the next start."""
+    attempt: int = 0
+    """Which token the batch goes under: 0, the hash; n, the hash with ":after-crash-n"."""
+    base_token: str = ""
+    """The hash alone, whatever the attempt (dead letters are named after it)."""
 
 
 class _Hasher:
@@ -177,6 +181,7 @@ class Writer:
                 start, end = self.spool.intent
                 interrupted = self._batch_between(start, end)
                 interrupted.after_crash = True
+                _use_attempt(interrupted, self.spool.attempt)
                 self._queue.put(interrupted)
                 position = end
             while True:
@@ -246,6 +251,7 @@ class Writer:
     @staticmethod
     def _seal(pending: PendingBatch, start: Position, end: Position, hasher: _Hasher) -> PendingBatch:
         pending.start, pending.end, pending.token = start, end, hasher.token()
+        pending.base_token = pending.token
         return pending
 
     def _add_record(self, record: Record, pending: PendingBatch, hasher: _Hasher) -> None:
@@ -292,7 +298,7 @@ class Writer:
 
     def _write(self, pending: PendingBatch) -> bool:
         batch, start, end = pending.batch, pending.start, pending.end
-        if not self._retry_io(lambda: self.spool.begin(start, end), "record the batch in the spool"):
+        if not self._retry_io(lambda: self.spool.begin(start, end, pending.attempt), "record the batch in the spool"):
             return False
         began = time.monotonic()
         stored = 0
@@ -377,38 +383,47 @@ class Writer:
         The same token normally makes the replay exact. But when the process that died held the
         embedded engine, ClickHouse may have written the block to its deduplication log and not
         yet renamed the part holding its rows into place: under the same token those rows would
-        be dropped as duplicates, for good. So the rows are looked up first. Those stored go again
-        under the batch's token: the table keeps one copy, and each view, which commits after the
-        table, fills if it missed them. Those missing go under a new token no log has seen.
+        be dropped as duplicates, for good. So the rows are looked up first. When none is stored,
+        the batch goes under a new token that no log can have seen, recorded in the spool first
+        so that a further crash replays that one. Otherwise the same token (or, after a split,
+        the same tokens of its parts) stores what is missing once.
+
+        Not covered: a block spread over several partitions (days) cut between two of its parts
+        in that same instant (the missing part's rows stay lost), and a view's table cut in the
+        same instant of its own insert (the span is stored, that view lacks its rows).
         """
         n = pending.batch.rows(table)
-        stored = self._stored_pairs(pending, table, names, 0, n)
-        keys = self._row_keys(pending, table, names, 0, n)
-        missing = [i for i, key in enumerate(keys) if stored is not None and key not in stored]
-        if not missing:
-            return self._insert_rows(pending, table, names, 0, n, set())
-        self._count("spans_restored_after_crash", len(missing))
-        log.warning(
-            "%d of %d span(s) of the batch a crash interrupted are not in %s though its token may be "
-            "known to ClickHouse; they are stored under a new token",
-            len(missing),
-            n,
-            table,
-        )
-        if len(missing) == n:
-            pending.token += ":after-crash"
-            return self._insert_rows(pending, table, names, 0, n, set())
-        present = sorted(set(range(n)) - set(missing))
-        total = 0
-        for rows, token in ((present, pending.token), (missing, pending.token + ":after-crash")):
-            columns = pending.batch.columns[table]
-            part = PendingBatch(Batch(), pending.start, pending.end, pending.records, token)
-            part.batch.columns[table] = [[column[i] for i in rows] for column in columns]
-            outcome = self._insert_rows(part, table, names, 0, len(rows), set())
-            if outcome is None:
+        stored = self._stored_pairs_retried(pending, table, names, n)
+        if stored is None:
+            return None  # stopping: the batch stays in the spool
+        if not stored:
+            attempt = pending.attempt + 1
+            if not self._retry_io(
+                lambda: self.spool.begin(pending.start, pending.end, attempt), "record the batch in the spool"
+            ):
                 return None
-            total += outcome
-        return total
+            _use_attempt(pending, attempt)
+            self._count("spans_replayed_after_crash", n)
+            log.info("a batch a crash interrupted is not in %s; it is stored under a new token", table)
+        return self._insert_rows(pending, table, names, 0, n, set())
+
+    def _stored_pairs_retried(
+        self, pending: PendingBatch, table: str, names: tuple[str, ...], n: int
+    ) -> set[tuple[str, str]] | None:
+        """``_stored_pairs`` of the whole batch, asked again with backoff until storage answers
+        (None: stopping). Without the answer the replay could lose the batch."""
+        if getattr(self.store, "spans_stored", None) is None:
+            return set(self._row_keys(pending, table, names, 0, n))  # a store that cannot tell
+        delay = 0.2
+        while True:
+            try:
+                return self._stored_pairs(pending, table, names, 0, n, quiet=False)
+            except StorageError as exc:
+                self._failed(classify(exc))
+                log.warning("cannot look up the batch a crash interrupted (retrying in %.1fs): %s", delay, exc)
+                if self._stop.wait(delay):
+                    return None
+                delay = min(delay * 2, self.backoff_max)
 
     @staticmethod
     def _row_keys(pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int) -> list[tuple[str, str]]:
@@ -416,9 +431,10 @@ class Writer:
         return list(zip(columns[names.index("TraceId")][lo:hi], columns[names.index("SpanId")][lo:hi]))
 
     def _stored_pairs(
-        self, pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int
+        self, pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int, quiet: bool = True
     ) -> set[tuple[str, str]] | None:
-        """Which rows ``[lo, hi)`` the table holds, by (trace id, span id); None: cannot tell."""
+        """Which rows ``[lo, hi)`` the table holds, by (trace id, span id); None: cannot tell
+        (with ``quiet``; otherwise the storage error is raised)."""
         check = getattr(self.store, "spans_stored", None)
         if table != "otel_traces" or check is None:
             return None
@@ -426,6 +442,8 @@ class Writer:
         try:
             return set(check(self._row_keys(pending, table, names, lo, hi), min(times), max(times)))
         except StorageError as exc:
+            if not quiet:
+                raise
             log.warning("cannot tell which rows of a batch reached %s (%s)", table, exc)
             return None
 
@@ -515,7 +533,9 @@ class Writer:
             span_id=str(values.get("SpanId", "")),
             start_ns=int(values.get("Timestamp", 0) or 0),
             row=None if request is not None else _plain_row(values),
-            id=hashlib.blake2b(f"{pending.token}:{table}:{row}".encode(), digest_size=8).hexdigest(),
+            id=hashlib.blake2b(
+                f"{pending.base_token or pending.token}:{table}:{row}".encode(), digest_size=8
+            ).hexdigest(),
         )
         while True:
             try:
@@ -579,6 +599,11 @@ class Writer:
     def _count(self, name: str, n: int, **labels: str) -> None:
         if self.metrics is not None:
             self.metrics.inc(name, n, **labels)
+
+
+def _use_attempt(pending: PendingBatch, attempt: int) -> None:
+    pending.attempt = attempt
+    pending.token = pending.base_token if not attempt else f"{pending.base_token}:after-crash-{attempt}"
 
 
 def _plain_row(values: dict[str, Any]) -> dict[str, Any]:

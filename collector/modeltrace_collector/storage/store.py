@@ -297,6 +297,10 @@ class Store:
         """Per lane: (size, calls running now, calls that gave up waiting)."""
         return {name: (lane.size, lane.in_use, lane.waits) for name, lane in self.lanes.items()}
 
+    def lane_size(self, lane: str = "analysis") -> int:
+        """How many queries of ``lane`` can run at once."""
+        return self.lanes[lane].size
+
     def on(self, lane: str) -> LaneView:
         """This store with ``lane`` as the default lane of its reads and inserts."""
         return LaneView(self, lane)
@@ -322,6 +326,10 @@ class LaneView:
 
     def insert(self, table: str, columns: list[list[Any]], names: tuple[str, ...], token: str) -> None:
         self._store.insert(table, columns, names, token, lane=self._lane)
+
+    def lane_size(self) -> int:
+        """How many queries of this lane can run at once."""
+        return self._store.lanes[self._lane].size
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
