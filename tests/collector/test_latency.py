@@ -222,6 +222,14 @@ def test_a_level_that_holds_is_accepted_and_a_later_jump_opens_a_new_finding() -
     assert eps[1].baseline["p50"] == pytest.approx(20, rel=0.1)
 
 
+def test_a_slowdown_that_also_fails_calls_is_not_accepted_and_its_errors_stay_open() -> None:
+    """A level that holds is accepted only when it is all that is wrong: a slowdown whose calls
+    also keep failing (5 of 24) stays an incident, and its error finding does not close."""
+    s = series(600, slow=dict.fromkeys(range(100, 600), 2.0), errors=dict.fromkeys(range(100, 600), 5))
+    eps = LatencyDetector(LatencySettings()).detect(s, None, at(0), at(600))
+    assert sorted((ep.kind, ep.resolved_ms) for ep in eps) == [("error_rate", None), ("latency", None)]
+
+
 def test_a_larger_jump_during_an_episode_escalates_it() -> None:
     """1.6 times slower from minute 100, then 4 times from 150: one finding, with one escalation
     that starts at 150 and says from which level to which."""

@@ -20,7 +20,7 @@ walks each series minute by minute:
 
 What else a series can do, and what it gets:
 
-* a spike: one minute (of 20 calls or more) at least ``spike_z`` out and ``spike_min_ratio``
+* a spike: one minute (of 10 calls or more) at least ``spike_z`` out and ``spike_min_ratio``
   times its baseline (or ``z_open`` out and twice that ratio, in a noisy series) opens a latency
   episode at once, unless the baseline span already had three minutes as high (a recurring blip
   is the series' pattern), marked as a spike (a lower severity); it closes after three times
@@ -611,8 +611,11 @@ class _State:
         return ep
 
     def _accept_if_held(self, kind: str, ep: Episode, t: int, s: LatencySettings) -> None:
-        """A level that has held for ``accept_after`` minutes is the new normal."""
-        if kind in ACCEPTED and t + MINUTE_MS - ep.level_since() >= s.accept_after * MINUTE_MS:
+        """A level that has held for ``accept_after`` minutes is the new normal, unless an episode
+        of another kind is open: accepting makes the level's minutes the baseline of every kind,
+        so the errors of a slowdown that also fails calls would become normal and close unseen."""
+        others = any(other is not None for k, other in self.open.items() if k != kind)
+        if kind in ACCEPTED and not others and t + MINUTE_MS - ep.level_since() >= s.accept_after * MINUTE_MS:
             ep.resolved_ms = t + MINUTE_MS
             ep.resolution = "accepted"
             self.open[kind] = None
