@@ -230,6 +230,17 @@ def test_a_slowdown_that_also_fails_calls_is_not_accepted_and_its_errors_stay_op
     assert sorted((ep.kind, ep.resolved_ms) for ep in eps) == [("error_rate", None), ("latency", None)]
 
 
+def test_an_incident_that_comes_and_goes_in_bursts_is_not_one_finding_per_burst() -> None:
+    """Three times slower 6 minutes in every 12 for three hours (or a third of calls failing 3
+    minutes in 12): the first burst closes as usual after 5 quiet minutes, the next one opens
+    within a quarter of an hour and so holds open through the gaps: two episodes, not fifteen."""
+    slow = {m: 3.0 for m in range(200, 380) if (m - 200) % 12 < 6}
+    failing = {m: 8 for m in range(200, 380) if (m - 200) % 12 < 3}
+    for s in (series(400, slow=slow), series(400, errors=failing)):
+        eps = LatencyDetector(LatencySettings()).detect(s, None, at(0), at(400))
+        assert len(eps) == 2 and eps[1].start_ms == at(212) and eps[1].resolved_ms > at(380)
+
+
 def test_a_larger_jump_during_an_episode_escalates_it() -> None:
     """1.6 times slower from minute 100, then 4 times from 150: one finding, with one escalation
     that starts at 150 and says from which level to which."""

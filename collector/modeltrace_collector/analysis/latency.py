@@ -34,6 +34,8 @@ What else a series can do, and what it gets:
 * a further rise during a latency episode (p95 or p99 ``z_open`` above the episode's own level
   for ``open_after`` minutes) is recorded on it as an escalation: the finding's severity rises and
   its causes are sought again in the rise's first minutes;
+* an episode that opens again within three times ``close_after`` of the last one of its kind
+  closing is intermittent: it closes only after three times ``close_after`` quiet minutes;
 * a drop: p50 ``z_open`` below its baseline for ``open_after`` minutes is a latency_drop (a
   model that answers too fast may be skipping its work);
 * traffic: the model's calls per minute (all versions pooled, silent minutes counted as zero)
@@ -517,6 +519,11 @@ class _State:
     # highest log level, and the short ones that ended as (end ms, minutes, highest log level)
     excursion: list[float] = field(default_factory=list)
     blips: list[tuple[int, int, float]] = field(default_factory=list)
+    # when each kind's last episode closed; one that opens again soon after is intermittent and
+    # closes only after SPIKE_QUIET times close_after quiet minutes, so bursts are one episode each
+    # time they recur in short order rather than one finding per burst
+    closed: dict[str, int] = field(default_factory=dict)
+    intermittent: set[str] = field(default_factory=set)
 
     def next_index(self, series: Series) -> int:
         return int(np.searchsorted(series.minute_ms, self.resume_ms, side="left"))
@@ -543,10 +550,13 @@ class _State:
         if verdict == "normal":
             if ep is not None:
                 self.quiet[kind] += 1
-                if self.quiet[kind] >= s.close_after * (SPIKE_QUIET if ep.spike else 1):
+                patient = ep.spike or kind in self.intermittent
+                if self.quiet[kind] >= s.close_after * (SPIKE_QUIET if patient else 1):
                     ep.resolved_ms = t + MINUTE_MS
                     self.open[kind] = None
                     self.quiet[kind] = 0
+                    self.closed[kind] = t + MINUTE_MS
+                    self.intermittent.discard(kind)
         elif ep is not None:  # in between: keeps an open episode open, does not start one
             self.quiet[kind] = 0
             self._accept_if_held(kind, ep, t, s)
@@ -561,7 +571,7 @@ class _State:
             spike = kind == "latency" and _spike(z, detail, s)
             if not spike and (len(self.run[kind]) < s.open_after or self._like_recent_blips(kind, t, s)):
                 return
-            ep = self._open(kind, t, detail, spike=len(self.run[kind]) < s.open_after)
+            ep = self._open(kind, t, detail, spike=len(self.run[kind]) < s.open_after, s=s)
         else:
             ep.end_ms = t + MINUTE_MS
             ep.minutes.append(t)
@@ -596,7 +606,10 @@ class _State:
         like = [b for b in self.blips if b[0] >= t - s.baseline_seconds * 1000 and b[2] >= top - SPIKE_LIKE]
         return len(like) >= BLIP_RECURRING and len(self.excursion) <= max(b[1] for b in like)
 
-    def _open(self, kind: str, t: int, detail: dict[str, Any], spike: bool) -> Episode:
+    def _open(self, kind: str, t: int, detail: dict[str, Any], spike: bool, s: LatencySettings) -> Episode:
+        last = self.closed.get(kind)
+        if last is not None and self.run[kind][0] - last < SPIKE_QUIET * s.close_after * MINUTE_MS:
+            self.intermittent.add(kind)
         ep = Episode(
             kind,
             self.run[kind][0],
