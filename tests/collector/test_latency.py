@@ -336,6 +336,20 @@ def test_a_spike_in_a_minute_of_few_calls_is_reported() -> None:
     assert [(ep.spike, ep.start_ms, ep.opened_ms) for ep in eps] == [(True, at(150), at(151))]
 
 
+def test_a_job_that_runs_on_and_off_is_learnt_but_a_longer_outage_still_opens() -> None:
+    """50 calls a minute for 20 minutes, then 20 idle, for 12 hours: the first idle stretches
+    open drops (nothing earlier says this is normal), the rest are the traffic's pattern (35
+    findings before); the idle stretch from minute 700 that goes on for 80 minutes opens one as
+    soon as it is longer than those before."""
+    rng = np.random.default_rng(0)
+    calls = np.where(np.arange(780) % 40 < 20, rng.poisson(50, 780), 0).astype(float)
+    calls[720:] = 0
+    eps = LatencyDetector(LatencySettings()).detect(_traffic(calls), None, at(0), at(780), kinds=POOLED_KINDS)
+    assert 1 <= len(eps) - 1 <= 3
+    last = eps[-1]
+    assert (last.start_ms, last.opened_ms, last.resolved_ms) == (at(700), at(721), None)
+
+
 def test_steady_bursty_or_slowly_falling_traffic_is_no_drop() -> None:
     """Poisson noise at 24 a minute; a batch job busy one minute in ten (silent minutes are its
     normal); traffic halving over six hours (each half hour looks like the one before)."""

@@ -40,7 +40,8 @@ What else a series can do, and what it gets:
   model that answers too fast may be skipping its work);
 * traffic: the model's calls per minute (all versions pooled, silent minutes counted as zero)
   falling below ``traffic_drop`` of the last half hour's usual, far beyond Poisson noise, for
-  ``open_after`` minutes is a traffic_drop.
+  ``open_after`` minutes is a traffic_drop, unless the baseline span already had three drops
+  about as deep and at least as long (a job that runs on and off): then only a longer one opens.
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ SPIKE_RECURRING = 3  # this many minutes as high in the baseline span: a recurri
 SPIKE_LIKE = math.log(1.25)  # "as high": within 25% below the minute's level
 BLIP_MINUTES = 5  # an excursion this short is a blip
 BLIP_RECURRING = 3  # this many blips as high in the baseline span make blips the series' pattern
+DROP_LIKE = 0.75  # a traffic drop "about as deep" as an earlier one: its z at least this share
 TRAFFIC_MIN_EXPECTED = 10.0  # fewer calls a minute than this: a drop cannot be told from chance
 TRAFFIC_P = 1e-3  # the Poisson tail a drop must be beyond
 # How far (robust z, log scale) below the usual a minute's calls must fall: the Poisson tail and the
@@ -524,6 +526,10 @@ class _State:
     # time they recur in short order rather than one finding per burst
     closed: dict[str, int] = field(default_factory=dict)
     intermittent: set[str] = field(default_factory=set)
+    # traffic drops (anomalous minutes in a row), of any length: the current one's z values, and
+    # those that ended as (end ms, minutes, deepest z): a batch job's idle stretches recur
+    drop: list[float] = field(default_factory=list)
+    drops: list[tuple[int, int, float]] = field(default_factory=list)
 
     def next_index(self, series: Series) -> int:
         return int(np.searchsorted(series.minute_ms, self.resume_ms, side="left"))
@@ -535,6 +541,8 @@ class _State:
         """One minute's verdict for one kind; True when it is anomalous."""
         if kind == "latency":
             self._excursion(verdict, detail, t, s)
+        elif kind == "traffic_drop":
+            self._drop(verdict, z, t, s)
         ep = self.open[kind]
         if verdict == "anomalous" and not detail.get("failing", True):
             # the error rate of the window is still high, but nothing failed this minute: the
@@ -569,7 +577,10 @@ class _State:
         if ep is None:
             self.run[kind].append(t)
             spike = kind == "latency" and _spike(z, detail, s)
-            if not spike and (len(self.run[kind]) < s.open_after or self._like_recent_blips(kind, t, s)):
+            recurring = self._like_recent_blips(kind, t, s) or (
+                kind == "traffic_drop" and self._like_recent_drops(t, s)
+            )
+            if not spike and (len(self.run[kind]) < s.open_after or recurring):
                 return
             ep = self._open(kind, t, detail, spike=len(self.run[kind]) < s.open_after, s=s)
         else:
@@ -595,6 +606,26 @@ class _State:
             self.blips.append((t, len(self.excursion), max(self.excursion)))
         self.excursion = []
         self.blips = [b for b in self.blips if b[0] >= t - s.baseline_seconds * 1000]
+
+    def _drop(self, verdict: str, z: float, t: int, s: LatencySettings) -> None:
+        """Follows traffic drops; one that ends is remembered for the baseline span."""
+        if verdict == "anomalous":
+            self.drop.append(z)
+            return
+        if self.drop:
+            self.drops.append((t, len(self.drop), max(self.drop)))
+        self.drop = []
+        self.drops = [d for d in self.drops if d[0] >= t - s.baseline_seconds * 1000]
+
+    def _like_recent_drops(self, t: int, s: LatencySettings) -> bool:
+        """A traffic drop no longer than, and about as deep as, three or more that the baseline
+        span already had (the idle stretches of a job that runs on and off) is the traffic's
+        pattern: it opens only once it lasts longer than they did."""
+        if not self.drop:
+            return False
+        deepest = max(self.drop)
+        like = [d for d in self.drops if d[0] >= t - s.baseline_seconds * 1000 and d[2] >= DROP_LIKE * deepest]
+        return len(like) >= BLIP_RECURRING and len(self.drop) <= max(d[1] for d in like)
 
     def _like_recent_blips(self, kind: str, t: int, s: LatencySettings) -> bool:
         """A latency run no longer and no higher than the short excursions the series keeps
