@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from modeltrace_collector.analysis.findings import Finding, FindingStore, alert_payload
 
 T = 1_790_000_000_000
@@ -79,3 +81,27 @@ def test_episodes_between_two_runs_are_each_announced_and_kept_apart(store):
     assert len({f.id for f in findings.list(kind="latency")}) == 3
     # the same report again announces nothing
     assert findings.reconcile(("latency",), gone, T + 121 * minute, episodes=True) == []
+
+
+def test_a_stopping_collector_ends_a_pass_early_on_daemon_threads():
+    """The drift reports run on daemon threads that stop taking versions once the collector
+    stops (a worker joined at exit held ``make demo``'s Ctrl-C up past 90 s)."""
+    import threading
+    import time
+
+    from modeltrace_collector.analysis.runner import Stopping, _in_threads
+
+    stopping = threading.Event()
+    started = []
+
+    def slow(item):
+        started.append(threading.current_thread())
+        if len(started) == 2:
+            stopping.set()
+        time.sleep(0.05)
+        return item
+
+    assert _in_threads(lambda x: 2 * x, list(range(7)), 2, threading.Event()) == [0, 2, 4, 6, 8, 10, 12]
+    with pytest.raises(Stopping):
+        _in_threads(slow, list(range(100)), 2, stopping)
+    assert len(started) <= 3 and all(t.daemon for t in started)

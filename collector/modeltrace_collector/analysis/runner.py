@@ -7,8 +7,8 @@ import datetime as dt
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ..config import Config
 from ..storage.errors import StorageError
@@ -34,6 +34,8 @@ from .rca import RcaSettings, RootCause
 from .sqlfiles import sql
 
 log = logging.getLogger("modeltrace.analysis")
+T = TypeVar("T")
+R = TypeVar("R")
 
 DRIFT_KINDS = ("drift", "dataset_drift", "multivariate_drift", "data_quality")
 ANOMALY_KINDS = ("latency", "latency_drop", "error_rate", "traffic_drop")
@@ -77,6 +79,7 @@ class Analyzer:
         self.webhook = webhook
         self._lock = threading.Lock()
         self.last_run: dict[str, Any] = {}
+        self.stopping = threading.Event()  # set when the collector stops: a pass under way ends early
 
     # -- latency and errors -------------------------------------------------------------
 
@@ -300,11 +303,7 @@ class Analyzer:
                 return (*key, None)
 
         versions = self.active_versions(at_ms, self.drift.settings.window, model)
-        threads = min(len(versions), self.store.lane_size())
-        if threads < 2:
-            return [one(v) for v in versions]
-        with ThreadPoolExecutor(threads, thread_name_prefix="drift") as pool:
-            return list(pool.map(one, versions))
+        return _in_threads(one, versions, min(len(versions), self.store.lane_size()), self.stopping)
 
     def drift_findings(
         self, at_ms: int, model: str = "", open_now: list[Finding] | None = None
@@ -563,6 +562,46 @@ def _drift_summary(f: dict[str, Any]) -> str:
     return f"{f['test']} {f['score']:.4g} (threshold {f['threshold']:g}); PSI {m['psi']:.3f}, JS {m['js']:.3f}"
 
 
+class Stopping(Exception):
+    """The collector is stopping: the pass under way ends without its findings."""
+
+
+def _in_threads(fn: Callable[[T], R], items: list[T], threads: int, stopping: threading.Event) -> list[R]:
+    """``fn`` of every item, in order, on up to ``threads`` daemon threads (a stopping collector
+    must never wait at exit for threads still running a pass: ThreadPoolExecutor's workers are
+    joined at interpreter exit). Raises ``Stopping`` once ``stopping`` is set, and the first
+    error any call raised."""
+    results: list[R | None] = [None] * len(items)
+    todo = iter(range(len(items)))
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        while not stopping.is_set() and not failures:
+            with lock:
+                i = next(todo, None)
+            if i is None:
+                return
+            try:
+                results[i] = fn(items[i])
+            except BaseException as exc:  # handed to the caller
+                failures.append(exc)
+
+    if threads < 2:
+        work()
+    else:
+        workers = [threading.Thread(target=work, name=f"drift-{k}", daemon=True) for k in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    if failures:
+        raise failures[0]
+    if stopping.is_set():
+        raise Stopping()
+    return results  # type: ignore[return-value]  # every slot filled when nothing failed or stopped
+
+
 class Scheduler:
     """Calls ``Analyzer.run`` every ``interval`` seconds on a background thread."""
 
@@ -590,11 +629,14 @@ class Scheduler:
             try:
                 self.analyzer.run()
                 self.runs += 1
+            except Stopping:
+                return
             except Exception as exc:
                 self.failures += 1
                 log.warning("analysis run failed: %s", exc)
 
     def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop after the run in progress, if it ends within ``timeout``."""
+        """Stop; a run in progress ends at its next version's drift (or within ``timeout``)."""
         self._stop.set()
+        self.analyzer.stopping.set()
         self._thread.join(timeout)
