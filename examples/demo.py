@@ -149,6 +149,9 @@ def main() -> int:
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the default; kept for old scripts
     parser.add_argument("--data-dir", default=DEMO_DIR, help="starts empty at every run when it is the demo's own")
     args = parser.parse_args()
+    # Ctrl-C stops the demo even when it was started with SIGINT ignored (a shell's background
+    # job, nohup): Python then installs no KeyboardInterrupt handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     fresh_demo_dir(args.data_dir)
     grpc_port, http_port, api_port = free_port(4317), free_port(4318), free_port(8080)
     jaeger_port = free_port(17271)
