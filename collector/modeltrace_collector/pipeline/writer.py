@@ -412,12 +412,12 @@ class Writer:
     ) -> set[tuple[str, str]] | None:
         """``_stored_pairs`` of the whole batch, asked again with backoff until storage answers
         (None: stopping). Without the answer the replay could lose the batch."""
-        if getattr(self.store, "spans_stored", None) is None:
-            return set(self._row_keys(pending, table, names, 0, n))  # a store that cannot tell
         delay = 0.2
         while True:
             try:
-                return self._stored_pairs(pending, table, names, 0, n, quiet=False)
+                found = self._stored_pairs(pending, table, names, 0, n)
+                # a store that cannot tell: as if every row were there (the same token, as before)
+                return set(self._row_keys(pending, table, names, 0, n)) if found is None else found
             except StorageError as exc:
                 self._failed(classify(exc))
                 log.warning("cannot look up the batch a crash interrupted (retrying in %.1fs): %s", delay, exc)
@@ -431,21 +431,15 @@ class Writer:
         return list(zip(columns[names.index("TraceId")][lo:hi], columns[names.index("SpanId")][lo:hi]))
 
     def _stored_pairs(
-        self, pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int, quiet: bool = True
+        self, pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int
     ) -> set[tuple[str, str]] | None:
-        """Which rows ``[lo, hi)`` the table holds, by (trace id, span id); None: cannot tell
-        (with ``quiet``; otherwise the storage error is raised)."""
+        """Which rows ``[lo, hi)`` the table holds, by (trace id, span id); None: the store cannot
+        tell. A storage failure is raised."""
         check = getattr(self.store, "spans_stored", None)
         if table != "otel_traces" or check is None:
             return None
         times = pending.batch.columns[table][names.index("Timestamp")][lo:hi]
-        try:
-            return set(check(self._row_keys(pending, table, names, lo, hi), min(times), max(times)))
-        except StorageError as exc:
-            if not quiet:
-                raise
-            log.warning("cannot tell which rows of a batch reached %s (%s)", table, exc)
-            return None
+        return set(check(self._row_keys(pending, table, names, lo, hi), min(times), max(times)))
 
     def _gives_up(self, failure: Failure, unsure: int, rows: int, refused: set[str], since: float) -> bool:
         """Whether to stop retrying rows and bisect them (or dead-letter a single row)."""
@@ -463,7 +457,11 @@ class Writer:
     def _rows_reached_the_table(
         self, pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int
     ) -> bool:
-        return bool(self._stored_pairs(pending, table, names, lo, hi))
+        try:
+            return bool(self._stored_pairs(pending, table, names, lo, hi))
+        except StorageError as exc:
+            log.warning("cannot tell whether a refused block reached %s (%s); splitting it", table, exc)
+            return False
 
     def _insert_ignoring_views(
         self, pending: PendingBatch, table: str, names: tuple[str, ...], lo: int, hi: int, token: str, failure: Failure
